@@ -1,0 +1,246 @@
+"""The experiment config: one typed object for one YAML file.
+
+The sections are those of the seed's YAML files (seed 000 §9) so that those files load as they
+are; raytrain adds `resources`, `tune`, `export` and `quick`. Every section forbids unknown keys,
+so a typo is an error with a did-you-mean instead of a silently ignored setting.
+
+Model hyper-parameters (`model:` beyond `architecture`) are validated against the parameter class
+that each registered architecture declares; see `raytrain.models.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Direction = Literal["maximize", "minimize"]
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrainingSection(Section):
+    name: str = Field("experiment", description="Experiment name; results go to results/<name>_*")
+    mode: str = Field("development", description="Free-form tag from the seed (development, …)")
+    task: str | None = Field(None, description="Task type; defaults to the architecture's task")
+    seed: int = Field(42, description="Seed for weights, data order and augmentation")
+    output_dir: str = Field("results", description="Root folder for experiment results")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or "/" in v or "\\" in v or v.startswith("."):
+            raise ValueError("must be a plain name without '/', '\\' or a leading '.'")
+        return v
+
+
+class SampleDataSection(Section):
+    """The built-in sample dataset, generated deterministically when no dataset path is given."""
+
+    num_train: int = Field(512, ge=8)
+    num_val: int = Field(128, ge=4)
+    num_test: int = Field(128, ge=4)
+    image_size: int = Field(64, ge=16, le=1024)
+    seed: int = 0
+    num_classes: int = Field(4, ge=2, le=6, description="Classifier sample data only")
+    num_coefficients: int = Field(32, ge=4, le=512, description="Anomaly sample data only")
+    target_rmse: float = Field(0.01, gt=0, description="Coefficient-optimizer sample data only")
+
+
+AugmentationName = Literal["none", "basic", "advanced", "domain_specific"]
+
+
+class TransformSpec(Section):
+    """One albumentations transform: `{name: HorizontalFlip, p: 0.5, ...}`."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class DatasetSection(Section):
+    path: str | None = Field(None, description="A prepared dataset folder (with manifest.json)")
+    train_path: str | None = None
+    val_path: str | None = None
+    test_path: str | None = None
+    batch_size: int = Field(16, ge=1)
+    num_workers: int = Field(2, ge=0, description="Parallel decode/augment tasks in Ray Data")
+    augmentation: AugmentationName | list[TransformSpec] = "basic"
+    cache_dataset: bool = False
+    image_size: int | None = Field(None, ge=16, description="Resize images to this size")
+    sample: SampleDataSection = Field(default_factory=SampleDataSection)
+
+    @model_validator(mode="after")
+    def _paths_together(self) -> DatasetSection:
+        if (self.train_path is None) != (self.val_path is None):
+            raise ValueError("give both train_path and val_path, or neither (sample data)")
+        if self.path is not None and self.train_path is not None:
+            raise ValueError("give either path (a prepared dataset) or train_path/val_path")
+        return self
+
+
+class ModelSection(BaseModel):
+    """`architecture` picks a registered model; the other keys are that model's parameters."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    architecture: str
+    load_pretrained: bool = False
+    fine_tune_layers: list[str] | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The architecture's own parameters (everything but the generic keys)."""
+        return dict(self.model_extra or {})
+
+
+class OptimizerSection(Section):
+    type: Literal["Adam", "AdamW", "SGD", "RMSprop", "Adadelta"] = "Adam"
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _canonical_case(cls, v: Any) -> Any:
+        names = {n.lower(): n for n in ("Adam", "AdamW", "SGD", "RMSprop", "Adadelta")}
+        return names.get(str(v).lower(), v) if isinstance(v, str) else v
+
+
+class SchedulerSection(Section):
+    type: Literal["ReduceLROnPlateau", "CosineAnnealingLR", "constant"] = "constant"
+    mode: Literal["min", "max"] = "min"
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(10, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class TrainingParamsSection(Section):
+    num_epochs: int = Field(10, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    save_frequency: int = Field(1, ge=1)
+    gradient_clip: float | None = Field(None, gt=0, description="Clip grad global norm")
+    mixed_precision: bool = False
+    warmup_epochs: int = Field(0, ge=0)
+    pos_weight: float | None = Field(None, gt=0, description="BCE positive-class weight")
+    max_failures: int = Field(0, ge=-1, description="Worker-group restarts allowed per trial")
+
+
+class LoggingSection(Section):
+    use_wandb: bool = False
+    wandb_project: str = "raytrain"
+    wandb_entity: str | None = None
+    wandb_mode: Literal["offline", "online", "disabled"] | None = None
+    log_frequency: int = Field(10, ge=1)
+    save_samples: bool = False
+    tensorboard: bool = True
+    csv: bool = True
+
+
+class EvaluationSection(Section):
+    metrics: list[str] | None = None
+    save_predictions: bool = False
+    compare_with_baseline: bool = False
+    threshold: float = Field(0.5, gt=0, lt=1, description="Probability threshold for binary maps")
+
+
+class PretrainedSection(Section):
+    model_path: str | None = None
+    freeze_encoder: bool = False
+    freeze_epochs: int = Field(0, ge=0)
+
+
+class SearchSection(Section):
+    method: Literal["bayesian", "tpe", "random"] = "bayesian"
+    num_trials: int = Field(10, ge=1)
+    metric: str | None = Field(None, description="Defaults to the task's main validation metric")
+    direction: Direction | None = None
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction_aliases(cls, v: Any) -> Any:
+        aliases = {"max": "maximize", "min": "minimize"}
+        return aliases.get(v, v) if isinstance(v, str) else v
+
+
+class SearchParam(Section):
+    """One search-space entry. Seed spellings (loguniform, uniform) and Optuna's short form
+    (`{type: float, low, high, log}`) are both accepted; see raytrain.search_space."""
+
+    type: Literal["loguniform", "uniform", "float", "int", "randint", "qrandint", "categorical",
+                  "choice", "grid"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    values: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchParam:
+        if self.type in ("categorical", "choice"):
+            if not self.choices:
+                raise ValueError(f"type '{self.type}' needs a non-empty 'choices' list")
+        elif self.type == "grid":
+            if not (self.values or self.choices):
+                raise ValueError("type 'grid' needs a non-empty 'values' list")
+        else:
+            if self.low is None or self.high is None:
+                raise ValueError(f"type '{self.type}' needs 'low' and 'high'")
+            if self.low >= self.high:
+                raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
+            if (self.type == "loguniform" or self.log) and self.low <= 0:
+                raise ValueError("a log-scale range needs 'low' > 0")
+        return self
+
+
+class ResourcesSection(Section):
+    """What one trial uses. raytrain turns this into a Ray Train ScalingConfig and computes how
+    many trials fit on the cluster at once."""
+
+    num_workers: int = Field(1, ge=1, description="DDP workers per trial")
+    use_gpu: bool = False
+    cpus_per_worker: float | None = Field(None, gt=0, description="Default: computed to fit")
+    gpus_per_worker: float = Field(1.0, gt=0)
+    max_concurrent_trials: int | None = Field(None, ge=1, description="Default: what fits")
+
+
+class TuneSection(Section):
+    scheduler: Literal["asha", "fifo"] = "asha"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(3.0, gt=1)
+    storage_path: str | None = Field(None, description="Default: <output_dir>/<name>")
+
+
+class ExportSection(Section):
+    register_best: bool = Field(True, description="Register the best trial in the registry")
+    registry_dir: str = Field("models", description="Where the model registry lives")
+    registry_name: str | None = Field(None, description="Default: the experiment name")
+    onnx: bool = True
+    opset: int = Field(17, ge=11)
+    tolerance: float = Field(1e-4, gt=0, description="Max |onnx - torch| on a random batch")
+
+
+class ExperimentConfig(Section):
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
+    model: ModelSection
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    training_params: TrainingParamsSection = Field(default_factory=TrainingParamsSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    pretrained: PretrainedSection = Field(default_factory=PretrainedSection)
+    search: SearchSection = Field(default_factory=SearchSection)
+    search_space: dict[str, SearchParam] = Field(default_factory=dict)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    tune: TuneSection = Field(default_factory=TuneSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+    quick: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted-path overrides applied by --quick (a run that ends in minutes)",
+    )

@@ -1,0 +1,1 @@
+"""Datasets: sample data, folder preparation, parquet shards and the Ray Data pipeline."""

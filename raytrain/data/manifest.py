@@ -1,0 +1,101 @@
+"""The manifest of a prepared dataset: what it holds, where the shards are, their checksums.
+
+A prepared dataset is a folder: `manifest.json` plus `<split>/part-NNNNN.parquet`. Everything a
+model builder needs to know about the data (channels, image size, feature count, classes, target
+scale) is in `info`, so trials never have to scan the data to build their model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raytrain.errors import RaytrainError
+from raytrain.models.registry import DataInfo
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Shard:
+    path: str  # relative to the dataset folder
+    rows: int
+    sha256: str
+
+
+@dataclass
+class Split:
+    count: int
+    shards: list[Shard]
+
+
+@dataclass
+class Manifest:
+    task: str
+    splits: dict[str, Split]
+    info: dict[str, Any]
+    source: str
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def data_info(self) -> DataInfo:
+        i = self.info
+        extra = {k: v for k, v in i.items()
+                 if k not in ("in_channels", "image_size", "feature_dim", "num_classes")}
+        return DataInfo(in_channels=i.get("in_channels", 1), image_size=i.get("image_size"),
+                        feature_dim=i.get("feature_dim"), num_classes=i.get("num_classes"),
+                        extra=extra)
+
+    def shard_paths(self, root: str | Path, split: str) -> list[str]:
+        if split not in self.splits:
+            raise RaytrainError(f"{Path(root) / MANIFEST}: the dataset has no '{split}' split "
+                                f"(it has: {', '.join(self.splits)})")
+        return [str(Path(root) / s.path) for s in self.splits[split].shards]
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(root: str | Path, manifest: Manifest) -> None:
+    atomic_write_text(Path(root) / MANIFEST, json.dumps(asdict(manifest), indent=2))
+
+
+def read_manifest(root: str | Path) -> Manifest:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        raise RaytrainError(f"{path}: no manifest; prepare the dataset first")
+    try:
+        raw = json.loads(path.read_text())
+        splits = {k: Split(v["count"], [Shard(**s) for s in v["shards"]])
+                  for k, v in raw["splits"].items()}
+        return Manifest(task=raw["task"], splits=splits, info=raw["info"], source=raw["source"],
+                        schema_version=raw["schema_version"], extra=raw.get("extra", {}))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RaytrainError(f"{path}: not a valid raytrain manifest ({e})") from None

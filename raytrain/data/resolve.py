@@ -1,0 +1,46 @@
+"""Which prepared dataset an experiment uses: a given one, raw folders prepared once, or the
+built-in sample data. Data is prepared once per experiment (here), never per trial."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from raytrain.config.schema import ExperimentConfig
+from raytrain.data.manifest import MANIFEST, read_manifest
+from raytrain.errors import RaytrainError
+from raytrain.models.registry import DataInfo
+
+
+def resolve_dataset(cfg: ExperimentConfig, task: str) -> Path:
+    """The prepared dataset folder for `cfg` (generating sample data if none is named)."""
+    ds = cfg.dataset
+    if ds.path is not None:
+        root = Path(ds.path).expanduser()
+        if not (root / MANIFEST).exists():
+            raise RaytrainError(f"dataset.path: {root} is not a prepared dataset "
+                                f"(no {MANIFEST}); run `raytrain data prepare` on it first")
+        manifest = read_manifest(root)
+        if manifest.task != task:
+            raise RaytrainError(f"dataset.path: {root} holds '{manifest.task}' data, the model "
+                                f"'{cfg.model.architecture}' needs '{task}' data")
+        for split in ("train", "val"):
+            if split not in manifest.splits or manifest.splits[split].count == 0:
+                raise RaytrainError(f"dataset.path: {root} has an empty or missing "
+                                    f"'{split}' split")
+        return root
+    if ds.train_path is not None:
+        from raytrain.data.folders import prepare_folders
+
+        return prepare_folders(task, ds.train_path, ds.val_path, ds.test_path)
+    from raytrain.data.sample import ensure_sample_dataset
+
+    return ensure_sample_dataset(task, ds.sample)
+
+
+def data_info_for(cfg: ExperimentConfig, data_dir: str | Path) -> DataInfo:
+    """What the model sees: the manifest's info, with `dataset.image_size` when it resizes."""
+    info = read_manifest(data_dir).data_info()
+    if cfg.dataset.image_size is not None:
+        info = dataclasses.replace(info, image_size=cfg.dataset.image_size)
+    return info

@@ -1,0 +1,140 @@
+"""The built-in sample datasets, materialized once as parquet shards and then reused.
+
+When a YAML names no dataset, raytrain generates one for the task, deterministically from
+`dataset.sample` (sizes and seed), and caches it under `RAYTRAIN_DATA_DIR` (default
+`~/.cache/raytrain/datasets`). The folder name hashes the settings, so changing any of them makes
+a new dataset and never overwrites an old one; it is built in a temp folder and renamed into
+place, so a crash never leaves half a dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from raytrain.config.schema import SampleDataSection
+from raytrain.data import synth
+from raytrain.data.features import FEATURE_NAMES
+from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
+from raytrain.data.shards import image_schema, vector_schema, write_split
+
+GENERATOR_VERSION = 1
+SPLIT_SEED_OFFSET = {"train": 0, "val": 10_000, "test": 20_000}
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("RAYTRAIN_DATA_DIR", Path.home() / ".cache/raytrain/datasets"))
+
+
+def png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _sizes(s: SampleDataSection) -> dict[str, int]:
+    return {"train": s.num_train, "val": s.num_val, "test": s.num_test}
+
+
+def _edge_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        img, edge = synth.edge_sample(i, seed, s.image_size)
+        yield {"id": f"{seed}-{i:06d}", "image": png(img), "target": png(edge)}
+
+
+def _classification_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        img, label = synth.classification_sample(i, seed, s.image_size, s.num_classes)
+        yield {"id": f"{seed}-{i:06d}", "image": png(img), "target": int(label)}
+
+
+def _coefficient_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        _, feats, target = synth.coefficient_sample(i, seed, s.image_size, s.target_rmse)
+        yield {"id": f"{seed}-{i:06d}", "features": np.asarray(feats, np.float32).tolist(),
+               "target": float(target), "kind": "image"}
+
+
+def _anomaly_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
+    x, y, kinds = synth.anomaly_samples(n, seed, s.num_coefficients)
+    for i in range(n):
+        yield {"id": f"{seed}-{i:06d}", "features": x[i].tolist(), "target": int(y[i]),
+               "kind": kinds[i]}
+
+
+RowFn = Callable[[int, int, SampleDataSection], Iterator[dict[str, Any]]]
+
+
+def _plan(task: str, s: SampleDataSection) -> tuple[RowFn, pa.Schema, dict[str, Any]]:
+    """Row generator, parquet schema and manifest info for one task's sample data."""
+    if task == "edges":
+        return _edge_rows, image_schema("image"), {"in_channels": 1, "image_size": s.image_size}
+    if task == "classification":
+        names = list(synth.CLASS_NAMES[: s.num_classes])
+        return _classification_rows, image_schema("label"), {
+            "in_channels": 1, "image_size": s.image_size, "num_classes": s.num_classes,
+            "class_names": names}
+    if task == "regression":
+        dim = len(FEATURE_NAMES)
+        return _coefficient_rows, vector_schema(dim, pa.float32()), {
+            "feature_dim": dim, "target_rmse": s.target_rmse}
+    if task == "anomaly":
+        dim = 2 * s.num_coefficients
+        return _anomaly_rows, vector_schema(dim, pa.int64()), {
+            "feature_dim": dim, "num_coefficients": s.num_coefficients,
+            "class_names": ["normal", "tampered"]}
+    raise ValueError(f"no sample data for task '{task}'")
+
+
+def sample_dataset_key(task: str, s: SampleDataSection) -> str:
+    blob = json.dumps({"task": task, "v": GENERATOR_VERSION, **s.model_dump()}, sort_keys=True)
+    return f"sample-{task}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | None = None
+                          ) -> Path:
+    """The folder of the sample dataset for `task` and settings `s`, generated if missing."""
+    root = Path(root) if root else default_data_root()
+    final = root / sample_dataset_key(task, s)
+    if (final / MANIFEST).exists():
+        return final
+    rows_fn, schema, info = _plan(task, s)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
+    try:
+        splits = {}
+        for split, n in _sizes(s).items():
+            seed = s.seed + SPLIT_SEED_OFFSET[split]
+            splits[split] = write_split(rows_fn(n, seed, s), tmp, split, schema)
+        if task == "regression":
+            info.update(_target_stats(tmp, splits["train"]))
+        write_manifest(tmp, Manifest(task=task, splits=splits, info=info,
+                                     source=f"raytrain sample data ({task}, {s.model_dump()})"))
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process won the race; its copy is identical
+            if not (final / MANIFEST).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _target_stats(root: Path, split: Any) -> dict[str, float]:
+    """Mean and std of the regression target on the training split (for target scaling)."""
+    import pyarrow.parquet as pq
+
+    y = np.concatenate([pq.read_table(root / sh.path, columns=["target"])["target"].to_numpy()
+                        for sh in split.shards])
+    return {"target_mean": float(y.mean()), "target_std": float(y.std() or 1.0)}

@@ -1,0 +1,23 @@
+"""The one exception type users see.
+
+Anything raised as `RaytrainError` is a problem with the user's input or environment (a bad YAML
+key, a missing file, an unknown model). The CLI prints its message on one line and exits with
+code 2, without a traceback. Everything else is a bug in raytrain and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RaytrainError(Exception):
+    """A user-facing error: the message must name the file, key or row that is wrong."""
+
+    exit_code = 2
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -1,0 +1,116 @@
+"""Export a trained model: PyTorch with the seed's metadata (seed 000 §7.1) and ONNX.
+
+The ONNX file is checked twice before it is accepted: `onnx.checker` with full checks, and
+onnxruntime against PyTorch on a random batch (max |difference| <= tolerance). A failed check
+deletes the file and raises: an export that disagrees with its model is never left behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from raytrain.errors import RaytrainError
+from raytrain.models import DataInfo
+from raytrain.tasks import create_task
+
+
+class ExportError(RaytrainError):
+    """The exported model failed its checks."""
+
+
+def input_shape(meta: dict[str, Any]) -> tuple[int, ...]:
+    """One example's shape (without the batch axis) from checkpoint metadata."""
+    info = meta["data_info"]
+    if info.get("feature_dim"):
+        return (int(info["feature_dim"]),)
+    size = info.get("image_size") or 64
+    return (int(info.get("in_channels") or 1), int(size), int(size))
+
+
+def with_activation(model: nn.Module, meta: dict[str, Any]) -> nn.Module:
+    """The model as users call it: logits turned into probabilities for classifiers."""
+    info = meta["data_info"]
+    task = create_task(meta["task"], DataInfo(**{k: v for k, v in info.items() if k != "extra"},
+                                              extra=info.get("extra", {})))
+    return nn.Sequential(model, task.output_activation()).eval()
+
+
+def export_pytorch(model: nn.Module, meta: dict[str, Any], path: str | Path, name: str,
+                   version: str) -> Path:
+    """The seed §7.1 bundle: weights plus metadata, specifications, metrics, config,
+    requirements. Only tensors and plain containers: it loads with `weights_only=True`."""
+    import cv2
+
+    shape = list(input_shape(meta))
+    with torch.no_grad():
+        out_shape = list(with_activation(model, meta)(torch.zeros(2, *shape)).shape[1:])
+    bundle = {
+        "model_state_dict": model.state_dict(),
+        "metadata": {
+            "name": name, "version": version, "architecture": meta["architecture"],
+            "model_params": meta["model_params"], "task": meta["task"],
+            "framework": "pytorch", "framework_version": torch.__version__,
+            "training_date": datetime.now(timezone.utc).isoformat(),
+            "description": f"{meta['architecture']} trained by raytrain ({meta['task']})",
+        },
+        "specifications": {
+            "input_shape": shape, "output_shape": out_shape,
+            "input_dtype": "float32", "output_dtype": "float32",
+            "input_range": [0.0, 1.0] if len(shape) == 3 else None,
+            "output": "probabilities" if meta["task"] != "regression" else "values",
+        },
+        "data_info": meta["data_info"],
+        "metrics": {k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)},
+        "training_config": meta["config"],
+        "requirements": {"torch": torch.__version__, "numpy": np.__version__,
+                         "opencv": cv2.__version__, "python": platform.python_version()},
+    }
+    path = Path(path)
+    torch.save(bundle, path)
+    return path
+
+
+def export_onnx(model: nn.Module, meta: dict[str, Any], path: str | Path, opset: int = 17,
+                tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3)) -> float:
+    """Write ONNX with a dynamic batch axis; return the max |onnx - torch| over the checks."""
+    import onnx
+    import onnxruntime as ort
+
+    path = Path(path)
+    wrapped = with_activation(model, meta)
+    shape = input_shape(meta)
+    example = torch.rand(2, *shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapped, (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}})
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        worst = 0.0
+        gen = torch.Generator().manual_seed(0)
+        for b in check_batches:
+            x = torch.rand(b, *shape, generator=gen)
+            with torch.no_grad():
+                ref = wrapped(x).numpy()
+            got = session.run(None, {"input": x.numpy()})[0]
+            worst = max(worst, float(np.abs(ref - got).max()))
+        if not worst <= tolerance:
+            raise ExportError(f"{path}: ONNX output differs from PyTorch by {worst:.3g} "
+                              f"(> tolerance {tolerance:g}); export rejected")
+    except ExportError:
+        path.unlink(missing_ok=True)
+        raise
+    except Exception as e:
+        path.unlink(missing_ok=True)
+        raise ExportError(f"{path}: ONNX check failed: {str(e).splitlines()[0]}") from None
+    return worst

@@ -1,0 +1,72 @@
+"""Resource arithmetic: what one trial asks for, and how many trials fit at once.
+
+Measured on a 2-CPU machine: two DDP workers at 0.5 CPU each left a second trial's worker group
+waiting and failing, while 0.25 worked. Ray schedules on *logical* resources, so a search can
+deadlock waiting for itself if trials + workers + data tasks do not fit. This module computes the
+plan instead of hoping: the trial driver and the Train controller take no CPU, each worker takes
+`cpus_per_worker`, and a slice of the cluster stays free for Ray Data's read/map tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from raytrain.config.schema import ResourcesSection
+from raytrain.data.pipeline import DATA_TASK_CPUS
+from raytrain.errors import RaytrainError
+
+#: Logical CPU of the Tune trial actor that drives a TorchTrainer (it only waits).
+TRIAL_DRIVER_CPUS = 0.01
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    cluster_cpus: float
+    cluster_gpus: float
+    num_workers: int
+    use_gpu: bool
+    cpus_per_worker: float
+    gpus_per_worker: float
+    data_cpus: float
+    cpus_per_trial: float
+    max_concurrent_trials: int
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        gpu = f", {self.gpus_per_worker:g} GPU" if self.use_gpu else ""
+        return (f"{self.num_workers} worker(s) x ({self.cpus_per_worker:g} CPU{gpu}) per trial, "
+                f"{self.data_cpus:g} CPU kept for Ray Data, cluster {self.cluster_cpus:g} CPU / "
+                f"{self.cluster_gpus:g} GPU -> {self.max_concurrent_trials} trial(s) at once")
+
+
+def plan_resources(res: ResourcesSection, cluster_cpus: float, cluster_gpus: float,
+                   num_trials: int = 1) -> ResourcePlan:
+    """Per-worker CPUs and trial concurrency that fit the cluster, or a clear error."""
+    data_cpus = max(DATA_TASK_CPUS, min(1.0, 0.25 * cluster_cpus))
+    usable = cluster_cpus - data_cpus - TRIAL_DRIVER_CPUS
+    if usable <= 0:
+        raise RaytrainError(f"resources: the cluster has {cluster_cpus:g} CPU, not enough for "
+                            f"a worker plus {data_cpus:g} CPU for data loading")
+    cpw = res.cpus_per_worker
+    if cpw is None:
+        cpw = min(1.0, math.floor(usable / res.num_workers * 100) / 100)
+    cpus_per_trial = res.num_workers * cpw + TRIAL_DRIVER_CPUS
+    if cpus_per_trial + data_cpus > cluster_cpus + 1e-9:
+        raise RaytrainError(
+            f"resources: one trial needs {res.num_workers} x {cpw:g} CPU + {data_cpus:g} CPU "
+            f"for data = {cpus_per_trial + data_cpus:g} CPU, the cluster has {cluster_cpus:g}; "
+            f"lower resources.num_workers or resources.cpus_per_worker")
+    fit = int((cluster_cpus - data_cpus + 1e-9) // cpus_per_trial)
+    gpw = res.gpus_per_worker if res.use_gpu else 0.0
+    if res.use_gpu:
+        need = res.num_workers * gpw
+        if need > cluster_gpus + 1e-9:
+            raise RaytrainError(f"resources: one trial needs {need:g} GPU, the cluster has "
+                                f"{cluster_gpus:g}; set resources.use_gpu: false or add GPUs")
+        fit = min(fit, int((cluster_gpus + 1e-9) // need))
+    concurrency = max(1, min(fit, num_trials, res.max_concurrent_trials or fit))
+    return ResourcePlan(cluster_cpus, cluster_gpus, res.num_workers, res.use_gpu, cpw, gpw,
+                        data_cpus, cpus_per_trial, concurrency)

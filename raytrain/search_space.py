@@ -1,0 +1,112 @@
+"""`search_space:` YAML -> a Ray Tune parameter space over dotted config paths.
+
+Keys are dotted paths into the config (`optimizer.learning_rate`, `model.hidden_dims`) or the
+seed's short names (`learning_rate`, `batch_size`, `dropout`, `weight_decay`). Entries accept the
+seed's spellings (`loguniform`, `uniform`, `categorical`) and Optuna's short form
+(`{type: float, low, high, log, step}`, `{type: int, ...}`). `int` ranges include `high`, as in
+Optuna (Tune's `randint` excludes it; the conversion is done here).
+
+Non-scalar categorical choices (lists such as `hidden_dims`) are searched by index, because
+Optuna's categorical distribution only takes scalars; `decode` turns indices back into values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from raytrain.config.load import apply_overrides, resolve_path, validate
+from raytrain.config.schema import ExperimentConfig, SearchParam
+from raytrain.errors import RaytrainError
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass
+class SearchSpace:
+    #: dotted path -> Ray Tune domain
+    param_space: dict[str, Any]
+    #: dotted path -> list of values, for parameters searched by index
+    by_index: dict[str, list[Any]] = field(default_factory=dict)
+    #: dotted path -> the YAML entry, for printing the plan
+    entries: dict[str, SearchParam] = field(default_factory=dict)
+
+    def decode(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Sampled trial parameters -> config overrides (dotted path -> value)."""
+        out = {}
+        for path, value in params.items():
+            out[path] = self.by_index[path][value] if path in self.by_index else value
+        return out
+
+    @property
+    def has_grid(self) -> bool:
+        return any(e.type == "grid" for e in self.entries.values())
+
+    def grid_size(self) -> int:
+        n = 1
+        for e in self.entries.values():
+            if e.type == "grid":
+                n *= len(e.values or e.choices or [])
+        return n
+
+
+def _domain(path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
+    from ray import tune
+
+    t = p.type
+    if t in ("categorical", "choice", "grid"):
+        values = list(p.values or p.choices or [])
+        if not all(isinstance(v, _SCALARS) for v in values):
+            by_index[path] = values
+            values = list(range(len(values)))
+        return tune.grid_search(values) if t == "grid" else tune.choice(values)
+    low, high = p.low, p.high
+    assert low is not None and high is not None  # checked by SearchParam
+    if t in ("int", "randint", "qrandint"):
+        lo, hi = int(low), int(high)
+        if lo != low or hi != high:
+            raise RaytrainError(f"search_space.{path}: int range needs whole numbers, got "
+                                f"{low}..{high}")
+        if p.log:
+            return tune.lograndint(lo, hi + 1)
+        if p.step and p.step != 1:
+            return tune.qrandint(lo, hi, int(p.step))
+        return tune.randint(lo, hi + 1)
+    if t == "loguniform" or p.log:
+        return tune.qloguniform(low, high, p.step) if p.step else tune.loguniform(low, high)
+    return tune.quniform(low, high, p.step) if p.step else tune.uniform(low, high)
+
+
+def _probe_values(p: SearchParam) -> list[Any]:
+    """Values that must each make a valid config: the ends of a range, every choice."""
+    if p.type in ("categorical", "choice", "grid"):
+        return list(p.values or p.choices or [])
+    low, high = p.low, p.high
+    if p.type in ("int", "randint", "qrandint"):
+        return [int(low), int(high)]  # type: ignore[arg-type]
+    return [low, high]
+
+
+def build_search_space(cfg: ExperimentConfig) -> SearchSpace:
+    """Convert and check `cfg.search_space`: every key must name a config field, and every
+    value the space can produce must pass that field's validation."""
+    base = cfg.model_dump(mode="json")
+    space: dict[str, Any] = {}
+    by_index: dict[str, list[Any]] = {}
+    entries: dict[str, SearchParam] = {}
+    for key, entry in cfg.search_space.items():
+        path = resolve_path(key)
+        if path in space:
+            raise RaytrainError(f"search_space.{key}: '{path}' is searched twice")
+        if path.split(".")[0] in ("search_space", "search", "quick", "tune", "resources"):
+            raise RaytrainError(f"search_space.{key}: '{path}' cannot be searched over")
+        for value in _probe_values(entry):
+            try:
+                validate(apply_overrides(base, {path: value}), source="search_space")
+            except RaytrainError as e:
+                detail = str(e).split(": ", 1)[-1]
+                raise RaytrainError(f"search_space.{key}: value {value!r} for '{path}' is "
+                                    f"invalid: {detail}") from None
+        space[path] = _domain(path, entry, by_index)
+        entries[path] = entry
+    return SearchSpace(space, by_index, entries)

@@ -1,0 +1,111 @@
+"""What a task is: how a batch becomes a loss, and how predictions become metrics.
+
+Metrics are computed from *sufficient statistics* (confusion counts, sums of errors) kept in one
+float64 vector. Under DDP each worker accumulates over its shard and one `all_reduce` makes the
+exact global metric — no averaging of per-worker F1 scores, which would be wrong.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+import torch.nn as nn
+
+from raytrain.errors import RaytrainError, did_you_mean
+from raytrain.models.registry import DataInfo
+
+
+class Task(ABC):
+    """One model type's loss, metrics and output activation."""
+
+    name: str
+    #: The validation metric a search optimizes by default, and its direction.
+    default_metric: str
+    default_mode: Literal["max", "min"]
+    #: Whether batches are images (uint8, decoded and augmented) or feature vectors.
+    inputs: Literal["image", "vector"]
+    #: What a row's target is: an image (edge map), a class label, or a real value.
+    target: Literal["image", "label", "value"]
+
+    def __init__(self, data: DataInfo) -> None:
+        self.data = data
+
+    def prepare_model(self, model: nn.Module) -> None:  # noqa: B027  (optional hook)
+        """Adjust a freshly built model to the data (e.g. target scaling); default: nothing."""
+
+    @abstractmethod
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def num_stats(self) -> int: ...
+
+    @abstractmethod
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
+                     ) -> None: ...
+
+    @abstractmethod
+    def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]: ...
+
+    def output_activation(self) -> nn.Module:
+        """Applied to the model's output for export and prediction (logits -> probabilities)."""
+        return nn.Identity()
+
+    def new_stats(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.zeros(self.num_stats(), dtype=torch.float64, device=device)
+
+
+def binary_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """Precision, recall, F1, IoU, accuracy and false-positive rate from confusion counts."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    total = tp + fp + fn + tn
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1_score": f1,
+        "iou": tp / (tp + fp + fn) if tp + fp + fn else 0.0,
+        "accuracy": (tp + tn) / total if total else 0.0,
+        "false_positive_rate": fp / (fp + tn) if fp + tn else 0.0,
+    }
+
+
+def binary_counts(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """[tp, fp, fn, tn] as float64 for boolean tensors of the same shape."""
+    pred, truth = pred.bool(), truth.bool()
+    return torch.stack([
+        (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum(), (~pred & ~truth).sum()
+    ]).double()
+
+
+_TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    def deco(cls: type[Task]) -> type[Task]:
+        cls.name = name
+        _TASKS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_tasks() -> list[str]:
+    return sorted(_TASKS)
+
+
+def create_task(name: str, data: DataInfo, **kwargs: Any) -> Task:
+    if name not in _TASKS:
+        raise RaytrainError(f"unknown task '{name}'{did_you_mean(name, _TASKS)}; "
+                            f"known: {', '.join(list_tasks())}")
+    return _TASKS[name](data, **kwargs)
+
+
+def task_class(name: str) -> type[Task]:
+    if name not in _TASKS:
+        raise RaytrainError(f"unknown task '{name}'{did_you_mean(name, _TASKS)}; "
+                            f"known: {', '.join(list_tasks())}")
+    return _TASKS[name]

@@ -1,0 +1,53 @@
+"""Coefficient-count regression (seed 000 §2): MSE on a standardized target; RMSE, MAE, R².
+
+The loss is computed in standard-deviation units (the model's own target_mean/target_std
+buffers), so one learning rate suits any target scale; metrics are reported in real units.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from raytrain.models.registry import DataInfo
+from raytrain.tasks.base import Task, register_task
+
+
+@register_task("regression")
+class RegressionTask(Task):
+    default_metric = "val_rmse"
+    default_mode = "min"
+    inputs = "vector"
+    target = "value"
+
+    def __init__(self, data: DataInfo, **_: object) -> None:
+        super().__init__(data)
+        self.mean = float(data.extra.get("target_mean", 0.0))
+        self.std = float(data.extra.get("target_std", 1.0)) or 1.0
+
+    def prepare_model(self, model: nn.Module) -> None:
+        if hasattr(model, "target_mean"):
+            model.target_mean.fill_(self.mean)
+            model.target_std.fill_(self.std)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        diff = (output.view(-1) - target.float().view(-1)) / self.std
+        return (diff * diff).mean()
+
+    def num_stats(self) -> int:
+        return 5  # sum sq err, sum abs err, sum y, sum y^2, n
+
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
+                     ) -> None:
+        y = target.double().view(-1)
+        err = output.double().view(-1) - y
+        stats += torch.stack([(err * err).sum(), err.abs().sum(), y.sum(), (y * y).sum(),
+                              y.new_tensor(float(y.numel()))])
+
+    def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]:
+        sse, sae, sy, syy, n = stats.tolist()
+        if n == 0:
+            return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan")}
+        sst = syy - sy * sy / n
+        return {"rmse": (sse / n) ** 0.5, "mae": sae / n,
+                "r2": 1.0 - sse / sst if sst > 0 else 0.0}

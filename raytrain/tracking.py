@@ -1,0 +1,77 @@
+"""Where metrics go: `training_log.csv`, TensorBoard event files, and wandb.
+
+Written by rank 0 only. wandb runs offline unless the config sets `wandb_mode: online` or the
+environment has `WANDB_API_KEY`/`WANDB_MODE`; one wandb run per trial, grouped by experiment.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from raytrain.config.schema import LoggingSection
+
+
+class RunLogger:
+    def __init__(self, log_dir: str | Path, cfg: LoggingSection, run_name: str, group: str,
+                 config: dict[str, Any]) -> None:
+        self.dir = Path(log_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self._csv_file = None
+        self._csv_writer: csv.DictWriter | None = None
+        self._fields: list[str] = []
+        self._tb = None
+        self._wandb = None
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(self.dir / "tensorboard_logs"))
+        if cfg.use_wandb:
+            self._wandb = _start_wandb(self.dir, cfg, run_name, group, config)
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        scalars = {k: float(v) for k, v in metrics.items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        if self.cfg.csv:
+            self._write_csv(scalars)
+        if self._tb is not None:
+            for k, v in scalars.items():
+                self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=step)
+
+    def _write_csv(self, row: dict[str, float]) -> None:
+        path = self.dir / "training_log.csv"
+        if self._csv_writer is None:
+            self._fields = list(row)
+            exists = path.exists() and path.stat().st_size > 0
+            self._csv_file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the run)
+            self._csv_writer = csv.DictWriter(self._csv_file, self._fields,
+                                              extrasaction="ignore")
+            if not exists:
+                self._csv_writer.writeheader()
+        self._csv_writer.writerow(row)
+        self._csv_file.flush()
+
+    def close(self) -> None:
+        if self._csv_file:
+            self._csv_file.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def _start_wandb(log_dir: Path, cfg: LoggingSection, name: str, group: str,
+                 config: dict[str, Any]) -> Any:
+    import wandb
+
+    mode = cfg.wandb_mode or os.environ.get("WANDB_MODE") or (
+        "online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity, name=name,
+                      group=group, config=config, mode=mode, dir=str(log_dir), reinit=True,
+                      settings=wandb.Settings(silent=True))

@@ -1,0 +1,79 @@
+"""Checkpoint files: weights that load with `weights_only=True`, and JSON for everything else.
+
+A checkpoint folder holds `model.pt` (the state dict only: tensors, never pickled code),
+`train_state.pt` (optimizer and schedule state for resuming, also tensors and plain containers)
+and `meta.json` (architecture, parameters, data info, task, epoch, metrics, the full config).
+`meta.json` is what lets a model be rebuilt without the YAML that trained it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from raytrain.errors import RaytrainError
+from raytrain.models import DataInfo, create_model
+
+MODEL_FILE = "model.pt"
+STATE_FILE = "train_state.pt"
+META_FILE = "meta.json"
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP (or any wrapper with `.module`)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def save_checkpoint(folder: str | Path, model: nn.Module, meta: dict[str, Any],
+                    train_state: dict[str, Any] | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(unwrap(model).state_dict(), folder / MODEL_FILE)
+    if train_state is not None:
+        torch.save(train_state, folder / STATE_FILE)
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return folder
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / META_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RaytrainError(f"{path}: not a raytrain checkpoint (no {META_FILE})") from None
+    except ValueError as e:
+        raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
+
+
+def load_state_dict(path: str | Path) -> dict[str, Any]:
+    """Load tensors only. A file that needs pickled code to load is refused, never executed."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RaytrainError(f"{path}: no such checkpoint file") from None
+    except Exception as e:  # pickle.UnpicklingError and friends: refuse, do not fall back
+        raise RaytrainError(f"{path}: refused to load (not a plain weights file: "
+                            f"{str(e).splitlines()[0]})") from None
+
+
+def build_model_from_meta(meta: dict[str, Any]) -> nn.Module:
+    info = DataInfo(**{k: v for k, v in meta["data_info"].items() if k != "extra"},
+                    extra=meta["data_info"].get("extra", {}))
+    return create_model(meta["architecture"], meta["model_params"], info)
+
+
+def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the architecture from `meta.json` and load the weights; eval mode, CPU."""
+    meta = read_meta(folder)
+    model = build_model_from_meta(meta)
+    state = load_state_dict(Path(folder) / MODEL_FILE)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise RaytrainError(f"{Path(folder) / MODEL_FILE}: weights do not fit architecture "
+                            f"'{meta['architecture']}': {str(e).splitlines()[0]}") from None
+    return model.eval(), meta

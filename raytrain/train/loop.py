@@ -1,0 +1,193 @@
+"""The per-worker training loop: one function for every model type, run by Ray Train.
+
+Read it top to bottom: set-up, resume, then for each epoch (1) train on this worker's shard,
+(2) validate, (3) combine the statistics of all workers, (4) step the schedule and decide on
+early stopping, (5) checkpoint and report. Everything model-specific is behind `Task`.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from raytrain.config.schema import ExperimentConfig
+from raytrain.data.resolve import data_info_for
+from raytrain.models import create_model, get_model_spec
+from raytrain.tasks import Task, create_task
+from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
+from raytrain.train.optim import EpochSchedule, build_optimizer
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss: the run stops with this reason."""
+
+
+def task_for(cfg: ExperimentConfig, data: Any) -> Task:
+    """The task of a config: `training.task`, or the one its architecture declares."""
+    name = cfg.training.task or get_model_spec(cfg.model.architecture).task
+    kwargs: dict[str, Any] = {}
+    if name in ("edges", "anomaly"):
+        kwargs = {"threshold": cfg.evaluation.threshold,
+                  "pos_weight": cfg.training_params.pos_weight}
+    return create_task(name, data, **kwargs)
+
+
+def monitor_of(cfg: ExperimentConfig, task: Task | type[Task]) -> tuple[str, str]:
+    """The metric that picks the best epoch, drives early stopping and the search; its mode."""
+    metric = cfg.search.metric or task.default_metric
+    if cfg.search.direction:
+        return metric, "max" if cfg.search.direction == "maximize" else "min"
+    if metric == task.default_metric:
+        return metric, task.default_mode
+    return metric, "min" if metric.endswith(("loss", "rmse", "mae", "rate")) else "max"
+
+
+def _all_reduce(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = t.clone()
+        # gloo cannot reduce float64 on every platform build; sums of counts fit in float64
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = batch["x"], batch["y"]
+    if task.inputs == "image":
+        x = x.float().div_(255.0)  # uint8 crosses the object store; floats are made here
+    if task.target == "image":
+        y = y.float().div_(255.0)
+    return x, y
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train entry point. `loop_config`: {"config": <ExperimentConfig as JSON>,
+    "data_dir": <prepared dataset folder>, "log_dir": <folder for logs>, "run_name": str}."""
+    import ray.train
+    import ray.train.torch
+
+    from raytrain.tracking import RunLogger
+
+    # -- set-up ---------------------------------------------------------------------------
+    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    tp = cfg.training_params
+    torch.manual_seed(cfg.training.seed)  # identical initial weights on every worker
+
+    data = data_info_for(cfg, loop_config["data_dir"])
+    task = task_for(cfg, data)
+    model = create_model(cfg.model.architecture, cfg.model.params(), data)
+    task.prepare_model(model)
+    model = ray.train.torch.prepare_model(model)  # device placement + DDP when world > 1
+    device = ray.train.torch.get_device()
+    optimizer = build_optimizer(model.parameters(), cfg.optimizer)
+    schedule = EpochSchedule(optimizer, cfg.scheduler, tp.num_epochs, tp.warmup_epochs)
+    monitor, mode = monitor_of(cfg, task)
+    sign = 1.0 if mode == "max" else -1.0
+
+    # -- resume from the last checkpoint, if Ray Train restarted us --------------------------
+    start_epoch, best, since_best = 0, -math.inf, 0
+    ckpt = ray.train.get_checkpoint()
+    if ckpt:
+        with ckpt.as_directory() as d:
+            unwrap(model).load_state_dict(load_state_dict(Path(d) / "model.pt"))
+            state = load_state_dict(Path(d) / STATE_FILE)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
+
+    logger = None
+    if rank == 0:
+        logger = RunLogger(loop_config["log_dir"], cfg.logging, loop_config["run_name"],
+                           cfg.training.name, loop_config["config"])
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    bs = cfg.dataset.batch_size
+
+    for epoch in range(start_epoch, tp.num_epochs):
+        t0 = time.perf_counter()
+        # 1. train on this worker's shard
+        model.train()
+        train_sum = torch.zeros(2, dtype=torch.float64, device=device)  # loss * n, n
+        for batch in train_shard.iter_torch_batches(batch_size=bs, drop_last=True,
+                                                    local_shuffle_buffer_size=4 * bs,
+                                                    device=device):
+            x, y = _to_inputs(batch, task)
+            loss = task.loss(model(x), y)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"epoch {epoch + 1}: loss is {loss.item()} — lower optimizer.learning_rate "
+                    f"or set training_params.gradient_clip")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tp.gradient_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tp.gradient_clip)
+            optimizer.step()
+            train_sum += torch.stack([loss.detach().double() * len(x),
+                                      loss.new_tensor(len(x), dtype=torch.float64)])
+
+        # 2. validate on this worker's shard of the validation split
+        model.eval()
+        stats = task.new_stats(device)
+        val_sum = torch.zeros(2, dtype=torch.float64, device=device)
+        with torch.no_grad():
+            for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
+                x, y = _to_inputs(batch, task)
+                out = model(x)
+                val_sum += torch.stack([task.loss(out, y).double() * len(x),
+                                        out.new_tensor(len(x), dtype=torch.float64)])
+                task.update_stats(stats, out, y)
+
+        # 3. combine all workers' statistics into exact global metrics
+        reduced = _all_reduce(torch.cat([train_sum, val_sum, stats])).cpu()
+        (tl, tn, vl, vn), stats = reduced[:4].tolist(), reduced[4:]
+        if tn == 0:
+            raise RuntimeError(f"the training split gave no full batch of {bs} rows per "
+                               f"worker; lower dataset.batch_size or add data")
+        metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": tl / tn,
+                                   "val_loss": vl / max(vn, 1), "lr": schedule.lr}
+        metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
+        metrics["epoch_time_s"] = time.perf_counter() - t0
+        if monitor not in metrics:
+            raise ValueError(f"search.metric: '{monitor}' is not reported; reported metrics: "
+                             f"{', '.join(sorted(metrics))}")
+
+        # 4. schedule, best epoch, early stopping (same decision on every worker)
+        value = metrics[monitor]
+        improved = sign * value > best
+        if improved:
+            best, since_best = sign * value, 0
+        else:
+            since_best += 1
+        schedule.step(metrics["val_loss"] if cfg.scheduler.mode == "min" else value)
+        last = epoch + 1 == tp.num_epochs
+        stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
+        metrics["is_best"] = improved
+
+        # 5. checkpoint (rank 0 writes, everyone reports: report is a barrier)
+        if logger is not None:
+            logger.log(metrics, step=epoch + 1)
+        save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if rank == 0 and save:
+                meta = {"architecture": get_model_spec(cfg.model.architecture).name,
+                        "model_params": cfg.model.params(), "task": task.name,
+                        "data_info": data.__dict__, "epoch": epoch + 1, "metrics": metrics,
+                        "monitor": monitor, "mode": mode, "config": loop_config["config"]}
+                state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                         "epoch": epoch, "best": best, "since_best": since_best}
+                save_checkpoint(tmp, model, meta, state)
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
+        if stop:
+            break
+
+    if logger is not None:
+        logger.close()

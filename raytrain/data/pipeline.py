@@ -81,6 +81,27 @@ def preprocess_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, n
     return {"x": x, "y": y}
 
 
+def _read_shard_batch(batch: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pa.concat_tables([pq.read_table(p) for p in batch["path"].to_pylist()])
+
+
+def read_shards(paths: list[str]) -> Any:
+    """A Ray Dataset over parquet shard files, one read task per shard.
+
+    Not `ray.data.read_parquet`: in Ray 2.60 its file-listing task always asks for a whole CPU,
+    which never fits beside training workers on a small machine, and the search hangs. Reading
+    a known list of shards needs no listing, and every task here asks for DATA_TASK_CPUS.
+    """
+    import ray.data
+
+    return ray.data.from_items([{"path": p} for p in paths],
+                               override_num_blocks=max(1, len(paths))).map_batches(
+        _read_shard_batch, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS)
+
+
 def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmentation: Any,
                    seed: int, image_size: int | None = None,
                    splits: tuple[str, ...] = ("train", "val")) -> dict[str, Any]:
@@ -96,9 +117,7 @@ def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmenta
         p = Preprocess(inputs=task_inputs, target=target,
                        augmentation=json.dumps(aug if split == "train" else "none"),
                        seed=seed, image_size=image_size)
-        ds = ray.data.read_parquet(manifest.shard_paths(data_dir, split),
-                                   ray_remote_args={"num_cpus": DATA_TASK_CPUS})
-        out[split] = ds.map_batches(functools.partial(preprocess_batch, p=p),
+        out[split] = read_shards(manifest.shard_paths(data_dir, split)).map_batches(functools.partial(preprocess_batch, p=p),
                                     batch_size=MAP_BATCH_SIZE, batch_format="numpy",
                                     num_cpus=DATA_TASK_CPUS)
     return out

@@ -84,7 +84,7 @@ def ensure_ray(address: str | None = None) -> None:
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
-            ray.init(include_dashboard=False, log_to_driver=True)
+            ray.init(log_to_driver=True)
     except ConnectionError as e:
         raise RaytrainError(f"--address {address}: cannot connect to Ray ({e})") from None
     import ray.data

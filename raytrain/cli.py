@@ -1,0 +1,184 @@
+"""The `raytrain` command: a thin shell over the Python API.
+
+Every command parses its arguments, calls one function, and prints. A `RaytrainError` (bad
+input) prints one line and exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from raytrain.errors import RaytrainError
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
+    """`--set optimizer.learning_rate=3e-4` -> {'optimizer.learning_rate': 0.0003}."""
+    from raytrain.config.yaml_io import loads
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RaytrainError(f"--set {item}: expected KEY=VALUE, e.g. optimizer.type=AdamW")
+        value, _ = loads(raw, source=f"--set {key}") if raw else (None, {})
+        out[key.strip()] = value
+    return out
+
+
+class _Group(click.Group):
+    """Turns RaytrainError into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RaytrainError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="raytrain")
+def main() -> None:
+    """raytrain: one YAML file becomes a distributed hyperparameter search and training run."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+_quick = click.option("--quick", is_flag=True,
+                      help="Apply the file's `quick:` overrides: a run that ends in minutes.")
+_set = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                    help="Override a config value by dotted path (repeatable).")
+_address = click.option("--address", default=None, envvar="RAY_ADDRESS",
+                        help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.")
+
+
+@main.command()
+@click.argument("space", type=click.Path(dir_okay=False, path_type=Path))
+@_quick
+@_set
+@_address
+@click.option("--name", default=None, help="Experiment name (default: training.name).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
+def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
+         name: str | None, dry_run: bool) -> None:
+    """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file)."""
+    from raytrain.config import load_config
+
+    overrides = _parse_set(sets)
+    if name:
+        overrides["training.name"] = name
+    cfg = load_config(space, overrides=overrides, quick=quick)
+    if dry_run:
+        from raytrain.tune.runner import plan_search
+
+        cpus = float(os.cpu_count() or 1)
+        if address:
+            from raytrain.tune.runner import _cluster_resources
+
+            cpus, gpus = _cluster_resources(address)
+        else:
+            gpus = 0.0
+        click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe())
+        return
+    from raytrain.tune.runner import run_search
+
+    run_search(cfg, address=address, echo=click.echo)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_quick
+@_set
+@_address
+@click.option("--model", default=None, help="model.architecture")
+@click.option("--epochs", type=int, default=None, help="training_params.num_epochs")
+@click.option("--batch-size", type=int, default=None, help="dataset.batch_size")
+@click.option("--learning-rate", type=float, default=None, help="optimizer.learning_rate")
+@click.option("--optimizer", default=None, help="optimizer.type")
+@click.option("--weight-decay", type=float, default=None, help="optimizer.weight_decay")
+@click.option("--gradient-clip", type=float, default=None, help="training_params.gradient_clip")
+@click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
+def train(config: Path, quick: bool, sets: tuple[str, ...], address: str | None,
+          model: str | None, epochs: int | None, batch_size: int | None,
+          learning_rate: float | None, optimizer: str | None, weight_decay: float | None,
+          gradient_clip: float | None, register: bool) -> None:
+    """Train one model from CONFIG (no search)."""
+    from raytrain.config import load_config
+    from raytrain.train.run import run_training
+
+    flags = {"model.architecture": model, "training_params.num_epochs": epochs,
+             "dataset.batch_size": batch_size, "optimizer.learning_rate": learning_rate,
+             "optimizer.type": optimizer, "optimizer.weight_decay": weight_decay,
+             "training_params.gradient_clip": gradient_clip}
+    overrides = {**_parse_set(sets), **{k: v for k, v in flags.items() if v is not None}}
+    cfg = load_config(config, overrides=overrides, quick=quick)
+    run_training(cfg, address=address, register=register, echo=click.echo)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_quick
+@_set
+def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
+    """Check CONFIG (keys, types, model parameters, search space) without running anything."""
+    from raytrain.config import load_config
+    from raytrain.tune.runner import plan_search
+
+    cfg = load_config(config, overrides=_parse_set(sets), quick=quick)
+    plan_search(cfg, cluster_cpus=float(os.cpu_count() or 1), cluster_gpus=0.0)
+    click.echo(f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched "
+               f"parameter(s))")
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the registered model architectures."""
+    from raytrain.models import get_model_spec, list_models
+
+    for name in list_models():
+        spec = get_model_spec(name)
+        click.echo(f"{name:<24} {spec.task:<15} {spec.description}")
+
+
+@main.group()
+def registry() -> None:
+    """The registry of trained, versioned models."""
+
+
+_root = click.option("--root", default="models", show_default=True,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Registry folder.")
+
+
+@registry.command("list")
+@_root
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def registry_list(root: Path, as_json: bool) -> None:
+    """List registered models and their versions."""
+    from raytrain.registry import ModelRegistry
+
+    models = ModelRegistry(root).list()
+    if as_json:
+        slim = {n: [{k: v for k, v in e.items() if k != "config"} for e in entries]
+                for n, entries in models.items()}
+        click.echo(json.dumps(slim, indent=2))
+        return
+    if not models:
+        click.echo(f"no models registered in {root}")
+        return
+    for name, entries in sorted(models.items()):
+        click.echo(name)
+        for e in entries:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in e["metrics"].items()
+                              if k.startswith("val_"))
+            click.echo(f"  v{e['version']:<8} {e['architecture']:<22} {e['created'][:19]}  "
+                       f"{shown}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""`raytrain train`: one training run (the seed's training scripts, as one command).
+
+Writes seed 002's results layout under `<output_dir>/<name>_<timestamp>/`: `config.json`,
+`best_model/` and `final_model/` (checkpoint folders), `training_log.csv`,
+`tensorboard_logs/`, and Ray Train's own run folder `train/`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from raytrain.config.schema import ExperimentConfig
+from raytrain.data.manifest import atomic_write_text
+from raytrain.data.resolve import data_info_for, resolve_dataset
+from raytrain.errors import RaytrainError
+from raytrain.resources import plan_resources
+from raytrain.train.launch import build_trainer
+from raytrain.train.loop import monitor_of, task_for
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    best_dir: Path
+    final_dir: Path
+    registered: dict[str, Any] | None = None
+
+
+def run_training(cfg: ExperimentConfig, *, address: str | None = None,
+                 run_dir: Path | None = None, register: bool = False,
+                 echo: Callable[[str], None] = print) -> TrainResult:
+    import ray
+
+    from raytrain.tune.runner import ensure_ray
+
+    ensure_ray(address)
+    res = ray.cluster_resources()
+    plan = plan_resources(cfg.resources, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
+    if run_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        run_dir = (Path(cfg.training.output_dir) / f"{cfg.training.name}_{stamp}").absolute()
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
+    task_name = cfg.training.task
+    from raytrain.models import get_model_spec
+
+    task_name = task_name or get_model_spec(cfg.model.architecture).task
+    data_dir = resolve_dataset(cfg, task_name)
+    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    echo(f"training {cfg.model.architecture} on {data_dir}\n  {plan.describe()}\n"
+         f"  results -> {run_dir}")
+    trainer = build_trainer(cfg, data_dir, plan, name="train", storage_path=run_dir,
+                            log_dir=run_dir)
+    result = trainer.fit()
+    if result.error:
+        raise RaytrainError(f"training failed: {result.error}")
+    best = result.get_best_checkpoint(metric=monitor, mode=mode) or result.checkpoint
+    if best is None:
+        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+    best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
+    shutil.copytree(best.path, best_dir)
+    shutil.copytree(result.checkpoint.path, final_dir)
+    out = TrainResult(run_dir, dict(result.metrics), best_dir, final_dir)
+    echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()
+                               if isinstance(v, float)))
+    if register:
+        from raytrain.registry import ModelRegistry
+
+        entry = ModelRegistry(cfg.export.registry_dir).register(
+            cfg.export.registry_name or cfg.training.name, best_dir,
+            source={"run": str(run_dir)}, onnx=cfg.export.onnx, opset=cfg.export.opset,
+            tolerance=cfg.export.tolerance)
+        out.registered = entry
+        echo(f"registered {entry['name']} v{entry['version']}")
+    return out

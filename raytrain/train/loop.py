@@ -154,6 +154,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                                    "val_loss": vl / max(vn, 1), "lr": schedule.lr}
         metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
         metrics["epoch_time_s"] = time.perf_counter() - t0
+        metrics["world_size"] = ctx.get_world_size()
         if monitor not in metrics:
             raise ValueError(f"search.metric: '{monitor}' is not reported; reported metrics: "
                              f"{', '.join(sorted(metrics))}")

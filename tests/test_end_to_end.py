@@ -1,0 +1,97 @@
+"""End to end on a real local Ray: a Tune search whose trials are 2-worker TorchTrainer DDP
+jobs, then the registered model's ONNX export checked in onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raytrain.config import load_config_text
+from raytrain.registry import ModelRegistry
+from raytrain.tune.runner import run_search
+
+pytestmark = pytest.mark.slow
+
+TINY_UNET = """
+training: {{name: e2e_unet, seed: 1, output_dir: {out}}}
+dataset:
+  batch_size: 8
+  augmentation: basic
+  sample: {{num_train: 64, num_val: 32, num_test: 16, image_size: 32}}
+model: {{architecture: unet, base_filters: 4, depth: 2}}
+optimizer: {{type: Adam, learning_rate: 1e-2}}
+training_params: {{num_epochs: 2}}
+search: {{method: bayesian, num_trials: 2}}
+search_space:
+  learning_rate: {{type: loguniform, low: 1e-3, high: 3e-2}}
+  model.dropout: {{type: uniform, low: 0.0, high: 0.2}}
+resources: {{num_workers: 2}}
+tune: {{scheduler: fifo}}
+export: {{registry_dir: {registry}, registry_name: e2e_unet}}
+"""
+
+
+@pytest.fixture(scope="module")
+def search(ray_start_2_cpus: None, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = load_config_text(TINY_UNET.format(out=tmp / "results", registry=tmp / "models"))
+    result = run_search(cfg, echo=lambda s: None)
+    return {"result": result, "registry": ModelRegistry(tmp / "models")}
+
+
+def test_every_trial_trained_with_two_ddp_workers(search: dict) -> None:
+    result = search["result"]
+    assert len(result.trials) == 2
+    assert all(t["status"] == "OK" for t in result.trials), result.errors
+    assert all(t["epochs"] == 2 for t in result.trials)
+    for log in (result.experiment_dir / "trials").glob("*/training_log.csv"):
+        rows = log.read_text().splitlines()
+        header = rows[0].split(",")
+        assert len(rows) == 3  # header + one row per epoch, written by rank 0 only
+        world = [float(r.split(",")[header.index("world_size")]) for r in rows[1:]]
+        assert world == [2.0, 2.0]
+    summary = json.loads((result.experiment_dir / "summary.json").read_text())
+    assert summary["registered"]["name"] == "e2e_unet"
+
+
+def test_best_trial_registered_with_files(search: dict) -> None:
+    entry = search["registry"].get("e2e_unet")
+    assert entry["version"] == "1.0.0"
+    folder = search["registry"].path_of(entry)
+    for name in ("model.pt", "meta.json", "card.md", "e2e_unet_v1.0.0.pth",
+                 "e2e_unet_v1.0.0.onnx"):
+        assert (folder / name).stat().st_size > 0, name
+    best = search["result"].best
+    assert entry["metrics"]["val_f1_score"] == pytest.approx(best["value"])
+
+
+def test_exported_onnx_matches_pytorch_in_onnxruntime(search: dict) -> None:
+    import onnxruntime as ort
+
+    model, entry = search["registry"].load("e2e_unet")
+    folder = search["registry"].path_of(entry)
+    session = ort.InferenceSession(str(folder / "e2e_unet_v1.0.0.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    for batch in (1, 5):
+        x = torch.rand(batch, 1, 32, 32, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            expected = torch.sigmoid(model(x)).numpy()
+        got = session.run(None, {"input": x.numpy()})[0]
+        assert got.shape == (batch, 1, 32, 32)
+        assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_registry_list_cli_shows_the_model(search: dict) -> None:
+    from click.testing import CliRunner
+
+    from raytrain.cli import main
+
+    root = Path(search["registry"].root)
+    out = CliRunner().invoke(main, ["registry", "list", "--root", str(root), "--json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)
+    assert [e["version"] for e in listed["e2e_unet"]] == ["1.0.0"]

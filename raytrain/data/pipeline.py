@@ -106,8 +106,6 @@ def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmenta
                    seed: int, image_size: int | None = None,
                    splits: tuple[str, ...] = ("train", "val")) -> dict[str, Any]:
     """Lazy Ray Datasets for the given splits; only 'train' is augmented."""
-    import ray.data
-
     manifest: Manifest = read_manifest(data_dir)
     aug = augmentation.model_dump() if hasattr(augmentation, "model_dump") else augmentation
     if isinstance(aug, list):
@@ -117,7 +115,8 @@ def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmenta
         p = Preprocess(inputs=task_inputs, target=target,
                        augmentation=json.dumps(aug if split == "train" else "none"),
                        seed=seed, image_size=image_size)
-        out[split] = read_shards(manifest.shard_paths(data_dir, split)).map_batches(functools.partial(preprocess_batch, p=p),
-                                    batch_size=MAP_BATCH_SIZE, batch_format="numpy",
-                                    num_cpus=DATA_TASK_CPUS)
+        shards = read_shards(manifest.shard_paths(data_dir, split))
+        out[split] = shards.map_batches(functools.partial(preprocess_batch, p=p),
+                                        batch_size=MAP_BATCH_SIZE, batch_format="numpy",
+                                        num_cpus=DATA_TASK_CPUS)
     return out

@@ -53,6 +53,8 @@ _quick = click.option("--quick", is_flag=True,
                       help="Apply the file's `quick:` overrides: a run that ends in minutes.")
 _set = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                     help="Override a config value by dotted path (repeatable).")
+_verbose = click.option("-v", "--verbose", is_flag=True,
+                        help="Stream Ray workers' logs to the terminal.")
 _address = click.option("--address", default=None, envvar="RAY_ADDRESS",
                         help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.")
 
@@ -64,8 +66,9 @@ _address = click.option("--address", default=None, envvar="RAY_ADDRESS",
 @_address
 @click.option("--name", default=None, help="Experiment name (default: training.name).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
+@_verbose
 def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
-         name: str | None, dry_run: bool) -> None:
+         name: str | None, dry_run: bool, verbose: bool) -> None:
     """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file)."""
     from raytrain.config import load_config
 
@@ -87,7 +90,7 @@ def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
         return
     from raytrain.tune.runner import run_search
 
-    run_search(cfg, address=address, echo=click.echo)
+    run_search(cfg, address=address, echo=click.echo, verbose=verbose)
 
 
 @main.command()
@@ -103,10 +106,11 @@ def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
 @click.option("--weight-decay", type=float, default=None, help="optimizer.weight_decay")
 @click.option("--gradient-clip", type=float, default=None, help="training_params.gradient_clip")
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
+@_verbose
 def train(config: Path, quick: bool, sets: tuple[str, ...], address: str | None,
           model: str | None, epochs: int | None, batch_size: int | None,
           learning_rate: float | None, optimizer: str | None, weight_decay: float | None,
-          gradient_clip: float | None, register: bool) -> None:
+          gradient_clip: float | None, register: bool, verbose: bool) -> None:
     """Train one model from CONFIG (no search)."""
     from raytrain.config import load_config
     from raytrain.train.run import run_training
@@ -117,7 +121,7 @@ def train(config: Path, quick: bool, sets: tuple[str, ...], address: str | None,
              "training_params.gradient_clip": gradient_clip}
     overrides = {**_parse_set(sets), **{k: v for k, v in flags.items() if v is not None}}
     cfg = load_config(config, overrides=overrides, quick=quick)
-    run_training(cfg, address=address, register=register, echo=click.echo)
+    run_training(cfg, address=address, register=register, echo=click.echo, verbose=verbose)
 
 
 @main.command()

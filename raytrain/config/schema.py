@@ -126,7 +126,9 @@ class TrainingParamsSection(Section):
     gradient_clip: float | None = Field(None, gt=0, description="Clip grad global norm")
     mixed_precision: bool = False
     warmup_epochs: int = Field(0, ge=0)
-    pos_weight: float | None = Field(None, gt=0, description="BCE positive-class weight")
+    pos_weight: float | Literal["auto"] | None = Field(
+        "auto", description="BCE positive-class weight; auto: sqrt(negatives/positives) of the "
+        "training split (class-balanced, tempered), None: 1")
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts allowed per trial")
 
 

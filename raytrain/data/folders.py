@@ -30,6 +30,7 @@ from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
 from raytrain.data.sample import default_data_root, png
 from raytrain.data.shards import image_schema, vector_schema, write_split
+from raytrain.data.stats import split_stats
 from raytrain.errors import RaytrainError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -169,9 +170,8 @@ def prepare_folders(task: str, train: str, val: str | None, test: str | None = N
                                                                            target_type))
                 if name == "train":
                     info["feature_dim"] = int(x.shape[1])
-                    if task == "regression":
-                        info.update(target_mean=float(y.mean()), target_std=float(y.std() or 1),
-                                    feature_names=list(FEATURE_NAMES) if x.shape[1] == 5 else None)
+                    if task == "regression" and x.shape[1] == len(FEATURE_NAMES):
+                        info["feature_names"] = list(FEATURE_NAMES)
         else:
             raise RaytrainError(f"no folder layout known for task '{task}'")
         for name, split in written.items():
@@ -184,6 +184,7 @@ def prepare_folders(task: str, train: str, val: str | None, test: str | None = N
             img0 = pq.read_table(tmp / first.path, columns=["image"])["image"][0].as_py()
             h, w = cv2.imdecode(np.frombuffer(img0, np.uint8), cv2.IMREAD_GRAYSCALE).shape
             info["image_size"] = h if h == w else None
+        info.update(split_stats(tmp, written["train"], task))
         write_manifest(tmp, Manifest(task=task, splits=written, info=info,
                                      source=", ".join(f"{k}={v}" for k, v in splits.items())))
         try:

@@ -27,8 +27,9 @@ from raytrain.data import synth
 from raytrain.data.features import FEATURE_NAMES
 from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
 from raytrain.data.shards import image_schema, vector_schema, write_split
+from raytrain.data.stats import split_stats
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump when generated data or manifest info change
 SPLIT_SEED_OFFSET = {"train": 0, "val": 10_000, "test": 20_000}
 
 
@@ -117,8 +118,7 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
         for split, n in _sizes(s).items():
             seed = s.seed + SPLIT_SEED_OFFSET[split]
             splits[split] = write_split(rows_fn(n, seed, s), tmp, split, schema)
-        if task == "regression":
-            info.update(_target_stats(tmp, splits["train"]))
+        info.update(split_stats(tmp, splits["train"], task))
         write_manifest(tmp, Manifest(task=task, splits=splits, info=info,
                                      source=f"raytrain sample data ({task}, {s.model_dump()})"))
         try:
@@ -129,12 +129,3 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
-
-
-def _target_stats(root: Path, split: Any) -> dict[str, float]:
-    """Mean and std of the regression target on the training split (for target scaling)."""
-    import pyarrow.parquet as pq
-
-    y = np.concatenate([pq.read_table(root / sh.path, columns=["target"])["target"].to_numpy()
-                        for sh in split.shards])
-    return {"target_mean": float(y.mean()), "target_std": float(y.std() or 1.0)}

@@ -7,7 +7,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from raytrain.models.registry import DataInfo
-from raytrain.tasks.base import Task, binary_counts, binary_metrics, register_task
+from raytrain.tasks.base import (
+    Task,
+    binary_counts,
+    binary_metrics,
+    register_task,
+    resolve_pos_weight,
+)
 
 
 @register_task("anomaly")
@@ -17,11 +23,11 @@ class AnomalyTask(Task):
     inputs = "vector"
     target = "label"
 
-    def __init__(self, data: DataInfo, threshold: float = 0.5, pos_weight: float | None = None
-                 ) -> None:
+    def __init__(self, data: DataInfo, threshold: float = 0.5,
+                 pos_weight: float | str | None = "auto") -> None:
         super().__init__(data)
         self.threshold = threshold
-        self.pos_weight = pos_weight
+        self.pos_weight = resolve_pos_weight(pos_weight, data)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pw = None if self.pos_weight is None else output.new_tensor(self.pos_weight)

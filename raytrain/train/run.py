@@ -35,12 +35,12 @@ class TrainResult:
 
 def run_training(cfg: ExperimentConfig, *, address: str | None = None,
                  run_dir: Path | None = None, register: bool = False,
-                 echo: Callable[[str], None] = print) -> TrainResult:
+                 echo: Callable[[str], None] = print, verbose: bool = False) -> TrainResult:
     import ray
 
     from raytrain.tune.runner import ensure_ray
 
-    ensure_ray(address)
+    ensure_ray(address, verbose)
     res = ray.cluster_resources()
     plan = plan_resources(cfg.resources, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
     if run_dir is None:

@@ -66,25 +66,26 @@ class SearchPlan:
         return "\n".join(lines)
 
 
-def _cluster_resources(address: str | None) -> tuple[float, float]:
+def _cluster_resources(address: str | None, verbose: bool = False) -> tuple[float, float]:
     import ray
 
-    ensure_ray(address)
+    ensure_ray(address, verbose)
     res = ray.cluster_resources()
     return float(res.get("CPU", 0)), float(res.get("GPU", 0))
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Connect to `address` (a running cluster) or start a local Ray once per process."""
+def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
+    """Connect to `address` (a running cluster) or start a local Ray once per process.
+
+    Workers' logs stay in Ray's log folder unless `verbose`: Tune's trial table and raytrain's
+    summary are what a user reads; a failing trial's error is summarized at the end.
+    """
     import ray
 
     if ray.is_initialized():
         return
     try:
-        if address:
-            ray.init(address=address, log_to_driver=True)
-        else:
-            ray.init(log_to_driver=True)
+        ray.init(address=address or None, log_to_driver=verbose)
     except ConnectionError as e:
         raise RaytrainError(f"--address {address}: cannot connect to Ray ({e})") from None
     import ray.data
@@ -211,14 +212,15 @@ def format_table(trials: list[dict[str, Any]]) -> str:
 
 
 def run_search(cfg: ExperimentConfig, *, address: str | None = None,
-               experiment_dir: Path | None = None, echo: Printer = print) -> SearchResult:
+               experiment_dir: Path | None = None, echo: Printer = print,
+               verbose: bool = False) -> SearchResult:
     """Run the whole search; register and export the best trial when configured."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
     from ray.tune.search.optuna import OptunaSearch
 
-    cpus, gpus = _cluster_resources(address)
+    cpus, gpus = _cluster_resources(address, verbose)
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)
     exp = plan.experiment_dir
     if exp.exists() and any(exp.iterdir()):

@@ -6,9 +6,11 @@ input) prints one line and exits with code 2, without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,17 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
         value, _ = loads(raw, source=f"--set {key}") if raw else (None, {})
         out[key.strip()] = value
     return out
+
+
+@contextlib.contextmanager
+def _about(path: Path) -> Iterator[None]:
+    """Make every error raised while planning name the config file it is about."""
+    try:
+        yield
+    except RaytrainError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise type(e)(f"{path}: {e}") from None
 
 
 class _Group(click.Group):
@@ -86,11 +99,13 @@ def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
             cpus, gpus = _cluster_resources(address)
         else:
             gpus = 0.0
-        click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe())
+        with _about(space):
+            click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe())
         return
     from raytrain.tune.runner import run_search
 
-    run_search(cfg, address=address, echo=click.echo, verbose=verbose)
+    with _about(space):
+        run_search(cfg, address=address, echo=click.echo, verbose=verbose)
 
 
 @main.command()
@@ -134,7 +149,8 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     from raytrain.tune.runner import plan_search
 
     cfg = load_config(config, overrides=_parse_set(sets), quick=quick)
-    plan_search(cfg, cluster_cpus=float(os.cpu_count() or 1), cluster_gpus=0.0)
+    with _about(config):
+        plan_search(cfg, cluster_cpus=float(os.cpu_count() or 1), cluster_gpus=0.0)
     click.echo(f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched "
                f"parameter(s))")
 

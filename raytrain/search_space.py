@@ -77,7 +77,7 @@ def _domain(path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
     return tune.quniform(low, high, p.step) if p.step else tune.uniform(low, high)
 
 
-def _probe_values(p: SearchParam) -> list[Any]:
+def probe_values(p: SearchParam) -> list[Any]:
     """Values that must each make a valid config: the ends of a range, every choice."""
     if p.type in ("categorical", "choice", "grid"):
         return list(p.values or p.choices or [])
@@ -100,7 +100,7 @@ def build_search_space(cfg: ExperimentConfig) -> SearchSpace:
             raise RaytrainError(f"search_space.{key}: '{path}' is searched twice")
         if path.split(".")[0] in ("search_space", "search", "quick", "tune", "resources"):
             raise RaytrainError(f"search_space.{key}: '{path}' cannot be searched over")
-        for value in _probe_values(entry):
+        for value in probe_values(entry):
             try:
                 validate(apply_overrides(base, {path: value}), source="search_space")
             except RaytrainError as e:

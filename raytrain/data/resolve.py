@@ -44,3 +44,25 @@ def data_info_for(cfg: ExperimentConfig, data_dir: str | Path) -> DataInfo:
     if cfg.dataset.image_size is not None:
         info = dataclasses.replace(info, image_size=cfg.dataset.image_size)
     return info
+
+
+def expected_data_info(cfg: ExperimentConfig, task: str) -> DataInfo | None:
+    """What the data will look like, known before it is prepared (for dry-run checks); None
+    when only preparing the raw folders would tell."""
+    ds = cfg.dataset
+    if ds.path is not None:
+        if not (Path(ds.path) / MANIFEST).exists():
+            return None
+        return data_info_for(cfg, ds.path)
+    if ds.train_path is not None:
+        return None
+    s = ds.sample
+    size = ds.image_size or s.image_size
+    from raytrain.data.features import FEATURE_NAMES
+
+    return {
+        "edges": DataInfo(in_channels=1, image_size=size),
+        "classification": DataInfo(in_channels=1, image_size=size, num_classes=s.num_classes),
+        "regression": DataInfo(feature_dim=len(FEATURE_NAMES)),
+        "anomaly": DataInfo(feature_dim=2 * s.num_coefficients),
+    }.get(task)

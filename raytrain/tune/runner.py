@@ -106,6 +106,7 @@ def plan_search(cfg: ExperimentConfig, *, cluster_cpus: float, cluster_gpus: flo
     from raytrain.tasks import task_class
 
     metric, mode = monitor_of(cfg, task_class(task_name))
+    _check_models_build(cfg, space, task_name)
     if space.has_grid and cfg.search.method != "random":
         raise RaytrainError("search_space: grid entries need search.method: random "
                             "(Optuna samplers cannot enumerate a grid)")
@@ -125,6 +126,33 @@ def plan_search(cfg: ExperimentConfig, *, cluster_cpus: float, cluster_gpus: flo
         experiment_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
     return SearchPlan(cfg, space, task_name, metric, mode, searcher, scheduler, num_samples,
                       plan, experiment_dir)
+
+
+def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:
+    """Build the model for the base config and for every searched model value, on the meta
+    device (no memory, no compute): a U-Net too deep for the images fails here, not in trial 7."""
+    import torch
+
+    from raytrain.data.resolve import expected_data_info
+    from raytrain.models import create_model
+    from raytrain.search_space import probe_values
+
+    info = expected_data_info(cfg, task)
+    if info is None:
+        return
+    variants: list[dict[str, Any]] = [{}]
+    for path, entry in space.entries.items():
+        if path.startswith("model."):
+            variants += [{path: v} for v in probe_values(entry)]
+    base = cfg.model_dump(mode="json")
+    for overrides in variants:
+        model_cfg = validate(apply_overrides(base, overrides)).model
+        where = f" (search_space {overrides})" if overrides else ""
+        try:
+            with torch.device("meta"):
+                create_model(model_cfg.architecture, model_cfg.params(), info)
+        except RaytrainError as e:
+            raise RaytrainError(f"{e}{where}") from None
 
 
 def _make_trainable(base: dict[str, Any], space: SearchSpace, data_dir: str,

@@ -1,0 +1,151 @@
+"""Bad input on the command line: exit code 2, one `error:` line naming file and key, no traceback.
+
+The commands run as real subprocesses (`python -m raytrain.cli`), all started at once by one
+module fixture so that their start-up (importing torch) overlaps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from raytrain.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+UNET_YAML = REPO / "search_spaces" / "unet.yaml"
+BASE = "model:\n  architecture: unet\n"
+
+#: name -> (file content or None for a missing file, command, what the error line must contain)
+CASES: dict[str, tuple[str | None, list[str], list[str]]] = {
+    "missing_validate": (None, ["validate"], ["{file}: no such file"]),
+    "missing_tune": (None, ["tune", "--dry-run"], ["{file}: no such file"]),
+    "syntax": (BASE + "optimizer:\n  learning_rate: [1e-3\n  type: Adam\n",
+               ["tune", "--dry-run"], ["{file}:5:", "YAML syntax error"]),
+    "python_tag": (BASE + "training:\n  name: !!python/object/apply:os.getcwd []\n",
+                   ["tune", "--dry-run"], ["{file}:4:", "unsupported YAML tag"]),
+    "unknown_key_validate": (BASE + "trainng:\n  name: x\n", ["validate"],
+                             ["{file}:3:", "trainng: unknown key", "did you mean 'training'"]),
+    "unknown_nested_key_tune": (BASE + "optimizer:\n  learning_rat: 0.1\n",
+                                ["tune", "--dry-run"],
+                                ["{file}:4:", "optimizer.learning_rat: unknown key",
+                                 "did you mean 'learning_rate'"]),
+    "unknown_model_param_validate": (BASE + "  depht: 2\n", ["validate"],
+                                     ["{file}:3:", "model.depht: unknown key",
+                                      "did you mean 'depth'"]),
+    "wrong_type_tune": (BASE + "dataset:\n  batch_size: big\n", ["tune", "--dry-run"],
+                        ["{file}:4:", "dataset.batch_size:", "'big'"]),
+    "wrong_type_validate": (BASE + "training_params:\n  num_epochs: [1, 2]\n", ["validate"],
+                            ["{file}:4:", "training_params.num_epochs:"]),
+    "unknown_model_validate": ("model:\n  architecture: resnet9000\n", ["validate"],
+                               ["{file}:2:", "model.architecture:", "unknown model architecture",
+                                "registered: ", "unet"]),
+    "unknown_model_tune": ("training:\n  name: x\nmodel:\n  architecture: unte\n",
+                           ["tune", "--dry-run"],
+                           ["{file}:4:", "model.architecture:", "did you mean 'unet'"]),
+    "bad_set_value": (BASE, ["tune", "--dry-run", "--set", "optimizer.learning_rate=fast"],
+                      ["{file}:", "optimizer.learning_rate:", "'fast'"]),
+}
+
+
+@dataclass
+class Run:
+    file: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # never reach a cluster
+    env["RAYTRAIN_DATA_DIR"] = str(tmp / "datasets")
+    env["WANDB_MODE"] = "offline"
+    return env
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    tmp = tmp_path_factory.mktemp("cli")
+    jobs: dict[str, tuple[Path, subprocess.Popen[str]]] = {}
+    commands = {name: (content, cmd) for name, (content, cmd, _) in CASES.items()}
+    commands["ok_validate"] = (UNET_YAML.read_text(), ["validate"])
+    commands["ok_dry_run"] = (UNET_YAML.read_text(), ["tune", "--dry-run", "--quick"])
+    for name, (content, cmd) in commands.items():
+        path = tmp / f"{name}.yaml"
+        if content is not None:
+            path.write_text(content)
+        # The file goes right after the sub-command: `raytrain validate FILE`.
+        argv = [sys.executable, "-m", "raytrain.cli", cmd[0], str(path), *cmd[1:]]
+        proc = subprocess.Popen(argv, cwd=tmp, env=_env(tmp), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        jobs[name] = (path, proc)
+    out = {}
+    for name, (path, proc) in jobs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        out[name] = Run(path, proc.returncode, stdout, stderr)
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_exits_2_with_one_error_line(name: str, runs: dict[str, Run]) -> None:
+    run = runs[name]
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    line = lines[0]
+    assert line.startswith("error: ")
+    for part in CASES[name][2]:
+        assert part.format(file=run.file) in line, line
+
+
+def test_good_file_validates(runs: dict[str, Run]) -> None:
+    run = runs["ok_validate"]
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"{run.file}: ok (UNet, 5 searched parameter(s))"
+
+
+def test_good_file_dry_runs_without_writing(runs: dict[str, Run]) -> None:
+    run = runs["ok_dry_run"]
+    assert run.returncode == 0, run.stderr
+    assert "searcher     optuna TPE, 4 trial(s)" in run.stdout
+    assert "optimizer.learning_rate" in run.stdout
+    # A dry run decides the experiment folder but creates nothing there.
+    assert not (run.file.parent / "results").exists()
+
+
+def test_missing_file_in_process(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'x.yaml'}: no such file"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "cli.py:133 `raytrain validate` plans resources with cluster_gpus=0.0, so a config with "
+    "resources.use_gpu: true fails validation on any machine without a GPU ('resources: one "
+    "trial needs 1 GPU, the cluster has 0'), although validate is documented to check keys, "
+    "types, model parameters and the search space; fix: plan with the GPUs the config asks "
+    "for (or skip the fit check) in validate"))
+def test_gpu_config_validates_on_a_cpu_machine(tmp_path: Path) -> None:
+    path = tmp_path / "gpu.yaml"
+    path.write_text(BASE + "resources:\n  use_gpu: true\n  num_workers: 1\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "search_space.py _domain (via tune.quniform): a float `step` that does not divide `low` "
+    "escapes as a bare ValueError, so `raytrain validate` exits 1 with a traceback instead of "
+    "exit 2 and one error line naming search_space.dropout"))
+def test_bad_step_is_a_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "step.yaml"
+    path.write_text(BASE + "search_space:\n  dropout: {type: float, low: 0.05, high: 0.25, "
+                    "step: 0.1}\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "search_space.dropout" in result.output

@@ -70,3 +70,20 @@ def plan_resources(res: ResourcesSection, cluster_cpus: float, cluster_gpus: flo
     concurrency = max(1, min(fit, num_trials, res.max_concurrent_trials or fit))
     return ResourcePlan(cluster_cpus, cluster_gpus, res.num_workers, res.use_gpu, cpw, gpw,
                         data_cpus, cpus_per_trial, concurrency)
+
+
+def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
+    """Refuse a node-local results folder on a multi-node cluster, before anything runs.
+
+    Trials write checkpoints where their worker runs; with a path that only exists on one node,
+    another node's checkpoints are lost and the best trial cannot be registered.
+    """
+    if "://" in path:
+        raise RaytrainError(f"tune.storage_path: {path}: remote storage URIs are not supported "
+                            f"yet; mount the bucket (EFS, NFS, gcsfuse) on every node and set "
+                            f"tune.shared_storage: true")
+    if alive_nodes > 1 and not shared:
+        raise RaytrainError(
+            f"tune.storage_path: {path} is a local path and the cluster has {alive_nodes} "
+            f"nodes; point it at a filesystem mounted on every node and set "
+            f"tune.shared_storage: true")

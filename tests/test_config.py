@@ -78,8 +78,9 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
 
 def test_python_tag_is_refused_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "executed"
-    path = _write(tmp_path, BASE + "training:\n"
-                  f"  name: !!python/object/apply:os.system ['touch {marker}']\n")
+    path = _write(
+        tmp_path, BASE + f"training:\n  name: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
     msg = _error(path)
     _assert_names(msg, path, 4, None)
     assert "unsupported YAML tag" in msg
@@ -101,8 +102,10 @@ def test_unknown_nested_key_did_you_mean(tmp_path: Path) -> None:
 
 
 def test_unknown_search_param_key(tmp_path: Path) -> None:
-    path = _write(tmp_path, BASE + "search_space:\n  dropout:\n    type: uniform\n"
-                  "    lo: 0.0\n    high: 0.2\n")
+    path = _write(
+        tmp_path,
+        BASE + "search_space:\n  dropout:\n    type: uniform\n    lo: 0.0\n    high: 0.2\n",
+    )
     msg = _error(path)
     _assert_names(msg, path, 6, "search_space.dropout.lo")
     assert "did you mean 'low'" in msg
@@ -187,10 +190,17 @@ def test_quick_overrides_are_applied_only_with_quick() -> None:
 
 
 def test_dotted_overrides_and_short_names() -> None:
-    cfg = load_config(UNET_YAML, overrides={
-        "learning_rate": 3e-4, "batch_size": 8, "dropout": 0.25, "weight_decay": 0.01,
-        "optimizer.type": "sgd", "training_params.gradient_clip": 1.5,
-    })
+    cfg = load_config(
+        UNET_YAML,
+        overrides={
+            "learning_rate": 3e-4,
+            "batch_size": 8,
+            "dropout": 0.25,
+            "weight_decay": 0.01,
+            "optimizer.type": "sgd",
+            "training_params.gradient_clip": 1.5,
+        },
+    )
     assert cfg.optimizer.learning_rate == pytest.approx(3e-4)
     assert cfg.dataset.batch_size == 8
     assert cfg.model.params()["dropout"] == pytest.approx(0.25)
@@ -224,13 +234,19 @@ def test_override_into_a_value_is_an_error() -> None:
         load_config(UNET_YAML, overrides={"optimizer.learning_rate.x": 1})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config/load.py _build: an error in a `quick:` override is reported at the line of the "
-    "overridden section (here `training_params:`, line 3), not at the quick entry that holds "
-    "the typo (line 6); the KeyLines map is not updated for override keys"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "config/load.py _build: an error in a `quick:` override is reported at the line of the "
+        "overridden section (here `training_params:`, line 3), not at the quick entry that holds "
+        "the typo (line 6); the KeyLines map is not updated for override keys"
+    ),
+)
 def test_quick_typo_points_at_quick_entry(tmp_path: Path) -> None:
-    path = _write(tmp_path, BASE + "training_params:\n  num_epochs: 3\n"
-                  "quick:\n  training_params.num_epoch: 2\n")
+    path = _write(
+        tmp_path,
+        BASE + "training_params:\n  num_epochs: 3\nquick:\n  training_params.num_epoch: 2\n",
+    )
     msg = _error(path, quick=True)
     assert msg.startswith(f"{path}:6:"), msg
 

@@ -23,8 +23,9 @@ from raytrain.resources import TRIAL_DRIVER_CPUS, plan_resources
 H, W = 16, 24  # not square, so a transposition or a wrong flip axis shows
 
 
-def _edge_batch(n: int = 3, seed: int = 0) -> tuple[dict[str, np.ndarray], list[np.ndarray],
-                                                   list[np.ndarray]]:
+def _edge_batch(
+    n: int = 3, seed: int = 0
+) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[np.ndarray]]:
     images = [random_gray(H, W, seed + i) for i in range(n)]
     edges = [random_edges(H, W, seed + 100 + i) for i in range(n)]
     batch = {
@@ -35,10 +36,16 @@ def _edge_batch(n: int = 3, seed: int = 0) -> tuple[dict[str, np.ndarray], list[
     return batch, images, edges
 
 
-def _pre(augmentation: Any, target: str = "image", seed: int = 0,
-         image_size: int | None = None) -> Preprocess:
-    return Preprocess(inputs="image", target=target, augmentation=json.dumps(augmentation),
-                      seed=seed, image_size=image_size)
+def _pre(
+    augmentation: Any, target: str = "image", seed: int = 0, image_size: int | None = None
+) -> Preprocess:
+    return Preprocess(
+        inputs="image",
+        target=target,
+        augmentation=json.dumps(augmentation),
+        seed=seed,
+        image_size=image_size,
+    )
 
 
 # -- preprocess_batch -------------------------------------------------------------------------
@@ -54,11 +61,14 @@ def test_validation_batch_is_decoded_unchanged() -> None:
         np.testing.assert_array_equal(out["y"][i, 0], edges[i])
 
 
-@pytest.mark.parametrize(("name", "move"), [
-    ("HorizontalFlip", np.fliplr),
-    ("VerticalFlip", np.flipud),
-    ("Transpose", np.transpose),
-])
+@pytest.mark.parametrize(
+    ("name", "move"),
+    [
+        ("HorizontalFlip", np.fliplr),
+        ("VerticalFlip", np.flipud),
+        ("Transpose", np.transpose),
+    ],
+)
 def test_geometric_augmentation_moves_edges_with_image(name: str, move: Any) -> None:
     batch, images, edges = _edge_batch()
     out = preprocess_batch(batch, _pre([{"name": name, "p": 1.0}]))
@@ -81,8 +91,14 @@ def test_rotation_keeps_edge_map_binary_and_aligned() -> None:
 
 def test_photometric_augmentation_leaves_edges_alone() -> None:
     batch, images, edges = _edge_batch()
-    spec = [{"name": "RandomBrightnessContrast", "brightness_limit": [0.3, 0.3],
-             "contrast_limit": [0.0, 0.0], "p": 1.0}]
+    spec = [
+        {
+            "name": "RandomBrightnessContrast",
+            "brightness_limit": [0.3, 0.3],
+            "contrast_limit": [0.0, 0.0],
+            "p": 1.0,
+        }
+    ]
     out = preprocess_batch(batch, _pre(spec))
     assert not np.array_equal(out["x"][0, 0], images[0])
     for i in range(3):
@@ -113,9 +129,11 @@ def test_label_targets() -> None:
 
 
 def test_vector_rows() -> None:
-    batch = {"id": np.array(["a", "b"], dtype=object),
-             "features": np.array([np.arange(4.0), np.ones(4)], dtype=object),
-             "target": np.array([1.5, 2.5])}
+    batch = {
+        "id": np.array(["a", "b"], dtype=object),
+        "features": np.array([np.arange(4.0), np.ones(4)], dtype=object),
+        "target": np.array([1.5, 2.5]),
+    }
     p = Preprocess(inputs="vector", target="value", augmentation='"none"', seed=0)
     out = preprocess_batch(batch, p)
     assert out["x"].dtype == np.float32 and out["x"].shape == (2, 4)
@@ -136,10 +154,14 @@ def test_unreadable_target_names_the_row() -> None:
         preprocess_batch(batch, _pre("none"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "data/pipeline.py:47 _decode: an empty image cell (b'') makes cv2.imdecode raise "
-    "cv2.error '(-215:Assertion failed) !buf.empty()' instead of the ValueError that names "
-    "the row; fix: check `if not buf` (or catch cv2.error) before/around imdecode"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "data/pipeline.py:47 _decode: an empty image cell (b'') makes cv2.imdecode raise "
+        "cv2.error '(-215:Assertion failed) !buf.empty()' instead of the ValueError that names "
+        "the row; fix: check `if not buf` (or catch cv2.error) before/around imdecode"
+    ),
+)
 def test_empty_png_names_the_row() -> None:
     batch, _, _ = _edge_batch()
     batch["image"][0] = b""
@@ -156,8 +178,9 @@ def test_size_mismatch_names_the_row() -> None:
 
 # -- sample data --------------------------------------------------------------------------------
 
-TINY = SampleDataSection(num_train=8, num_val=4, num_test=4, image_size=16, num_classes=3,
-                         num_coefficients=4)
+TINY = SampleDataSection(
+    num_train=8, num_val=4, num_test=4, image_size=16, num_classes=3, num_coefficients=4
+)
 
 
 def _check_manifest(folder: Path, task: str, sizes: SampleDataSection) -> None:
@@ -181,8 +204,7 @@ def test_sample_dataset(task: str, tmp_path: Path) -> None:
     if task in ("edges", "classification"):
         assert info.image_size == 16 and info.in_channels == 1
         table = pq.read_table(folder / read_manifest(folder).splits["train"].shards[0].path)
-        img = cv2.imdecode(np.frombuffer(table["image"][0].as_py(), np.uint8),
-                           cv2.IMREAD_GRAYSCALE)
+        img = cv2.imdecode(np.frombuffer(table["image"][0].as_py(), np.uint8), cv2.IMREAD_GRAYSCALE)
         assert img.shape == (16, 16)
     if task == "classification":
         assert info.num_classes == 3
@@ -202,8 +224,10 @@ def test_sample_dataset_is_reused_and_deterministic(tmp_path: Path) -> None:
     # Built again elsewhere from the same settings: the very same bytes.
     other = ensure_sample_dataset("edges", TINY, root=tmp_path / "b")
     assert other.name == first.name
-    shards = lambda f: {s.path: s.sha256 for sp in read_manifest(f).splits.values()  # noqa: E731
-                        for s in sp.shards}
+
+    def shards(folder: Path) -> dict[str, str]:
+        return {s.path: s.sha256 for sp in read_manifest(folder).splits.values() for s in sp.shards}
+
     assert shards(other) == shards(first)
 
 
@@ -222,8 +246,9 @@ def _edge_folder(root: Path, names: list[str], size: int = 16, seed: int = 0) ->
         (root / sub).mkdir(parents=True)
     for i, name in enumerate(names):
         assert cv2.imwrite(str(root / "images" / f"{name}.png"), random_gray(size, size, seed + i))
-        assert cv2.imwrite(str(root / "edges" / f"{name}.png"),
-                           random_edges(size, size, seed + 50 + i))
+        assert cv2.imwrite(
+            str(root / "edges" / f"{name}.png"), random_edges(size, size, seed + 50 + i)
+        )
     return root
 
 
@@ -237,8 +262,7 @@ def test_prepare_edge_folders(tmp_path: Path) -> None:
     assert m.info["image_size"] == 16
     table = pq.read_table(folder / m.splits["train"].shards[0].path)
     assert table["id"].to_pylist() == ["a", "b", "c"]
-    edge = cv2.imdecode(np.frombuffer(table["target"][1].as_py(), np.uint8),
-                        cv2.IMREAD_GRAYSCALE)
+    edge = cv2.imdecode(np.frombuffer(table["target"][1].as_py(), np.uint8), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(edge, random_edges(16, 16, 51))
     # Prepared once: the same folders give the same prepared copy.
     assert prepare_folders("edges", str(train), str(val), root=tmp_path / "cache") == folder
@@ -301,21 +325,28 @@ def test_plan_gpus() -> None:
     assert plan.gpus_per_worker == 0.5 and plan.max_concurrent_trials == 2
 
 
-@pytest.mark.parametrize(("res", "cpus", "gpus"), [
-    (ResourcesSection(num_workers=4, cpus_per_worker=1.0), 2, 0),
-    (ResourcesSection(num_workers=1, use_gpu=True), 2, 0),
-    (ResourcesSection(num_workers=1), DATA_TASK_CPUS, 0),
-])
+@pytest.mark.parametrize(
+    ("res", "cpus", "gpus"),
+    [
+        (ResourcesSection(num_workers=4, cpus_per_worker=1.0), 2, 0),
+        (ResourcesSection(num_workers=1, use_gpu=True), 2, 0),
+        (ResourcesSection(num_workers=1), DATA_TASK_CPUS, 0),
+    ],
+)
 def test_impossible_plan_is_an_error(res: ResourcesSection, cpus: float, gpus: float) -> None:
     with pytest.raises(RaytrainError, match=r"^resources: "):
         plan_resources(res, cpus, gpus)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "resources.py:55: with cpus_per_worker unset and more workers than CPU hundredths "
-    "(here 150 workers on 2 CPUs), floor(usable / num_workers * 100) / 100 is 0, so the plan "
-    "silently gives each worker 0 CPU instead of raising; fix: raise RaytrainError when the "
-    "computed share is below a minimum (e.g. 0.01)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "resources.py:55: with cpus_per_worker unset and more workers than CPU hundredths "
+        "(here 150 workers on 2 CPUs), floor(usable / num_workers * 100) / 100 is 0, so the plan "
+        "silently gives each worker 0 CPU instead of raising; fix: raise RaytrainError when the "
+        "computed share is below a minimum (e.g. 0.01)"
+    ),
+)
 def test_too_many_workers_is_an_error() -> None:
     with pytest.raises(RaytrainError, match="resources"):
         plan_resources(ResourcesSection(num_workers=150), 2, 0)

@@ -18,8 +18,13 @@ MODELS = list_models()
 
 
 def test_builtin_models_are_registered() -> None:
-    assert {"unet", "vit_edge", "cnn_classifier", "coefficient_optimizer",
-            "anomaly_detector"} <= set(MODELS)
+    assert {
+        "unet",
+        "vit_edge",
+        "cnn_classifier",
+        "coefficient_optimizer",
+        "anomaly_detector",
+    } <= set(MODELS)
     assert list_models("unet*") == ["unet"]
 
 
@@ -130,8 +135,9 @@ def test_unet_depth_must_fit_image_size() -> None:
 
 def test_vit_patch_must_divide_image_size() -> None:
     with pytest.raises(RaytrainError, match=r"model\.patch_size"):
-        create_model("vit_edge", {"patch_size": 8, "embed_dim": 16, "num_heads": 2},
-                     DataInfo(image_size=36))
+        create_model(
+            "vit_edge", {"patch_size": 8, "embed_dim": 16, "num_heads": 2}, DataInfo(image_size=36)
+        )
 
 
 def test_vit_heads_must_divide_width() -> None:

@@ -97,10 +97,14 @@ def test_int_needs_whole_numbers() -> None:
     assert "batch_size" in msg and "whole numbers" in msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "search_space.py _domain: the whole-number check names the resolved path "
-    "('search_space.dataset.batch_size') instead of the YAML key the user wrote "
-    "('search_space.batch_size'), unlike every other search-space error"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "search_space.py _domain: the whole-number check names the resolved path "
+        "('search_space.dataset.batch_size') instead of the YAML key the user wrote "
+        "('search_space.batch_size'), unlike every other search-space error"
+    ),
+)
 def test_int_needs_whole_numbers_names_yaml_key() -> None:
     msg = _error("  batch_size: {type: int, low: 8.5, high: 16}\n")
     assert msg.startswith("search_space.batch_size:"), msg
@@ -115,8 +119,10 @@ def test_categorical_scalars() -> None:
 
 
 def test_categorical_lists_are_searched_by_index() -> None:
-    space = _space("  hidden_dims: {type: categorical, choices: [[8], [16, 8], [32, 16, 8]]}\n"
-                   "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n")
+    space = _space(
+        "  hidden_dims: {type: categorical, choices: [[8], [16, 8], [32, 16, 8]]}\n"
+        "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
+    )
     d = space.param_space["model.hidden_dims"]
     assert isinstance(d, Categorical) and d.categories == [0, 1, 2]
     assert space.by_index["model.hidden_dims"] == [[8], [16, 8], [32, 16, 8]]
@@ -130,8 +136,10 @@ def test_choice_alias() -> None:
 
 
 def test_grid() -> None:
-    space = _space("  gradient_clip: {type: grid, values: [0.5, 1.0, 2.0]}\n"
-                   "  hidden_dims: {type: grid, values: [[8], [8, 4]]}\n")
+    space = _space(
+        "  gradient_clip: {type: grid, values: [0.5, 1.0, 2.0]}\n"
+        "  hidden_dims: {type: grid, values: [[8], [8, 4]]}\n"
+    )
     assert space.param_space["training_params.gradient_clip"] == {"grid_search": [0.5, 1.0, 2.0]}
     assert space.param_space["model.hidden_dims"] == {"grid_search": [0, 1]}
     assert space.has_grid and space.grid_size() == 6
@@ -139,14 +147,20 @@ def test_grid() -> None:
 
 
 def test_short_and_dotted_names_resolve() -> None:
-    space = _space("  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
-                   "  batch_size: {type: categorical, choices: [8, 16]}\n"
-                   "  dropout: {type: uniform, low: 0.0, high: 0.3}\n"
-                   "  weight_decay: {type: loguniform, low: 1e-6, high: 1e-3}\n"
-                   "  optimizer.eps: {type: loguniform, low: 1e-9, high: 1e-7}\n")
+    space = _space(
+        "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
+        "  batch_size: {type: categorical, choices: [8, 16]}\n"
+        "  dropout: {type: uniform, low: 0.0, high: 0.3}\n"
+        "  weight_decay: {type: loguniform, low: 1e-6, high: 1e-3}\n"
+        "  optimizer.eps: {type: loguniform, low: 1e-9, high: 1e-7}\n"
+    )
     assert list(space.param_space) == [
-        "optimizer.learning_rate", "dataset.batch_size", "model.dropout",
-        "optimizer.weight_decay", "optimizer.eps"]
+        "optimizer.learning_rate",
+        "dataset.batch_size",
+        "model.dropout",
+        "optimizer.weight_decay",
+        "optimizer.eps",
+    ]
     assert list(space.entries) == list(space.param_space)
 
 
@@ -206,8 +220,10 @@ def test_unknown_type() -> None:
 
 
 def test_same_field_twice() -> None:
-    msg = _error("  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
-                 "  optimizer.learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n")
+    msg = _error(
+        "  learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
+        "  optimizer.learning_rate: {type: loguniform, low: 1e-4, high: 1e-2}\n"
+    )
     assert msg.startswith("search_space.optimizer.learning_rate:") and "twice" in msg
 
 
@@ -216,19 +232,27 @@ def test_search_settings_cannot_be_searched() -> None:
     assert msg.startswith("search_space.num_trials:") and "cannot be searched" in msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "search_space.py _domain: a float step that does not divide low/high makes Ray's "
-    "quniform raise a bare ValueError ('lower variable bound 0.05 is not divisible by "
-    "quantization factor 0.1'), which `raytrain validate` prints as a traceback"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "search_space.py _domain: a float step that does not divide low/high makes Ray's "
+        "quniform raise a bare ValueError ('lower variable bound 0.05 is not divisible by "
+        "quantization factor 0.1'), which `raytrain validate` prints as a traceback"
+    ),
+)
 def test_step_not_dividing_bounds_is_a_raytrain_error() -> None:
     with pytest.raises(RaytrainError, match=r"search_space\.dropout"):
         _space("  dropout: {type: float, low: 0.05, high: 0.25, step: 0.1}\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "search_space.py _domain: {type: int, low: 1, high: 8, step: 2} becomes tune.qrandint, "
-    "which samples multiples of the step ({2, 4, 6, 8}) under search.method: random, while "
-    "Optuna (and the documented Optuna short form) gives low + k*step ({1, 3, 5, 7})"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "search_space.py _domain: {type: int, low: 1, high: 8, step: 2} becomes tune.qrandint, "
+        "which samples multiples of the step ({2, 4, 6, 8}) under search.method: random, while "
+        "Optuna (and the documented Optuna short form) gives low + k*step ({1, 3, 5, 7})"
+    ),
+)
 def test_int_step_counts_from_low() -> None:
     d = _domain("{type: int, low: 1, high: 8, step: 2}", "training_params.save_frequency")
     assert set(_samples(d)) <= {1, 3, 5, 7}

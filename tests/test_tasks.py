@@ -18,8 +18,7 @@ def _stats(task: Task, output: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return stats
 
 
-def _split_stats(task: Task, output: torch.Tensor, target: torch.Tensor, at: int
-                 ) -> torch.Tensor:
+def _split_stats(task: Task, output: torch.Tensor, target: torch.Tensor, at: int) -> torch.Tensor:
     """Two workers' statistics summed, which is what DDP's all_reduce(SUM) does."""
     return _stats(task, output[:at], target[:at]) + _stats(task, output[at:], target[at:])
 
@@ -66,12 +65,17 @@ def test_edge_metrics_match_numpy(threshold: float) -> None:
     out, tgt = _edge_batch(0)
     task = create_task("edges", DataInfo(image_size=16), threshold=threshold)
     got = task.compute_metrics(_stats(task, out, tgt))
-    tp, fp, fn, tn = _confusion(_sigmoid(out.numpy().astype(np.float64)) > threshold,
-                                tgt.numpy() > 0.5)
+    tp, fp, fn, tn = _confusion(
+        _sigmoid(out.numpy().astype(np.float64)) > threshold, tgt.numpy() > 0.5
+    )
     precision, recall = tp / (tp + fp), tp / (tp + fn)
-    want = {"precision": precision, "recall": recall,
-            "f1_score": 2 * precision * recall / (precision + recall),
-            "iou": tp / (tp + fp + fn), "accuracy": (tp + tn) / out.numel()}
+    want = {
+        "precision": precision,
+        "recall": recall,
+        "f1_score": 2 * precision * recall / (precision + recall),
+        "iou": tp / (tp + fp + fn),
+        "accuracy": (tp + tn) / out.numel(),
+    }
     assert min(tp, fp, fn, tn) > 0  # a non-degenerate case
     _assert_metrics_equal(got, want)
 
@@ -88,8 +92,9 @@ def test_edge_stats_add_across_workers() -> None:
     task = create_task("edges", DataInfo(image_size=16))
     whole = _stats(task, out, tgt)
     assert torch.equal(_split_stats(task, out, tgt, 2), whole)
-    _assert_metrics_equal(task.compute_metrics(_split_stats(task, out, tgt, 5)),
-                          task.compute_metrics(whole))
+    _assert_metrics_equal(
+        task.compute_metrics(_split_stats(task, out, tgt, 5)), task.compute_metrics(whole)
+    )
 
 
 def test_edge_loss_is_bce_with_logits_and_pos_weight() -> None:
@@ -115,9 +120,13 @@ def test_anomaly_metrics_match_numpy() -> None:
     got = task.compute_metrics(_stats(task, out, tgt))
     tp, fp, fn, tn = _confusion(_sigmoid(logits[:, 0].astype(np.float64)) > 0.5, labels > 0)
     precision, recall = tp / (tp + fp), tp / (tp + fn)
-    want = {"accuracy": (tp + tn) / 200, "precision": precision, "recall": recall,
-            "f1_score": 2 * precision * recall / (precision + recall),
-            "false_positive_rate": fp / (fp + tn)}
+    want = {
+        "accuracy": (tp + tn) / 200,
+        "precision": precision,
+        "recall": recall,
+        "f1_score": 2 * precision * recall / (precision + recall),
+        "false_positive_rate": fp / (fp + tn),
+    }
     _assert_metrics_equal(got, want)
     _assert_metrics_equal(task.compute_metrics(_split_stats(task, out, tgt, 77)), want)
 
@@ -135,8 +144,11 @@ def test_regression_metrics_match_numpy() -> None:
     got = task.compute_metrics(_stats(task, out, tgt))
     p64, y64 = out.numpy()[:, 0].astype(np.float64), tgt.numpy().astype(np.float64)
     err = p64 - y64
-    want = {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
-            "r2": float(1 - np.sum(err**2) / np.sum((y64 - y64.mean()) ** 2))}
+    want = {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "r2": float(1 - np.sum(err**2) / np.sum((y64 - y64.mean()) ** 2)),
+    }
     for k, v in want.items():
         assert got[k] == pytest.approx(v, rel=1e-9), k
     split = task.compute_metrics(_split_stats(task, out, tgt, 123))
@@ -145,8 +157,9 @@ def test_regression_metrics_match_numpy() -> None:
 
 
 def test_regression_loss_is_in_standard_units() -> None:
-    task = create_task("regression", DataInfo(feature_dim=5,
-                                              extra={"target_mean": 10.0, "target_std": 2.0}))
+    task = create_task(
+        "regression", DataInfo(feature_dim=5, extra={"target_mean": 10.0, "target_std": 2.0})
+    )
     out, tgt = torch.tensor([[12.0], [10.0]]), torch.tensor([10.0, 10.0])
     assert task.loss(out, tgt).item() == pytest.approx(((2.0 / 2.0) ** 2 + 0.0) / 2)
 

@@ -67,8 +67,9 @@ def experiment_config_json(architecture: str) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
-def checkpoint_meta(architecture: str, data: DataInfo, metrics: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+def checkpoint_meta(
+    architecture: str, data: DataInfo, metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The `meta` dict of a checkpoint, built the way train/loop.py builds it."""
     spec = get_model_spec(architecture)
     metrics = metrics if metrics is not None else {"epoch": 3, "val_loss": 0.25, "is_best": True}

@@ -209,13 +209,18 @@ class ResourcesSection(Section):
     cpus_per_worker: float | None = Field(None, gt=0, description="Default: computed to fit")
     gpus_per_worker: float = Field(1.0, gt=0)
     max_concurrent_trials: int | None = Field(None, ge=1, description="Default: what fits")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="How a trial's workers are placed on nodes (SPREAD: across nodes)")
 
 
 class TuneSection(Section):
     scheduler: Literal["asha", "fifo"] = "asha"
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(3.0, gt=1)
-    storage_path: str | None = Field(None, description="Default: <output_dir>/<name>")
+    storage_path: str | None = Field(None, description="Default: training.output_dir")
+    shared_storage: bool = Field(
+        False, description="Declare storage_path a filesystem mounted on every node (NFS, EFS, "
+        "a PVC): required on a multi-node cluster, where a head-local path loses checkpoints")
 
 
 class ExportSection(Section):

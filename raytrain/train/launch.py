@@ -36,7 +36,8 @@ def build_trainer(cfg: ExperimentConfig, data_dir: str | Path, plan: ResourcePla
         train_loop_config={"config": cfg.model_dump(mode="json"), "data_dir": str(data_dir),
                            "log_dir": str(log_dir), "run_name": name},
         scaling_config=ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
-                                     resources_per_worker=worker_res),
+                                     resources_per_worker=worker_res,
+                                     placement_strategy=cfg.resources.placement_strategy),
         run_config=RunConfig(
             name=name, storage_path=str(storage_path), callbacks=list(callbacks),
             checkpoint_config=CheckpointConfig(num_to_keep=2,

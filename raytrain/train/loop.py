@@ -56,6 +56,18 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def _count_nodes(world_size: int) -> int:
+    """How many distinct Ray nodes this run's workers are on (reported, for the record)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    if world_size == 1 or not (dist.is_available() and dist.is_initialized()):
+        return 1
+    nodes: list[Any] = [None] * world_size
+    dist.all_gather_object(nodes, node)
+    return len(set(nodes))
+
+
 def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = batch["x"], batch["y"]
     if task.inputs == "image":
@@ -106,6 +118,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     if rank == 0:
         logger = RunLogger(loop_config["log_dir"], cfg.logging, loop_config["run_name"],
                            cfg.training.name, loop_config["config"])
+    num_nodes = _count_nodes(ctx.get_world_size())
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     bs = cfg.dataset.batch_size
@@ -155,6 +168,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
         metrics["epoch_time_s"] = time.perf_counter() - t0
         metrics["world_size"] = ctx.get_world_size()
+        metrics["num_nodes"] = num_nodes
         if monitor not in metrics:
             raise ValueError(f"search.metric: '{monitor}' is not reported; reported metrics: "
                              f"{', '.join(sorted(metrics))}")

@@ -19,7 +19,7 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.errors import RaytrainError
-from raytrain.resources import plan_resources
+from raytrain.resources import check_storage, plan_resources
 from raytrain.train.launch import build_trainer
 from raytrain.train.loop import monitor_of, task_for
 
@@ -38,14 +38,17 @@ def run_training(cfg: ExperimentConfig, *, address: str | None = None,
                  echo: Callable[[str], None] = print, verbose: bool = False) -> TrainResult:
     import ray
 
-    from raytrain.tune.runner import ensure_ray
+    from raytrain.tune.runner import alive_nodes, ensure_ray
 
     ensure_ray(address, verbose)
+    check_storage(cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage,
+                  alive_nodes())
     res = ray.cluster_resources()
     plan = plan_resources(cfg.resources, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
     if run_dir is None:
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        run_dir = (Path(cfg.training.output_dir) / f"{cfg.training.name}_{stamp}").absolute()
+        root = Path(cfg.tune.storage_path or cfg.training.output_dir)
+        run_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
     run_dir.mkdir(parents=True, exist_ok=True)

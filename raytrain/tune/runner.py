@@ -24,7 +24,7 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
-from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, plan_resources
+from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
 from raytrain.search_space import SearchSpace, build_search_space
 from raytrain.train.loop import monitor_of
 
@@ -72,6 +72,12 @@ def _cluster_resources(address: str | None, verbose: bool = False) -> tuple[floa
     ensure_ray(address, verbose)
     res = ray.cluster_resources()
     return float(res.get("CPU", 0)), float(res.get("GPU", 0))
+
+
+def alive_nodes() -> int:
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
 
 
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
@@ -249,6 +255,8 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
     from ray.tune.search.optuna import OptunaSearch
 
     cpus, gpus = _cluster_resources(address, verbose)
+    check_storage(cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage,
+                  alive_nodes())
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)
     exp = plan.experiment_dir
     if exp.exists() and any(exp.iterdir()):

@@ -19,6 +19,14 @@ import click
 from raytrain.errors import RaytrainError
 
 
+def _planning_resources(cfg: Any) -> tuple[float, float]:
+    """(CPUs, GPUs) to plan a dry run with: this machine's, assuming the GPUs a GPU config
+    asks for (it is checked again against the real cluster at launch)."""
+    need = cfg.resources.num_workers * cfg.resources.gpus_per_worker if cfg.resources.use_gpu \
+        else 0.0
+    return float(os.cpu_count() or 1), float(need)
+
+
 def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     """`--set optimizer.learning_rate=3e-4` -> {'optimizer.learning_rate': 0.0003}."""
     from raytrain.config.yaml_io import loads
@@ -92,13 +100,11 @@ def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
     if dry_run:
         from raytrain.tune.runner import plan_search
 
-        cpus = float(os.cpu_count() or 1)
+        cpus, gpus = _planning_resources(cfg)
         if address:
-            from raytrain.tune.runner import _cluster_resources
+            from raytrain.tune.runner import cluster_resources
 
-            cpus, gpus = _cluster_resources(address)
-        else:
-            gpus = 0.0
+            cpus, gpus = cluster_resources(address)
         with _about(space):
             click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe())
         return
@@ -150,7 +156,8 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
 
     cfg = load_config(config, overrides=_parse_set(sets), quick=quick)
     with _about(config):
-        plan_search(cfg, cluster_cpus=float(os.cpu_count() or 1), cluster_gpus=0.0)
+        cpus, gpus = _planning_resources(cfg)
+        plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
     click.echo(f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched "
                f"parameter(s))")
 

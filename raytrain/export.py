@@ -57,7 +57,7 @@ def export_pytorch(model: nn.Module, meta: dict[str, Any], path: str | Path, nam
         "metadata": {
             "name": name, "version": version, "architecture": meta["architecture"],
             "model_params": meta["model_params"], "task": meta["task"],
-            "framework": "pytorch", "framework_version": torch.__version__,
+            "framework": "pytorch", "framework_version": str(torch.__version__),
             "training_date": datetime.now(timezone.utc).isoformat(),
             "description": f"{meta['architecture']} trained by raytrain ({meta['task']})",
         },
@@ -70,7 +70,7 @@ def export_pytorch(model: nn.Module, meta: dict[str, Any], path: str | Path, nam
         "data_info": meta["data_info"],
         "metrics": {k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)},
         "training_config": meta["config"],
-        "requirements": {"torch": torch.__version__, "numpy": np.__version__,
+        "requirements": {"torch": str(torch.__version__), "numpy": np.__version__,
                          "opencv": cv2.__version__, "python": platform.python_version()},
     }
     path = Path(path)

@@ -53,6 +53,9 @@ def plan_resources(res: ResourcesSection, cluster_cpus: float, cluster_gpus: flo
     cpw = res.cpus_per_worker
     if cpw is None:
         cpw = min(1.0, math.floor(usable / res.num_workers * 100) / 100)
+        if cpw < 0.01:
+            raise RaytrainError(f"resources.num_workers: {res.num_workers} workers do not fit "
+                                f"on {cluster_cpus:g} CPU")
     cpus_per_trial = res.num_workers * cpw + TRIAL_DRIVER_CPUS
     if cpus_per_trial + data_cpus > cluster_cpus + 1e-9:
         raise RaytrainError(

@@ -12,6 +12,7 @@ Optuna's categorical distribution only takes scalars; `decode` turns indices bac
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,8 @@ class SearchSpace:
         return n
 
 
-def _domain(path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
+def _domain(key: str, path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
+    """The Tune domain of one entry; `key` is the YAML key (for messages), `path` the field."""
     from ray import tune
 
     t = p.type
@@ -65,16 +67,25 @@ def _domain(path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
     if t in ("int", "randint", "qrandint"):
         lo, hi = int(low), int(high)
         if lo != low or hi != high:
-            raise RaytrainError(f"search_space.{path}: int range needs whole numbers, got "
+            raise RaytrainError(f"search_space.{key}: int range needs whole numbers, got "
                                 f"{low}..{high}")
-        if p.log:
-            return tune.lograndint(lo, hi + 1)
         if p.step and p.step != 1:
-            return tune.qrandint(lo, hi, int(p.step))
-        return tune.randint(lo, hi + 1)
-    if t == "loguniform" or p.log:
-        return tune.qloguniform(low, high, p.step) if p.step else tune.loguniform(low, high)
-    return tune.quniform(low, high, p.step) if p.step else tune.uniform(low, high)
+            step = int(p.step)
+            if p.log or step != p.step or lo % step or hi % step:
+                raise RaytrainError(
+                    f"search_space.{key}: an int step must be a whole number dividing 'low' and "
+                    f"'high' (values are multiples of the step) and cannot combine with log")
+            return tune.qrandint(lo, hi, step)
+        return tune.lograndint(lo, hi + 1) if p.log else tune.randint(lo, hi + 1)
+    if p.step:
+        if p.type == "loguniform" or p.log:
+            raise RaytrainError(f"search_space.{key}: 'step' cannot combine with a log scale")
+        for end in (low, high):
+            if not math.isclose(round(end / p.step) * p.step, end, abs_tol=1e-12):
+                raise RaytrainError(f"search_space.{key}: 'step' {p.step:g} must divide 'low' "
+                                    f"and 'high' ({low:g}, {high:g})")
+        return tune.quniform(low, high, p.step)
+    return tune.loguniform(low, high) if t == "loguniform" or p.log else tune.uniform(low, high)
 
 
 def probe_values(p: SearchParam) -> list[Any]:
@@ -107,6 +118,6 @@ def build_search_space(cfg: ExperimentConfig) -> SearchSpace:
                 detail = str(e).split(": ", 1)[-1]
                 raise RaytrainError(f"search_space.{key}: value {value!r} for '{path}' is "
                                     f"invalid: {detail}") from None
-        space[path] = _domain(path, entry, by_index)
+        space[path] = _domain(key, path, entry, by_index)
         entries[path] = entry
     return SearchSpace(space, by_index, entries)

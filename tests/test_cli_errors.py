@@ -145,16 +145,6 @@ def test_missing_file_in_process(tmp_path: Path) -> None:
     assert result.output.strip() == f"error: {tmp_path / 'x.yaml'}: no such file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cli.py:133 `raytrain validate` plans resources with cluster_gpus=0.0, so a config with "
-        "resources.use_gpu: true fails validation on any machine without a GPU ('resources: one "
-        "trial needs 1 GPU, the cluster has 0'), although validate is documented to check keys, "
-        "types, model parameters and the search space; fix: plan with the GPUs the config asks "
-        "for (or skip the fit check) in validate"
-    ),
-)
 def test_gpu_config_validates_on_a_cpu_machine(tmp_path: Path) -> None:
     path = tmp_path / "gpu.yaml"
     path.write_text(BASE + "resources:\n  use_gpu: true\n  num_workers: 1\n")
@@ -162,14 +152,6 @@ def test_gpu_config_validates_on_a_cpu_machine(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "search_space.py _domain (via tune.quniform): a float `step` that does not divide `low` "
-        "escapes as a bare ValueError, so `raytrain validate` exits 1 with a traceback instead of "
-        "exit 2 and one error line naming search_space.dropout"
-    ),
-)
 def test_bad_step_is_a_clean_error(tmp_path: Path) -> None:
     path = tmp_path / "step.yaml"
     path.write_text(

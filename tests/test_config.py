@@ -234,14 +234,6 @@ def test_override_into_a_value_is_an_error() -> None:
         load_config(UNET_YAML, overrides={"optimizer.learning_rate.x": 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config/load.py _build: an error in a `quick:` override is reported at the line of the "
-        "overridden section (here `training_params:`, line 3), not at the quick entry that holds "
-        "the typo (line 6); the KeyLines map is not updated for override keys"
-    ),
-)
 def test_quick_typo_points_at_quick_entry(tmp_path: Path) -> None:
     path = _write(
         tmp_path,

@@ -154,14 +154,6 @@ def test_unreadable_target_names_the_row() -> None:
         preprocess_batch(batch, _pre("none"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "data/pipeline.py:47 _decode: an empty image cell (b'') makes cv2.imdecode raise "
-        "cv2.error '(-215:Assertion failed) !buf.empty()' instead of the ValueError that names "
-        "the row; fix: check `if not buf` (or catch cv2.error) before/around imdecode"
-    ),
-)
 def test_empty_png_names_the_row() -> None:
     batch, _, _ = _edge_batch()
     batch["image"][0] = b""
@@ -338,15 +330,6 @@ def test_impossible_plan_is_an_error(res: ResourcesSection, cpus: float, gpus: f
         plan_resources(res, cpus, gpus)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "resources.py:55: with cpus_per_worker unset and more workers than CPU hundredths "
-        "(here 150 workers on 2 CPUs), floor(usable / num_workers * 100) / 100 is 0, so the plan "
-        "silently gives each worker 0 CPU instead of raising; fix: raise RaytrainError when the "
-        "computed share is below a minimum (e.g. 0.01)"
-    ),
-)
 def test_too_many_workers_is_an_error() -> None:
     with pytest.raises(RaytrainError, match="resources"):
         plan_resources(ResourcesSection(num_workers=150), 2, 0)

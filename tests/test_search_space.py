@@ -72,10 +72,10 @@ def test_float_with_step() -> None:
         assert v / 0.1 == pytest.approx(round(v / 0.1), abs=1e-6)
 
 
-def test_float_with_log_and_step() -> None:
-    d = _domain("{type: float, low: 1e-8, high: 1e-6, log: true, step: 1e-8}", "optimizer.eps")
-    sampler = d.get_sampler()
-    assert isinstance(sampler, Quantized) and isinstance(sampler.sampler, Float._LogUniform)
+def test_float_with_log_and_step_is_refused() -> None:
+    # Ray's Optuna conversion silently drops the step of a log range: refuse it instead.
+    with pytest.raises(RaytrainError, match="step"):
+        _domain("{type: float, low: 1e-8, high: 1e-6, log: true, step: 1e-8}", "optimizer.eps")
 
 
 def test_int_includes_high() -> None:
@@ -97,14 +97,6 @@ def test_int_needs_whole_numbers() -> None:
     assert "batch_size" in msg and "whole numbers" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "search_space.py _domain: the whole-number check names the resolved path "
-        "('search_space.dataset.batch_size') instead of the YAML key the user wrote "
-        "('search_space.batch_size'), unlike every other search-space error"
-    ),
-)
 def test_int_needs_whole_numbers_names_yaml_key() -> None:
     msg = _error("  batch_size: {type: int, low: 8.5, high: 16}\n")
     assert msg.startswith("search_space.batch_size:"), msg
@@ -232,27 +224,15 @@ def test_search_settings_cannot_be_searched() -> None:
     assert msg.startswith("search_space.num_trials:") and "cannot be searched" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "search_space.py _domain: a float step that does not divide low/high makes Ray's "
-        "quniform raise a bare ValueError ('lower variable bound 0.05 is not divisible by "
-        "quantization factor 0.1'), which `raytrain validate` prints as a traceback"
-    ),
-)
 def test_step_not_dividing_bounds_is_a_raytrain_error() -> None:
     with pytest.raises(RaytrainError, match=r"search_space\.dropout"):
         _space("  dropout: {type: float, low: 0.05, high: 0.25, step: 0.1}\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "search_space.py _domain: {type: int, low: 1, high: 8, step: 2} becomes tune.qrandint, "
-        "which samples multiples of the step ({2, 4, 6, 8}) under search.method: random, while "
-        "Optuna (and the documented Optuna short form) gives low + k*step ({1, 3, 5, 7})"
-    ),
-)
-def test_int_step_counts_from_low() -> None:
-    d = _domain("{type: int, low: 1, high: 8, step: 2}", "training_params.save_frequency")
-    assert set(_samples(d)) <= {1, 3, 5, 7}
+def test_int_step_must_divide_the_bounds() -> None:
+    # Tune's qrandint samples multiples of the step while Optuna counts from low; requiring the
+    # step to divide both bounds makes the two agree, so a YAML means the same under any sampler.
+    d = _domain("{type: int, low: 2, high: 8, step: 2}", "training_params.save_frequency")
+    assert set(_samples(d)) <= {2, 4, 6, 8}
+    with pytest.raises(RaytrainError, match="int step"):
+        _domain("{type: int, low: 1, high: 8, step: 2}", "training_params.save_frequency")

@@ -204,6 +204,9 @@ def _build(data: Any, lines: KeyLines, source: str, overrides: dict[str, Any] | 
         if not isinstance(quick_overrides, dict):
             raise RaytrainError(f"{source}: quick: must be a mapping of dotted keys to values")
         data = apply_overrides(data, quick_overrides)
+        for key in quick_overrides:  # errors in a quick override point at the quick: line
+            if ("quick", str(key)) in lines:
+                lines[tuple(resolve_path(str(key)).split("."))] = lines[("quick", str(key))]
     if overrides:
         data = apply_overrides(data, overrides)
     return validate(data, source, lines)

@@ -44,6 +44,8 @@ def _augmenter(spec_json: str, seed: int) -> Any:
 
 
 def _decode(buf: bytes, row_id: str, what: str, size: int | None) -> np.ndarray:
+    if not buf:
+        raise ValueError(f"row '{row_id}': {what} is empty")
     img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise ValueError(f"row '{row_id}': {what} is not a readable image")

@@ -66,7 +66,7 @@ class SearchPlan:
         return "\n".join(lines)
 
 
-def _cluster_resources(address: str | None, verbose: bool = False) -> tuple[float, float]:
+def cluster_resources(address: str | None, verbose: bool = False) -> tuple[float, float]:
     import ray
 
     ensure_ray(address, verbose)
@@ -254,7 +254,7 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
     from ray.tune.search.basic_variant import BasicVariantGenerator
     from ray.tune.search.optuna import OptunaSearch
 
-    cpus, gpus = _cluster_resources(address, verbose)
+    cpus, gpus = cluster_resources(address, verbose)
     check_storage(cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage,
                   alive_nodes())
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)

@@ -45,7 +45,10 @@ def _free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0")
+    # Token authentication on every process: a node or client without it is refused (Ray 2.60
+    # enables it on a head started by `ray start --head`, but a joining node must ask for it).
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0",
+               RAY_AUTH_MODE="token")
     env.pop("RAY_ADDRESS", None)
     return env
 

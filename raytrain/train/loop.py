@@ -56,6 +56,14 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def autocast_dtype(mixed_precision: bool, device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it (no loss scaling needed), else fp16 with a GradScaler;
+    None on CPU, where autocast is slower than float32 for these models."""
+    if not mixed_precision or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _count_nodes(world_size: int) -> int:
     """How many distinct Ray nodes this run's workers are on (reported, for the record)."""
     import ray
@@ -102,6 +110,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     schedule = EpochSchedule(optimizer, cfg.scheduler, tp.num_epochs, tp.warmup_epochs)
     monitor, mode = monitor_of(cfg, task)
     sign = 1.0 if mode == "max" else -1.0
+    amp_dtype = autocast_dtype(tp.mixed_precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     # -- resume from the last checkpoint, if Ray Train restarted us --------------------------
     start_epoch, best, since_best = 0, -math.inf, 0
@@ -132,16 +142,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                                                     local_shuffle_buffer_size=4 * bs,
                                                     device=device):
             x, y = _to_inputs(batch, task)
-            loss = task.loss(model(x), y)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = task.loss(model(x), y)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"epoch {epoch + 1}: loss is {loss.item()} — lower optimizer.learning_rate "
                     f"or set training_params.gradient_clip")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if tp.gradient_clip:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tp.gradient_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             train_sum += torch.stack([loss.detach().double() * len(x),
                                       loss.new_tensor(len(x), dtype=torch.float64)])
 

@@ -22,8 +22,9 @@ from raytrain.errors import RaytrainError
 def _planning_resources(cfg: Any) -> tuple[float, float]:
     """(CPUs, GPUs) to plan a dry run with: this machine's, assuming the GPUs a GPU config
     asks for (it is checked again against the real cluster at launch)."""
-    need = cfg.resources.num_workers * cfg.resources.gpus_per_worker if cfg.resources.use_gpu \
-        else 0.0
+    need = (
+        cfg.resources.num_workers * cfg.resources.gpus_per_worker if cfg.resources.use_gpu else 0.0
+    )
     return float(os.cpu_count() or 1), float(need)
 
 
@@ -70,14 +71,25 @@ def main() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
-_quick = click.option("--quick", is_flag=True,
-                      help="Apply the file's `quick:` overrides: a run that ends in minutes.")
-_set = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                    help="Override a config value by dotted path (repeatable).")
-_verbose = click.option("-v", "--verbose", is_flag=True,
-                        help="Stream Ray workers' logs to the terminal.")
-_address = click.option("--address", default=None, envvar="RAY_ADDRESS",
-                        help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.")
+_quick = click.option(
+    "--quick", is_flag=True, help="Apply the file's `quick:` overrides: a run that ends in minutes."
+)
+_set = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value by dotted path (repeatable).",
+)
+_verbose = click.option(
+    "-v", "--verbose", is_flag=True, help="Stream Ray workers' logs to the terminal."
+)
+_address = click.option(
+    "--address",
+    default=None,
+    envvar="RAY_ADDRESS",
+    help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.",
+)
 
 
 @main.command()
@@ -88,8 +100,15 @@ _address = click.option("--address", default=None, envvar="RAY_ADDRESS",
 @click.option("--name", default=None, help="Experiment name (default: training.name).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
 @_verbose
-def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
-         name: str | None, dry_run: bool, verbose: bool) -> None:
+def tune(
+    space: Path,
+    quick: bool,
+    sets: tuple[str, ...],
+    address: str | None,
+    name: str | None,
+    dry_run: bool,
+    verbose: bool,
+) -> None:
     """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file)."""
     from raytrain.config import load_config
 
@@ -128,18 +147,34 @@ def tune(space: Path, quick: bool, sets: tuple[str, ...], address: str | None,
 @click.option("--gradient-clip", type=float, default=None, help="training_params.gradient_clip")
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
 @_verbose
-def train(config: Path, quick: bool, sets: tuple[str, ...], address: str | None,
-          model: str | None, epochs: int | None, batch_size: int | None,
-          learning_rate: float | None, optimizer: str | None, weight_decay: float | None,
-          gradient_clip: float | None, register: bool, verbose: bool) -> None:
+def train(
+    config: Path,
+    quick: bool,
+    sets: tuple[str, ...],
+    address: str | None,
+    model: str | None,
+    epochs: int | None,
+    batch_size: int | None,
+    learning_rate: float | None,
+    optimizer: str | None,
+    weight_decay: float | None,
+    gradient_clip: float | None,
+    register: bool,
+    verbose: bool,
+) -> None:
     """Train one model from CONFIG (no search)."""
     from raytrain.config import load_config
     from raytrain.train.run import run_training
 
-    flags = {"model.architecture": model, "training_params.num_epochs": epochs,
-             "dataset.batch_size": batch_size, "optimizer.learning_rate": learning_rate,
-             "optimizer.type": optimizer, "optimizer.weight_decay": weight_decay,
-             "training_params.gradient_clip": gradient_clip}
+    flags = {
+        "model.architecture": model,
+        "training_params.num_epochs": epochs,
+        "dataset.batch_size": batch_size,
+        "optimizer.learning_rate": learning_rate,
+        "optimizer.type": optimizer,
+        "optimizer.weight_decay": weight_decay,
+        "training_params.gradient_clip": gradient_clip,
+    }
     overrides = {**_parse_set(sets), **{k: v for k, v in flags.items() if v is not None}}
     cfg = load_config(config, overrides=overrides, quick=quick)
     run_training(cfg, address=address, register=register, echo=click.echo, verbose=verbose)
@@ -158,8 +193,9 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     with _about(config):
         cpus, gpus = _planning_resources(cfg)
         plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
-    click.echo(f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched "
-               f"parameter(s))")
+    click.echo(
+        f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched parameter(s))"
+    )
 
 
 @main.command("models")
@@ -177,9 +213,13 @@ def registry() -> None:
     """The registry of trained, versioned models."""
 
 
-_root = click.option("--root", default="models", show_default=True,
-                     type=click.Path(file_okay=False, path_type=Path),
-                     help="Registry folder.")
+_root = click.option(
+    "--root",
+    default="models",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Registry folder.",
+)
 
 
 @registry.command("list")
@@ -191,8 +231,10 @@ def registry_list(root: Path, as_json: bool) -> None:
 
     models = ModelRegistry(root).list()
     if as_json:
-        slim = {n: [{k: v for k, v in e.items() if k != "config"} for e in entries]
-                for n, entries in models.items()}
+        slim = {
+            n: [{k: v for k, v in e.items() if k != "config"} for e in entries]
+            for n, entries in models.items()
+        }
         click.echo(json.dumps(slim, indent=2))
         return
     if not models:
@@ -201,10 +243,10 @@ def registry_list(root: Path, as_json: bool) -> None:
     for name, entries in sorted(models.items()):
         click.echo(name)
         for e in entries:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in e["metrics"].items()
-                              if k.startswith("val_"))
-            click.echo(f"  v{e['version']:<8} {e['architecture']:<22} {e['created'][:19]}  "
-                       f"{shown}")
+            shown = ", ".join(
+                f"{k}={v:.4g}" for k, v in e["metrics"].items() if k.startswith("val_")
+            )
+            click.echo(f"  v{e['version']:<8} {e['architecture']:<22} {e['created'][:19]}  {shown}")
 
 
 if __name__ == "__main__":

@@ -38,13 +38,16 @@ def input_shape(meta: dict[str, Any]) -> tuple[int, ...]:
 def with_activation(model: nn.Module, meta: dict[str, Any]) -> nn.Module:
     """The model as users call it: logits turned into probabilities for classifiers."""
     info = meta["data_info"]
-    task = create_task(meta["task"], DataInfo(**{k: v for k, v in info.items() if k != "extra"},
-                                              extra=info.get("extra", {})))
+    task = create_task(
+        meta["task"],
+        DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {})),
+    )
     return nn.Sequential(model, task.output_activation()).eval()
 
 
-def export_pytorch(model: nn.Module, meta: dict[str, Any], path: str | Path, name: str,
-                   version: str) -> Path:
+def export_pytorch(
+    model: nn.Module, meta: dict[str, Any], path: str | Path, name: str, version: str
+) -> Path:
     """The seed §7.1 bundle: weights plus metadata, specifications, metrics, config,
     requirements. Only tensors and plain containers: it loads with `weights_only=True`."""
     import cv2
@@ -55,31 +58,47 @@ def export_pytorch(model: nn.Module, meta: dict[str, Any], path: str | Path, nam
     bundle = {
         "model_state_dict": model.state_dict(),
         "metadata": {
-            "name": name, "version": version, "architecture": meta["architecture"],
-            "model_params": meta["model_params"], "task": meta["task"],
-            "framework": "pytorch", "framework_version": str(torch.__version__),
+            "name": name,
+            "version": version,
+            "architecture": meta["architecture"],
+            "model_params": meta["model_params"],
+            "task": meta["task"],
+            "framework": "pytorch",
+            "framework_version": str(torch.__version__),
             "training_date": datetime.now(timezone.utc).isoformat(),
             "description": f"{meta['architecture']} trained by raytrain ({meta['task']})",
         },
         "specifications": {
-            "input_shape": shape, "output_shape": out_shape,
-            "input_dtype": "float32", "output_dtype": "float32",
+            "input_shape": shape,
+            "output_shape": out_shape,
+            "input_dtype": "float32",
+            "output_dtype": "float32",
             "input_range": [0.0, 1.0] if len(shape) == 3 else None,
             "output": "probabilities" if meta["task"] != "regression" else "values",
         },
         "data_info": meta["data_info"],
         "metrics": {k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)},
         "training_config": meta["config"],
-        "requirements": {"torch": str(torch.__version__), "numpy": np.__version__,
-                         "opencv": cv2.__version__, "python": platform.python_version()},
+        "requirements": {
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "python": platform.python_version(),
+        },
     }
     path = Path(path)
     torch.save(bundle, path)
     return path
 
 
-def export_onnx(model: nn.Module, meta: dict[str, Any], path: str | Path, opset: int = 17,
-                tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3)) -> float:
+def export_onnx(
+    model: nn.Module,
+    meta: dict[str, Any],
+    path: str | Path,
+    opset: int = 17,
+    tolerance: float = 1e-4,
+    check_batches: tuple[int, ...] = (1, 3),
+) -> float:
     """Write ONNX with a dynamic batch axis; return the max |onnx - torch| over the checks."""
     import onnx
     import onnxruntime as ort
@@ -90,9 +109,16 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], path: str | Path, opset:
     example = torch.rand(2, *shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, (example,), str(path), dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}})
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}},
+        )
     try:
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -105,8 +131,10 @@ def export_onnx(model: nn.Module, meta: dict[str, Any], path: str | Path, opset:
             got = session.run(None, {"input": x.numpy()})[0]
             worst = max(worst, float(np.abs(ref - got).max()))
         if not worst <= tolerance:
-            raise ExportError(f"{path}: ONNX output differs from PyTorch by {worst:.3g} "
-                              f"(> tolerance {tolerance:g}); export rejected")
+            raise ExportError(
+                f"{path}: ONNX output differs from PyTorch by {worst:.3g} "
+                f"(> tolerance {tolerance:g}); export rejected"
+            )
     except ExportError:
         path.unlink(missing_ok=True)
         raise

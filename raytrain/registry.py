@@ -44,8 +44,10 @@ Bump = Literal["major", "minor", "patch"]
 
 def check_name(name: str) -> str:
     if not _NAME.match(name) or ".." in name:
-        raise RaytrainError(f"registry name '{name}': use letters, digits, '_', '-', '.' "
-                            f"(no '/', no '..', at most 100 characters)")
+        raise RaytrainError(
+            f"registry name '{name}': use letters, digits, '_', '-', '.' "
+            f"(no '/', no '..', at most 100 characters)"
+        )
     return name
 
 
@@ -62,15 +64,18 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return check_name(name), (version or None)
 
 
-def next_version(previous: dict[str, Any] | None, meta: dict[str, Any],
-                 bump: Bump | None = None) -> str:
+def next_version(
+    previous: dict[str, Any] | None, meta: dict[str, Any], bump: Bump | None = None
+) -> str:
     if previous is None:
         return "1.0.0"
     major, minor, patch = parse_version(previous["version"])
     if bump is None:
-        breaking = (previous["architecture"] != meta["architecture"]
-                    or previous["task"] != meta["task"]
-                    or list(previous["input_shape"]) != list(input_shape(meta)))
+        breaking = (
+            previous["architecture"] != meta["architecture"]
+            or previous["task"] != meta["task"]
+            or list(previous["input_shape"]) != list(input_shape(meta))
+        )
         bump = "major" if breaking else "minor"
     if bump == "major":
         return f"{major + 1}.0.0"
@@ -105,8 +110,10 @@ class ModelRegistry:
         check_name(name)
         if name not in models or not models[name]:
             known = ", ".join(sorted(models)) or "none"
-            raise RaytrainError(f"no registered model '{name}'{did_you_mean(name, models)} "
-                                f"in {self.root}; registered: {known}")
+            raise RaytrainError(
+                f"no registered model '{name}'{did_you_mean(name, models)} "
+                f"in {self.root}; registered: {known}"
+            )
         entries = models[name]
         if version is None:
             return max(entries, key=lambda e: parse_version(e["version"]))
@@ -125,8 +132,10 @@ class ModelRegistry:
         folder = self.path_of(entry)
         recorded = entry["files"].get(MODEL_FILE)
         if recorded and sha256_file(folder / MODEL_FILE) != recorded:
-            raise RaytrainError(f"{folder / MODEL_FILE}: checksum differs from the registry's; "
-                                f"the file was changed after registration")
+            raise RaytrainError(
+                f"{folder / MODEL_FILE}: checksum differs from the registry's; "
+                f"the file was changed after registration"
+            )
         model, _ = load_model(folder)
         return model, entry
 
@@ -141,9 +150,18 @@ class ModelRegistry:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def register(self, name: str, checkpoint_dir: str | Path, *, bump: Bump | None = None,
-                 source: dict[str, Any] | None = None, notes: str = "", onnx: bool = True,
-                 opset: int = 17, tolerance: float = 1e-4) -> dict[str, Any]:
+    def register(
+        self,
+        name: str,
+        checkpoint_dir: str | Path,
+        *,
+        bump: Bump | None = None,
+        source: dict[str, Any] | None = None,
+        notes: str = "",
+        onnx: bool = True,
+        opset: int = 17,
+        tolerance: float = 1e-4,
+    ) -> dict[str, Any]:
         """Copy a checkpoint in as the next version of `name`, export it, and index it."""
         check_name(name)
         checkpoint_dir = Path(checkpoint_dir)
@@ -166,17 +184,31 @@ class ModelRegistry:
                 export_pytorch(model, meta, tmp / f"{name}_v{version}.pth", name, version)
                 onnx_diff = None
                 if onnx:
-                    onnx_diff = export_onnx(model, meta, tmp / f"{name}_v{version}.onnx",
-                                            opset=opset, tolerance=tolerance)
+                    onnx_diff = export_onnx(
+                        model,
+                        meta,
+                        tmp / f"{name}_v{version}.onnx",
+                        opset=opset,
+                        tolerance=tolerance,
+                    )
                 entry = {
-                    "name": name, "version": version, "architecture": meta["architecture"],
-                    "task": meta["task"], "input_shape": list(input_shape(meta)),
-                    "metrics": {k: v for k, v in meta["metrics"].items()
-                                if isinstance(v, int | float)},
-                    "monitor": meta.get("monitor"), "epoch": meta.get("epoch"),
-                    "created": datetime.now(timezone.utc).isoformat(), "path": rel,
-                    "stage": "none", "notes": notes, "source": source or {},
-                    "onnx_max_abs_diff": onnx_diff, "config": meta.get("config"),
+                    "name": name,
+                    "version": version,
+                    "architecture": meta["architecture"],
+                    "task": meta["task"],
+                    "input_shape": list(input_shape(meta)),
+                    "metrics": {
+                        k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)
+                    },
+                    "monitor": meta.get("monitor"),
+                    "epoch": meta.get("epoch"),
+                    "created": datetime.now(timezone.utc).isoformat(),
+                    "path": rel,
+                    "stage": "none",
+                    "notes": notes,
+                    "source": source or {},
+                    "onnx_max_abs_diff": onnx_diff,
+                    "config": meta.get("config"),
                 }
                 (tmp / "card.md").write_text(model_card(entry))
                 entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
@@ -191,14 +223,14 @@ class ModelRegistry:
 
 def model_card(entry: dict[str, Any]) -> str:
     metrics = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(entry["metrics"].items()))
-    return f"""# {entry['name']} v{entry['version']}
+    return f"""# {entry["name"]} v{entry["version"]}
 
-- architecture: `{entry['architecture']}` — task: `{entry['task']}`
-- input shape (without batch): {entry['input_shape']}, float32 in [0, 1] for images
-- best epoch: {entry.get('epoch')} by `{entry.get('monitor')}`
-- registered: {entry['created']}
-- source: {json.dumps(entry.get('source', {}))}
-- ONNX max |onnx - torch| on random batches: {entry.get('onnx_max_abs_diff')}
+- architecture: `{entry["architecture"]}` — task: `{entry["task"]}`
+- input shape (without batch): {entry["input_shape"]}, float32 in [0, 1] for images
+- best epoch: {entry.get("epoch")} by `{entry.get("monitor")}`
+- registered: {entry["created"]}
+- source: {json.dumps(entry.get("source", {}))}
+- ONNX max |onnx - torch| on random batches: {entry.get("onnx_max_abs_diff")}
 
 | metric | value |
 | --- | --- |
@@ -208,7 +240,7 @@ Load it:
 
 ```python
 from raytrain.registry import ModelRegistry
-model, entry = ModelRegistry("models").load("{entry['name']}", "{entry['version']}")
+model, entry = ModelRegistry("models").load("{entry["name"]}", "{entry["version"]}")
 ```
 
 The full training config is in `meta.json`; retraining with it and the same seed reproduces

@@ -37,42 +37,61 @@ class ResourcePlan:
 
     def describe(self) -> str:
         gpu = f", {self.gpus_per_worker:g} GPU" if self.use_gpu else ""
-        return (f"{self.num_workers} worker(s) x ({self.cpus_per_worker:g} CPU{gpu}) per trial, "
-                f"{self.data_cpus:g} CPU kept for Ray Data, cluster {self.cluster_cpus:g} CPU / "
-                f"{self.cluster_gpus:g} GPU -> {self.max_concurrent_trials} trial(s) at once")
+        return (
+            f"{self.num_workers} worker(s) x ({self.cpus_per_worker:g} CPU{gpu}) per trial, "
+            f"{self.data_cpus:g} CPU kept for Ray Data, cluster {self.cluster_cpus:g} CPU / "
+            f"{self.cluster_gpus:g} GPU -> {self.max_concurrent_trials} trial(s) at once"
+        )
 
 
-def plan_resources(res: ResourcesSection, cluster_cpus: float, cluster_gpus: float,
-                   num_trials: int = 1) -> ResourcePlan:
+def plan_resources(
+    res: ResourcesSection, cluster_cpus: float, cluster_gpus: float, num_trials: int = 1
+) -> ResourcePlan:
     """Per-worker CPUs and trial concurrency that fit the cluster, or a clear error."""
     data_cpus = max(DATA_TASK_CPUS, min(1.0, 0.25 * cluster_cpus))
     usable = cluster_cpus - data_cpus - TRIAL_DRIVER_CPUS
     if usable <= 0:
-        raise RaytrainError(f"resources: the cluster has {cluster_cpus:g} CPU, not enough for "
-                            f"a worker plus {data_cpus:g} CPU for data loading")
+        raise RaytrainError(
+            f"resources: the cluster has {cluster_cpus:g} CPU, not enough for "
+            f"a worker plus {data_cpus:g} CPU for data loading"
+        )
     cpw = res.cpus_per_worker
     if cpw is None:
         cpw = min(1.0, math.floor(usable / res.num_workers * 100) / 100)
         if cpw < 0.01:
-            raise RaytrainError(f"resources.num_workers: {res.num_workers} workers do not fit "
-                                f"on {cluster_cpus:g} CPU")
+            raise RaytrainError(
+                f"resources.num_workers: {res.num_workers} workers do not fit "
+                f"on {cluster_cpus:g} CPU"
+            )
     cpus_per_trial = res.num_workers * cpw + TRIAL_DRIVER_CPUS
     if cpus_per_trial + data_cpus > cluster_cpus + 1e-9:
         raise RaytrainError(
             f"resources: one trial needs {res.num_workers} x {cpw:g} CPU + {data_cpus:g} CPU "
             f"for data = {cpus_per_trial + data_cpus:g} CPU, the cluster has {cluster_cpus:g}; "
-            f"lower resources.num_workers or resources.cpus_per_worker")
+            f"lower resources.num_workers or resources.cpus_per_worker"
+        )
     fit = int((cluster_cpus - data_cpus + 1e-9) // cpus_per_trial)
     gpw = res.gpus_per_worker if res.use_gpu else 0.0
     if res.use_gpu:
         need = res.num_workers * gpw
         if need > cluster_gpus + 1e-9:
-            raise RaytrainError(f"resources: one trial needs {need:g} GPU, the cluster has "
-                                f"{cluster_gpus:g}; set resources.use_gpu: false or add GPUs")
+            raise RaytrainError(
+                f"resources: one trial needs {need:g} GPU, the cluster has "
+                f"{cluster_gpus:g}; set resources.use_gpu: false or add GPUs"
+            )
         fit = min(fit, int((cluster_gpus + 1e-9) // need))
     concurrency = max(1, min(fit, num_trials, res.max_concurrent_trials or fit))
-    return ResourcePlan(cluster_cpus, cluster_gpus, res.num_workers, res.use_gpu, cpw, gpw,
-                        data_cpus, cpus_per_trial, concurrency)
+    return ResourcePlan(
+        cluster_cpus,
+        cluster_gpus,
+        res.num_workers,
+        res.use_gpu,
+        cpw,
+        gpw,
+        data_cpus,
+        cpus_per_trial,
+        concurrency,
+    )
 
 
 def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
@@ -82,11 +101,14 @@ def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
     another node's checkpoints are lost and the best trial cannot be registered.
     """
     if "://" in path:
-        raise RaytrainError(f"tune.storage_path: {path}: remote storage URIs are not supported "
-                            f"yet; mount the bucket (EFS, NFS, gcsfuse) on every node and set "
-                            f"tune.shared_storage: true")
+        raise RaytrainError(
+            f"tune.storage_path: {path}: remote storage URIs are not supported "
+            f"yet; mount the bucket (EFS, NFS, gcsfuse) on every node and set "
+            f"tune.shared_storage: true"
+        )
     if alive_nodes > 1 and not shared:
         raise RaytrainError(
             f"tune.storage_path: {path} is a local path and the cluster has {alive_nodes} "
             f"nodes; point it at a filesystem mounted on every node and set "
-            f"tune.shared_storage: true")
+            f"tune.shared_storage: true"
+        )

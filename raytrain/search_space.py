@@ -67,14 +67,16 @@ def _domain(key: str, path: str, p: SearchParam, by_index: dict[str, list[Any]])
     if t in ("int", "randint", "qrandint"):
         lo, hi = int(low), int(high)
         if lo != low or hi != high:
-            raise RaytrainError(f"search_space.{key}: int range needs whole numbers, got "
-                                f"{low}..{high}")
+            raise RaytrainError(
+                f"search_space.{key}: int range needs whole numbers, got {low}..{high}"
+            )
         if p.step and p.step != 1:
             step = int(p.step)
             if p.log or step != p.step or lo % step or hi % step:
                 raise RaytrainError(
                     f"search_space.{key}: an int step must be a whole number dividing 'low' and "
-                    f"'high' (values are multiples of the step) and cannot combine with log")
+                    f"'high' (values are multiples of the step) and cannot combine with log"
+                )
             return tune.qrandint(lo, hi, step)
         return tune.lograndint(lo, hi + 1) if p.log else tune.randint(lo, hi + 1)
     if p.step:
@@ -82,8 +84,10 @@ def _domain(key: str, path: str, p: SearchParam, by_index: dict[str, list[Any]])
             raise RaytrainError(f"search_space.{key}: 'step' cannot combine with a log scale")
         for end in (low, high):
             if not math.isclose(round(end / p.step) * p.step, end, abs_tol=1e-12):
-                raise RaytrainError(f"search_space.{key}: 'step' {p.step:g} must divide 'low' "
-                                    f"and 'high' ({low:g}, {high:g})")
+                raise RaytrainError(
+                    f"search_space.{key}: 'step' {p.step:g} must divide 'low' "
+                    f"and 'high' ({low:g}, {high:g})"
+                )
         return tune.quniform(low, high, p.step)
     return tune.loguniform(low, high) if t == "loguniform" or p.log else tune.uniform(low, high)
 
@@ -116,8 +120,9 @@ def build_search_space(cfg: ExperimentConfig) -> SearchSpace:
                 validate(apply_overrides(base, {path: value}), source="search_space")
             except RaytrainError as e:
                 detail = str(e).split(": ", 1)[-1]
-                raise RaytrainError(f"search_space.{key}: value {value!r} for '{path}' is "
-                                    f"invalid: {detail}") from None
+                raise RaytrainError(
+                    f"search_space.{key}: value {value!r} for '{path}' is invalid: {detail}"
+                ) from None
         space[path] = _domain(key, path, entry, by_index)
         entries[path] = entry
     return SearchSpace(space, by_index, entries)

@@ -15,8 +15,14 @@ from raytrain.config.schema import LoggingSection
 
 
 class RunLogger:
-    def __init__(self, log_dir: str | Path, cfg: LoggingSection, run_name: str, group: str,
-                 config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        log_dir: str | Path,
+        cfg: LoggingSection,
+        run_name: str,
+        group: str,
+        config: dict[str, Any],
+    ) -> None:
         self.dir = Path(log_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
@@ -33,8 +39,11 @@ class RunLogger:
             self._wandb = _start_wandb(self.dir, cfg, run_name, group, config)
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        scalars = {k: float(v) for k, v in metrics.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        scalars = {
+            k: float(v)
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         if self.cfg.csv:
             self._write_csv(scalars)
         if self._tb is not None:
@@ -50,8 +59,7 @@ class RunLogger:
             self._fields = list(row)
             exists = path.exists() and path.stat().st_size > 0
             self._csv_file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the run)
-            self._csv_writer = csv.DictWriter(self._csv_file, self._fields,
-                                              extrasaction="ignore")
+            self._csv_writer = csv.DictWriter(self._csv_file, self._fields, extrasaction="ignore")
             if not exists:
                 self._csv_writer.writeheader()
         self._csv_writer.writerow(row)
@@ -66,12 +74,24 @@ class RunLogger:
             self._wandb.finish()
 
 
-def _start_wandb(log_dir: Path, cfg: LoggingSection, name: str, group: str,
-                 config: dict[str, Any]) -> Any:
+def _start_wandb(
+    log_dir: Path, cfg: LoggingSection, name: str, group: str, config: dict[str, Any]
+) -> Any:
     import wandb
 
-    mode = cfg.wandb_mode or os.environ.get("WANDB_MODE") or (
-        "online" if os.environ.get("WANDB_API_KEY") else "offline")
-    return wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity, name=name,
-                      group=group, config=config, mode=mode, dir=str(log_dir), reinit=True,
-                      settings=wandb.Settings(silent=True))
+    mode = (
+        cfg.wandb_mode
+        or os.environ.get("WANDB_MODE")
+        or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    )
+    return wandb.init(
+        project=cfg.wandb_project,
+        entity=cfg.wandb_entity,
+        name=name,
+        group=group,
+        config=config,
+        mode=mode,
+        dir=str(log_dir),
+        reinit=True,
+        settings=wandb.Settings(silent=True),
+    )

@@ -3,7 +3,6 @@ seconds); data and registries go to per-test temp folders so tests never share s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,9 @@ SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                  ) -> None:
+def _isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Sample data is cached per session (generation is deterministic), wandb never phones home."""
     monkeypatch.setenv("RAYTRAIN_DATA_DIR", str(tmp_path_factory.getbasetemp() / "datasets"))
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -27,9 +27,12 @@ def ray_start_2_cpus() -> Iterator[None]:
     """A local Ray with 2 logical CPUs, shared by the whole test session."""
     import ray
 
-    os.environ["RAYTRAIN_DATA_DIR"] = os.environ.get("RAYTRAIN_DATA_DIR", "/tmp/raytrain-data")
-    ray.init(num_cpus=2, log_to_driver=False,
-             runtime_env={"env_vars": {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}},
+    )
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False

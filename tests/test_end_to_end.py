@@ -62,8 +62,7 @@ def test_best_trial_registered_with_files(search: dict) -> None:
     entry = search["registry"].get("e2e_unet")
     assert entry["version"] == "1.0.0"
     folder = search["registry"].path_of(entry)
-    for name in ("model.pt", "meta.json", "card.md", "e2e_unet_v1.0.0.pth",
-                 "e2e_unet_v1.0.0.onnx"):
+    for name in ("model.pt", "meta.json", "card.md", "e2e_unet_v1.0.0.pth", "e2e_unet_v1.0.0.onnx"):
         assert (folder / name).stat().st_size > 0, name
     best = search["result"].best
     assert entry["metrics"]["val_f1_score"] == pytest.approx(best["value"])
@@ -74,8 +73,9 @@ def test_exported_onnx_matches_pytorch_in_onnxruntime(search: dict) -> None:
 
     model, entry = search["registry"].load("e2e_unet")
     folder = search["registry"].path_of(entry)
-    session = ort.InferenceSession(str(folder / "e2e_unet_v1.0.0.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(folder / "e2e_unet_v1.0.0.onnx"), providers=["CPUExecutionProvider"]
+    )
     for batch in (1, 5):
         x = torch.rand(batch, 1, 32, 32, generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():

@@ -47,16 +47,24 @@ def _free_port() -> int:
 def _env() -> dict[str, str]:
     # Token authentication on every process: a node or client without it is refused (Ray 2.60
     # enables it on a head started by `ray start --head`, but a joining node must ask for it).
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0",
-               RAY_AUTH_MODE="token")
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="token",
+    )
     env.pop("RAY_ADDRESS", None)
     return env
 
 
 def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "ray"), "start", "--block", *args],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -72,31 +80,56 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     port, dash = _free_port(), _free_port()
-    head = _start(["--head", f"--port={port}", "--dashboard-host=127.0.0.1",
-                   f"--dashboard-port={dash}", "--num-cpus=2", "--disable-usage-stats"])
+    head = _start(
+        [
+            "--head",
+            f"--port={port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            "--num-cpus=2",
+            "--disable-usage-stats",
+        ]
+    )
     procs = [head]
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 60
         while time.time() < deadline:
-            ok = subprocess.run([str(BIN / "ray"), "status", f"--address={address}"],
-                                env=_env(), capture_output=True).returncode == 0
+            ok = (
+                subprocess.run(
+                    [str(BIN / "ray"), "status", f"--address={address}"],
+                    env=_env(),
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
             if ok:
                 break
             time.sleep(2)
-        procs.append(_start([f"--address={address}", "--num-cpus=2",
-                             '--resources={"second_node": 1}']))
-        script = (f"import ray,time;ray.init(address='{address}');"
-                  "[time.sleep(1) for _ in range(60) if sum(n['Alive'] for n in ray.nodes())<2];"
-                  "print(sum(n['Alive'] for n in ray.nodes()))")
-        out = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True,
-                             text=True, timeout=120)
+        procs.append(
+            _start([f"--address={address}", "--num-cpus=2", '--resources={"second_node": 1}'])
+        )
+        script = (
+            f"import ray,time;ray.init(address='{address}');"
+            "[time.sleep(1) for _ in range(60) if sum(n['Alive'] for n in ray.nodes())<2];"
+            "print(sum(n['Alive'] for n in ray.nodes()))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=120
+        )
         assert out.stdout.strip().splitlines()[-1] == "2", out.stderr[-2000:]
-        yield {"address": address, "dashboard": f"http://127.0.0.1:{dash}",
-               "root": tmp_path_factory.mktemp("multinode")}
+        yield {
+            "address": address,
+            "dashboard": f"http://127.0.0.1:{dash}",
+            "root": tmp_path_factory.mktemp("multinode"),
+        }
     finally:
         for p in reversed(procs):
             _stop(p)
+        # `ray start --head` records itself for later `ray.init()` calls; don't leave a dead one
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 def _write_config(root: Path, name: str) -> Path:
@@ -113,9 +146,13 @@ def _summary(root: Path, name: str) -> dict:
 def test_ddp_trial_spans_both_nodes(two_nodes: dict) -> None:
     root = two_nodes["root"]
     cfg = _write_config(root, "spread")
-    out = subprocess.run([str(BIN / "raytrain"), "tune", str(cfg), "--address",
-                          two_nodes["address"]], env=_env(), capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [str(BIN / "raytrain"), "tune", str(cfg), "--address", two_nodes["address"]],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     (exp,) = (root / "results").glob("spread_*")
     (log,) = (exp / "trials").glob("*/training_log.csv")
@@ -129,9 +166,21 @@ def test_ddp_trial_spans_both_nodes(two_nodes: dict) -> None:
 def test_node_local_storage_is_refused_before_launch(two_nodes: dict) -> None:
     root = two_nodes["root"]
     cfg = _write_config(root, "local_storage")
-    out = subprocess.run([str(BIN / "raytrain"), "tune", str(cfg), "--address",
-                          two_nodes["address"], "--set", "tune.shared_storage=false"],
-                         env=_env(), capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            str(BIN / "raytrain"),
+            "tune",
+            str(cfg),
+            "--address",
+            two_nodes["address"],
+            "--set",
+            "tune.shared_storage=false",
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2
     assert "local path and the cluster has 2 nodes" in out.stderr
     assert "Traceback" not in out.stderr
@@ -141,9 +190,23 @@ def test_node_local_storage_is_refused_before_launch(two_nodes: dict) -> None:
 def test_ray_job_submit_runs_a_search(two_nodes: dict) -> None:
     root = two_nodes["root"]
     cfg = _write_config(root, "submitted")
-    out = subprocess.run([str(BIN / "ray"), "job", "submit", "--address",
-                          two_nodes["dashboard"], "--", str(BIN / "raytrain"), "tune", str(cfg)],
-                         env=_env(), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            str(BIN / "ray"),
+            "job",
+            "submit",
+            "--address",
+            two_nodes["dashboard"],
+            "--",
+            str(BIN / "raytrain"),
+            "tune",
+            str(cfg),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "registered submitted v1.0.0" in out.stdout
     assert _summary(root, "submitted")["registered"]["name"] == "submitted"
@@ -151,8 +214,12 @@ def test_ray_job_submit_runs_a_search(two_nodes: dict) -> None:
 
 def test_unauthenticated_job_submission_is_refused(two_nodes: dict) -> None:
     body = json.dumps({"entrypoint": "echo pwned"}).encode()
-    req = urllib.request.Request(f"{two_nodes['dashboard']}/api/jobs/", data=body,
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"{two_nodes['dashboard']}/api/jobs/",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code in (401, 403)

@@ -107,8 +107,13 @@ def _line(lines: KeyLines, loc: tuple[Any, ...]) -> int | None:
     return None
 
 
-def _format_errors(source: str, err: ValidationError, lines: KeyLines,
-                   prefix: tuple[str, ...] = (), section: type[BaseModel] | None = None) -> str:
+def _format_errors(
+    source: str,
+    err: ValidationError,
+    lines: KeyLines,
+    prefix: tuple[str, ...] = (),
+    section: type[BaseModel] | None = None,
+) -> str:
     """One line per problem: 'file:line: key.path: what is wrong'.
 
     `section` is the class that validated the data at `prefix` when it is not a field of
@@ -117,8 +122,11 @@ def _format_errors(source: str, err: ValidationError, lines: KeyLines,
     out = []
     for e in err.errors():
         # pydantic puts union-member tags into loc ('list[TransformSpec]'); they are not keys.
-        loc = tuple(p for p in prefix + tuple(e["loc"])
-                    if not (isinstance(p, str) and ("[" in p or p.startswith("literal"))))
+        loc = tuple(
+            p
+            for p in prefix + tuple(e["loc"])
+            if not (isinstance(p, str) and ("[" in p or p.startswith("literal")))
+        )
         path = ".".join(str(p) for p in loc) or "(top level)"
         line = _line(lines, loc)
         where = f"{source}:{line}" if line else source
@@ -138,8 +146,9 @@ def _format_errors(source: str, err: ValidationError, lines: KeyLines,
     return "\n".join(dict.fromkeys(out))
 
 
-def validate(data: Any, source: str = "<config>", lines: KeyLines | None = None
-             ) -> ExperimentConfig:
+def validate(
+    data: Any, source: str = "<config>", lines: KeyLines | None = None
+) -> ExperimentConfig:
     """Validate a raw config mapping; raise RaytrainError listing every problem."""
     lines = lines or {}
     if not isinstance(data, dict):
@@ -176,8 +185,9 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
-                quick: bool = False) -> ExperimentConfig:
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False
+) -> ExperimentConfig:
     """Read and validate an experiment YAML.
 
     `quick` applies the file's own `quick:` overrides (a run that ends in minutes); `overrides`
@@ -187,14 +197,19 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
     return _build(data, lines, str(path), overrides, quick)
 
 
-def load_config_text(text: str, overrides: dict[str, Any] | None = None,
-                     quick: bool = False, source: str = "<string>") -> ExperimentConfig:
+def load_config_text(
+    text: str,
+    overrides: dict[str, Any] | None = None,
+    quick: bool = False,
+    source: str = "<string>",
+) -> ExperimentConfig:
     data, lines = loads(text, source)
     return _build(data, lines, source, overrides, quick)
 
 
-def _build(data: Any, lines: KeyLines, source: str, overrides: dict[str, Any] | None,
-           quick: bool) -> ExperimentConfig:
+def _build(
+    data: Any, lines: KeyLines, source: str, overrides: dict[str, Any] | None, quick: bool
+) -> ExperimentConfig:
     if data is None:
         raise RaytrainError(f"{source}: the file is empty")
     if not isinstance(data, dict):

@@ -127,8 +127,10 @@ class TrainingParamsSection(Section):
     mixed_precision: bool = False
     warmup_epochs: int = Field(0, ge=0)
     pos_weight: float | Literal["auto"] | None = Field(
-        "auto", description="BCE positive-class weight; auto: sqrt(negatives/positives) of the "
-        "training split (class-balanced, tempered), None: 1")
+        "auto",
+        description="BCE positive-class weight; auto: sqrt(negatives/positives) of the "
+        "training split (class-balanced, tempered), None: 1",
+    )
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts allowed per trial")
 
 
@@ -173,8 +175,17 @@ class SearchParam(Section):
     """One search-space entry. Seed spellings (loguniform, uniform) and Optuna's short form
     (`{type: float, low, high, log}`) are both accepted; see raytrain.search_space."""
 
-    type: Literal["loguniform", "uniform", "float", "int", "randint", "qrandint", "categorical",
-                  "choice", "grid"]
+    type: Literal[
+        "loguniform",
+        "uniform",
+        "float",
+        "int",
+        "randint",
+        "qrandint",
+        "categorical",
+        "choice",
+        "grid",
+    ]
     low: float | None = None
     high: float | None = None
     log: bool = False
@@ -210,7 +221,8 @@ class ResourcesSection(Section):
     gpus_per_worker: float = Field(1.0, gt=0)
     max_concurrent_trials: int | None = Field(None, ge=1, description="Default: what fits")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
-        "PACK", description="How a trial's workers are placed on nodes (SPREAD: across nodes)")
+        "PACK", description="How a trial's workers are placed on nodes (SPREAD: across nodes)"
+    )
 
 
 class TuneSection(Section):
@@ -219,8 +231,10 @@ class TuneSection(Section):
     reduction_factor: float = Field(3.0, gt=1)
     storage_path: str | None = Field(None, description="Default: training.output_dir")
     shared_storage: bool = Field(
-        False, description="Declare storage_path a filesystem mounted on every node (NFS, EFS, "
-        "a PVC): required on a multi-node cluster, where a head-local path loses checkpoints")
+        False,
+        description="Declare storage_path a filesystem mounted on every node (NFS, EFS, "
+        "a PVC): required on a multi-node cluster, where a head-local path loses checkpoints",
+    )
 
 
 class ExportSection(Section):

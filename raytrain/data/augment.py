@@ -50,8 +50,12 @@ def _domain_specific() -> list[A.BasicTransform]:
     ]
 
 
-PRESETS = {"none": list, "basic": _basic, "advanced": _advanced,
-           "domain_specific": _domain_specific}
+PRESETS = {
+    "none": list,
+    "basic": _basic,
+    "advanced": _advanced,
+    "domain_specific": _domain_specific,
+}
 
 
 def _custom(specs: list[Any]) -> list[A.BasicTransform]:
@@ -63,8 +67,10 @@ def _custom(specs: list[Any]) -> list[A.BasicTransform]:
         cls = getattr(A, name, None)
         if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
             names = [n for n in dir(A) if isinstance(getattr(A, n), type)]
-            raise RaytrainError(f"dataset.augmentation.{i}.name: unknown albumentations "
-                                f"transform '{name}'{did_you_mean(name, names)}")
+            raise RaytrainError(
+                f"dataset.augmentation.{i}.name: unknown albumentations "
+                f"transform '{name}'{did_you_mean(name, names)}"
+            )
         try:
             out.append(cls(**d))
         except (TypeError, ValueError) as e:
@@ -76,8 +82,10 @@ def build_augmentation(spec: str | list[Any], seed: int | None = None) -> A.Comp
     """An albumentations pipeline for a preset name or a list of transform specs; None = none."""
     if isinstance(spec, str):
         if spec not in PRESETS:
-            raise RaytrainError(f"dataset.augmentation: unknown preset '{spec}'"
-                                f"{did_you_mean(spec, PRESETS)}; known: {', '.join(PRESETS)}")
+            raise RaytrainError(
+                f"dataset.augmentation: unknown preset '{spec}'"
+                f"{did_you_mean(spec, PRESETS)}; known: {', '.join(PRESETS)}"
+            )
         transforms = PRESETS[spec]()
     else:
         transforms = _custom(spec)

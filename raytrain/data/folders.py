@@ -67,13 +67,16 @@ def _edge_rows(split_dir: Path) -> Iterator[dict[str, Any]]:
     images = _images(images_dir)
     missing = [p.name for p in images if p.stem not in edges]
     if missing:
-        raise RaytrainError(f"{edges_dir}: no edge map for {len(missing)} image(s): "
-                            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        raise RaytrainError(
+            f"{edges_dir}: no edge map for {len(missing)} image(s): "
+            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+        )
     for p in images:
         img, edge = _read_gray(p), _read_gray(edges[p.stem])
         if img.shape != edge.shape:
-            raise RaytrainError(f"{edges[p.stem]}: size {edge.shape} differs from its image "
-                                f"{p} {img.shape}")
+            raise RaytrainError(
+                f"{edges[p.stem]}: size {edge.shape} differs from its image {p} {img.shape}"
+            )
         yield {"id": p.stem, "image": png(img), "target": png(edge)}
 
 
@@ -90,14 +93,17 @@ def _npz_rows(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarra
     try:
         with np.load(path, allow_pickle=False) as z:
             if x_key not in z or y_key not in z:
-                raise RaytrainError(f"{path}: needs arrays '{x_key}' and '{y_key}', has "
-                                    f"{', '.join(z.files)}")
+                raise RaytrainError(
+                    f"{path}: needs arrays '{x_key}' and '{y_key}', has {', '.join(z.files)}"
+                )
             x, y = np.asarray(z[x_key], np.float32), np.asarray(z[y_key])
     except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: not a readable .npz file ({e})") from None
     if x.ndim != 2 or len(x) != len(y):
-        raise RaytrainError(f"{path}: '{x_key}' must be 2-D with one row per '{y_key}' entry, "
-                            f"got {x.shape} and {y.shape}")
+        raise RaytrainError(
+            f"{path}: '{x_key}' must be 2-D with one row per '{y_key}' entry, "
+            f"got {x.shape} and {y.shape}"
+        )
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise RaytrainError(f"{path}: row {bad} of '{x_key}' is not finite")
@@ -126,12 +132,15 @@ def _vector_source(task: str, split_path: Path) -> tuple[np.ndarray, np.ndarray]
         return _npz_rows(npz, *keys)
     if task == "regression" and (split_path / "metadata.json").exists():
         return _metadata_rows(split_path)
-    raise RaytrainError(f"{split_path}: expected an .npz file"
-                        f"{' or images/ + metadata.json' if task == 'regression' else ''}")
+    raise RaytrainError(
+        f"{split_path}: expected an .npz file"
+        f"{' or images/ + metadata.json' if task == 'regression' else ''}"
+    )
 
 
-def prepare_folders(task: str, train: str, val: str | None, test: str | None = None,
-                    root: str | Path | None = None) -> Path:
+def prepare_folders(
+    task: str, train: str, val: str | None, test: str | None = None, root: str | Path | None = None
+) -> Path:
     """Prepare the raw split folders once; return the prepared dataset folder."""
     splits = {"train": Path(train).expanduser(), "val": Path(val or train).expanduser()}
     if test:
@@ -157,17 +166,23 @@ def prepare_folders(task: str, train: str, val: str | None, test: str | None = N
                 raise RaytrainError(f"{splits['train']}: needs one folder per class (≥ 2)")
             info.update(num_classes=len(classes), class_names=classes)
             for name, p in splits.items():
-                written[name] = write_split(_class_rows(p, classes), tmp, name,
-                                            image_schema("label"))
+                written[name] = write_split(
+                    _class_rows(p, classes), tmp, name, image_schema("label")
+                )
         elif task in ("regression", "anomaly"):
             for name, p in splits.items():
                 x, y = _vector_source(task, p)
                 target_type = pa.float32() if task == "regression" else pa.int64()
-                rows = ({"id": f"{name}-{i}", "features": x[i].tolist(),
-                         "target": float(y[i]) if task == "regression" else int(y[i]),
-                         "kind": ""} for i in range(len(x)))
-                written[name] = write_split(rows, tmp, name, vector_schema(x.shape[1],
-                                                                           target_type))
+                rows = (
+                    {
+                        "id": f"{name}-{i}",
+                        "features": x[i].tolist(),
+                        "target": float(y[i]) if task == "regression" else int(y[i]),
+                        "kind": "",
+                    }
+                    for i in range(len(x))
+                )
+                written[name] = write_split(rows, tmp, name, vector_schema(x.shape[1], target_type))
                 if name == "train":
                     info["feature_dim"] = int(x.shape[1])
                     if task == "regression" and x.shape[1] == len(FEATURE_NAMES):
@@ -185,8 +200,15 @@ def prepare_folders(task: str, train: str, val: str | None, test: str | None = N
             h, w = cv2.imdecode(np.frombuffer(img0, np.uint8), cv2.IMREAD_GRAYSCALE).shape
             info["image_size"] = h if h == w else None
         info.update(split_stats(tmp, written["train"], task))
-        write_manifest(tmp, Manifest(task=task, splits=written, info=info,
-                                     source=", ".join(f"{k}={v}" for k, v in splits.items())))
+        write_manifest(
+            tmp,
+            Manifest(
+                task=task,
+                splits=written,
+                info=info,
+                source=", ".join(f"{k}={v}" for k, v in splits.items()),
+            ),
+        )
         try:
             os.rename(tmp, final)
         except OSError:

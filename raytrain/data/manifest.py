@@ -46,16 +46,25 @@ class Manifest:
 
     def data_info(self) -> DataInfo:
         i = self.info
-        extra = {k: v for k, v in i.items()
-                 if k not in ("in_channels", "image_size", "feature_dim", "num_classes")}
-        return DataInfo(in_channels=i.get("in_channels", 1), image_size=i.get("image_size"),
-                        feature_dim=i.get("feature_dim"), num_classes=i.get("num_classes"),
-                        extra=extra)
+        extra = {
+            k: v
+            for k, v in i.items()
+            if k not in ("in_channels", "image_size", "feature_dim", "num_classes")
+        }
+        return DataInfo(
+            in_channels=i.get("in_channels", 1),
+            image_size=i.get("image_size"),
+            feature_dim=i.get("feature_dim"),
+            num_classes=i.get("num_classes"),
+            extra=extra,
+        )
 
     def shard_paths(self, root: str | Path, split: str) -> list[str]:
         if split not in self.splits:
-            raise RaytrainError(f"{Path(root) / MANIFEST}: the dataset has no '{split}' split "
-                                f"(it has: {', '.join(self.splits)})")
+            raise RaytrainError(
+                f"{Path(root) / MANIFEST}: the dataset has no '{split}' split "
+                f"(it has: {', '.join(self.splits)})"
+            )
         return [str(Path(root) / s.path) for s in self.splits[split].shards]
 
 
@@ -93,9 +102,17 @@ def read_manifest(root: str | Path) -> Manifest:
         raise RaytrainError(f"{path}: no manifest; prepare the dataset first")
     try:
         raw = json.loads(path.read_text())
-        splits = {k: Split(v["count"], [Shard(**s) for s in v["shards"]])
-                  for k, v in raw["splits"].items()}
-        return Manifest(task=raw["task"], splits=splits, info=raw["info"], source=raw["source"],
-                        schema_version=raw["schema_version"], extra=raw.get("extra", {}))
+        splits = {
+            k: Split(v["count"], [Shard(**s) for s in v["shards"]])
+            for k, v in raw["splits"].items()
+        }
+        return Manifest(
+            task=raw["task"],
+            splits=splits,
+            info=raw["info"],
+            source=raw["source"],
+            schema_version=raw["schema_version"],
+            extra=raw.get("extra", {}),
+        )
     except (ValueError, KeyError, TypeError) as e:
         raise RaytrainError(f"{path}: not a valid raytrain manifest ({e})") from None

@@ -65,8 +65,10 @@ def preprocess_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, n
     aug = _augmenter(p.augmentation, p.seed)
     if aug is not None and ids:
         # Reproducible: the same rows in the same batch get the same augmentation.
-        aug.set_random_seed((p.seed * 1_000_003 + zlib.crc32(ids[0].encode())
-                             + zlib.crc32(ids[-1].encode())) % 2**32)
+        aug.set_random_seed(
+            (p.seed * 1_000_003 + zlib.crc32(ids[0].encode()) + zlib.crc32(ids[-1].encode()))
+            % 2**32
+        )
     xs, ys = [], []
     for row_id, img_buf, target in zip(ids, batch["image"], batch["target"], strict=True):
         img = _decode(img_buf, row_id, "image", p.image_size)
@@ -99,14 +101,20 @@ def read_shards(paths: list[str]) -> Any:
     """
     import ray.data
 
-    return ray.data.from_items([{"path": p} for p in paths],
-                               override_num_blocks=max(1, len(paths))).map_batches(
-        _read_shard_batch, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS)
+    return ray.data.from_items(
+        [{"path": p} for p in paths], override_num_blocks=max(1, len(paths))
+    ).map_batches(_read_shard_batch, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS)
 
 
-def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmentation: Any,
-                   seed: int, image_size: int | None = None,
-                   splits: tuple[str, ...] = ("train", "val")) -> dict[str, Any]:
+def build_datasets(
+    data_dir: str | Path,
+    task_inputs: str,
+    target: str,
+    augmentation: Any,
+    seed: int,
+    image_size: int | None = None,
+    splits: tuple[str, ...] = ("train", "val"),
+) -> dict[str, Any]:
     """Lazy Ray Datasets for the given splits; only 'train' is augmented."""
     manifest: Manifest = read_manifest(data_dir)
     aug = augmentation.model_dump() if hasattr(augmentation, "model_dump") else augmentation
@@ -114,11 +122,18 @@ def build_datasets(data_dir: str | Path, task_inputs: str, target: str, augmenta
         aug = [a.model_dump() if hasattr(a, "model_dump") else a for a in aug]
     out = {}
     for split in splits:
-        p = Preprocess(inputs=task_inputs, target=target,
-                       augmentation=json.dumps(aug if split == "train" else "none"),
-                       seed=seed, image_size=image_size)
+        p = Preprocess(
+            inputs=task_inputs,
+            target=target,
+            augmentation=json.dumps(aug if split == "train" else "none"),
+            seed=seed,
+            image_size=image_size,
+        )
         shards = read_shards(manifest.shard_paths(data_dir, split))
-        out[split] = shards.map_batches(functools.partial(preprocess_batch, p=p),
-                                        batch_size=MAP_BATCH_SIZE, batch_format="numpy",
-                                        num_cpus=DATA_TASK_CPUS)
+        out[split] = shards.map_batches(
+            functools.partial(preprocess_batch, p=p),
+            batch_size=MAP_BATCH_SIZE,
+            batch_format="numpy",
+            num_cpus=DATA_TASK_CPUS,
+        )
     return out

@@ -18,16 +18,19 @@ def resolve_dataset(cfg: ExperimentConfig, task: str) -> Path:
     if ds.path is not None:
         root = Path(ds.path).expanduser()
         if not (root / MANIFEST).exists():
-            raise RaytrainError(f"dataset.path: {root} is not a prepared dataset "
-                                f"(no {MANIFEST}); run `raytrain data prepare` on it first")
+            raise RaytrainError(
+                f"dataset.path: {root} is not a prepared dataset "
+                f"(no {MANIFEST}); run `raytrain data prepare` on it first"
+            )
         manifest = read_manifest(root)
         if manifest.task != task:
-            raise RaytrainError(f"dataset.path: {root} holds '{manifest.task}' data, the model "
-                                f"'{cfg.model.architecture}' needs '{task}' data")
+            raise RaytrainError(
+                f"dataset.path: {root} holds '{manifest.task}' data, the model "
+                f"'{cfg.model.architecture}' needs '{task}' data"
+            )
         for split in ("train", "val"):
             if split not in manifest.splits or manifest.splits[split].count == 0:
-                raise RaytrainError(f"dataset.path: {root} has an empty or missing "
-                                    f"'{split}' split")
+                raise RaytrainError(f"dataset.path: {root} has an empty or missing '{split}' split")
         return root
     if ds.train_path is not None:
         from raytrain.data.folders import prepare_folders

@@ -63,15 +63,23 @@ def _classification_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[di
 def _coefficient_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
     for i in range(n):
         _, feats, target = synth.coefficient_sample(i, seed, s.image_size, s.target_rmse)
-        yield {"id": f"{seed}-{i:06d}", "features": np.asarray(feats, np.float32).tolist(),
-               "target": float(target), "kind": "image"}
+        yield {
+            "id": f"{seed}-{i:06d}",
+            "features": np.asarray(feats, np.float32).tolist(),
+            "target": float(target),
+            "kind": "image",
+        }
 
 
 def _anomaly_rows(n: int, seed: int, s: SampleDataSection) -> Iterator[dict[str, Any]]:
     x, y, kinds = synth.anomaly_samples(n, seed, s.num_coefficients)
     for i in range(n):
-        yield {"id": f"{seed}-{i:06d}", "features": x[i].tolist(), "target": int(y[i]),
-               "kind": kinds[i]}
+        yield {
+            "id": f"{seed}-{i:06d}",
+            "features": x[i].tolist(),
+            "target": int(y[i]),
+            "kind": kinds[i],
+        }
 
 
 RowFn = Callable[[int, int, SampleDataSection], Iterator[dict[str, Any]]]
@@ -83,18 +91,34 @@ def _plan(task: str, s: SampleDataSection) -> tuple[RowFn, pa.Schema, dict[str, 
         return _edge_rows, image_schema("image"), {"in_channels": 1, "image_size": s.image_size}
     if task == "classification":
         names = list(synth.CLASS_NAMES[: s.num_classes])
-        return _classification_rows, image_schema("label"), {
-            "in_channels": 1, "image_size": s.image_size, "num_classes": s.num_classes,
-            "class_names": names}
+        return (
+            _classification_rows,
+            image_schema("label"),
+            {
+                "in_channels": 1,
+                "image_size": s.image_size,
+                "num_classes": s.num_classes,
+                "class_names": names,
+            },
+        )
     if task == "regression":
         dim = len(FEATURE_NAMES)
-        return _coefficient_rows, vector_schema(dim, pa.float32()), {
-            "feature_dim": dim, "target_rmse": s.target_rmse}
+        return (
+            _coefficient_rows,
+            vector_schema(dim, pa.float32()),
+            {"feature_dim": dim, "target_rmse": s.target_rmse},
+        )
     if task == "anomaly":
         dim = 2 * s.num_coefficients
-        return _anomaly_rows, vector_schema(dim, pa.int64()), {
-            "feature_dim": dim, "num_coefficients": s.num_coefficients,
-            "class_names": ["normal", "tampered"]}
+        return (
+            _anomaly_rows,
+            vector_schema(dim, pa.int64()),
+            {
+                "feature_dim": dim,
+                "num_coefficients": s.num_coefficients,
+                "class_names": ["normal", "tampered"],
+            },
+        )
     raise ValueError(f"no sample data for task '{task}'")
 
 
@@ -103,8 +127,7 @@ def sample_dataset_key(task: str, s: SampleDataSection) -> str:
     return f"sample-{task}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | None = None
-                          ) -> Path:
+def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | None = None) -> Path:
     """The folder of the sample dataset for `task` and settings `s`, generated if missing."""
     root = Path(root) if root else default_data_root()
     final = root / sample_dataset_key(task, s)
@@ -119,8 +142,15 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
             seed = s.seed + SPLIT_SEED_OFFSET[split]
             splits[split] = write_split(rows_fn(n, seed, s), tmp, split, schema)
         info.update(split_stats(tmp, splits["train"], task))
-        write_manifest(tmp, Manifest(task=task, splits=splits, info=info,
-                                     source=f"raytrain sample data ({task}, {s.model_dump()})"))
+        write_manifest(
+            tmp,
+            Manifest(
+                task=task,
+                splits=splits,
+                info=info,
+                source=f"raytrain sample data ({task}, {s.model_dump()})",
+            ),
+        )
         try:
             os.rename(tmp, final)
         except OSError:  # another process won the race; its copy is identical

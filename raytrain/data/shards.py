@@ -12,8 +12,13 @@ import pyarrow.parquet as pq
 from raytrain.data.manifest import Shard, Split, sha256_file
 
 
-def write_split(rows: Iterable[dict[str, Any]], root: str | Path, split: str,
-                schema: pa.Schema, rows_per_shard: int = 256) -> Split:
+def write_split(
+    rows: Iterable[dict[str, Any]],
+    root: str | Path,
+    split: str,
+    schema: pa.Schema,
+    rows_per_shard: int = 256,
+) -> Split:
     """Write rows (dicts matching `schema`) as `<root>/<split>/part-NNNNN.parquet`."""
     out = Path(root) / split
     out.mkdir(parents=True, exist_ok=True)
@@ -44,5 +49,11 @@ def image_schema(target: str) -> pa.Schema:
 
 
 def vector_schema(dim: int, target_type: pa.DataType) -> pa.Schema:
-    return pa.schema([("id", pa.string()), ("features", pa.list_(pa.float32(), dim)),
-                      ("target", target_type), ("kind", pa.string())])
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("features", pa.list_(pa.float32(), dim)),
+            ("target", target_type),
+            ("kind", pa.string()),
+        ]
+    )

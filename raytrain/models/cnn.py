@@ -23,16 +23,26 @@ class CNNParams(ModelParams):
 
 
 class CNNClassifier(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, base_filters: int = 32,
-                 num_blocks: int = 3, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        base_filters: int = 32,
+        num_blocks: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         prev = in_channels
         for i in range(num_blocks):
             w = base_filters * 2**i
             layers += [
-                nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True),
-                nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True),
+                nn.Conv2d(prev, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(True),
+                nn.Conv2d(w, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(True),
                 nn.MaxPool2d(2),
             ]
             prev = w
@@ -43,8 +53,12 @@ class CNNClassifier(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
-@register_model("cnn_classifier", params=CNNParams, task="classification",
-                aliases=("simple_cnn", "CNNClassifier"))
+@register_model(
+    "cnn_classifier",
+    params=CNNParams,
+    task="classification",
+    aliases=("simple_cnn", "CNNClassifier"),
+)
 def build_cnn_classifier(p: CNNParams, data: DataInfo) -> nn.Module:
     """Small CNN image classifier (seed 002's simple_cnn)."""
     num_classes = p.num_classes or data.num_classes
@@ -54,5 +68,6 @@ def build_cnn_classifier(p: CNNParams, data: DataInfo) -> nn.Module:
         raise RaytrainError(
             f"model.num_classes: {num_classes} does not match the data's {data.num_classes}"
         )
-    return CNNClassifier(p.in_channels or data.in_channels, num_classes, p.base_filters,
-                         p.num_blocks, p.dropout)
+    return CNNClassifier(
+        p.in_channels or data.in_channels, num_classes, p.base_filters, p.num_blocks, p.dropout
+    )

@@ -16,8 +16,9 @@ from raytrain.errors import RaytrainError
 from raytrain.models.registry import DataInfo, ModelParams, register_model
 
 
-def mlp_stack(input_dim: int, hidden_dims: list[int], dropout: float, out_dim: int
-              ) -> nn.Sequential:
+def mlp_stack(
+    input_dim: int, hidden_dims: list[int], dropout: float, out_dim: int
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     prev = input_dim
     for h in hidden_dims:
@@ -73,16 +74,25 @@ def _input_dim(p: MLPParams, data: DataInfo, name: str) -> int:
     return dim
 
 
-@register_model("coefficient_optimizer", params=MLPParams, task="regression",
-                aliases=("CoefficientOptimizer", "coefficient_mlp"))
+@register_model(
+    "coefficient_optimizer",
+    params=MLPParams,
+    task="regression",
+    aliases=("CoefficientOptimizer", "coefficient_mlp"),
+)
 def build_coefficient_optimizer(p: MLPParams, data: DataInfo) -> nn.Module:
     """Coefficient-count regressor MLP (seed 000 §2.3)."""
-    return CoefficientOptimizer(_input_dim(p, data, "coefficient_optimizer"), p.hidden_dims,
-                                p.dropout)
+    return CoefficientOptimizer(
+        _input_dim(p, data, "coefficient_optimizer"), p.hidden_dims, p.dropout
+    )
 
 
-@register_model("anomaly_detector", params=AnomalyParams, task="anomaly",
-                aliases=("AnomalyDetector", "anomaly_mlp"))
+@register_model(
+    "anomaly_detector",
+    params=AnomalyParams,
+    task="anomaly",
+    aliases=("AnomalyDetector", "anomaly_mlp"),
+)
 def build_anomaly_detector(p: AnomalyParams, data: DataInfo) -> nn.Module:
     """Tamper-detection MLP (seed 000 §3.3)."""
     return AnomalyDetector(_input_dim(p, data, "anomaly_detector"), p.hidden_dims, p.dropout)

@@ -41,8 +41,14 @@ def _conv_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
 class UNet(nn.Module):
     """Encoder-decoder with skip connections; input (B, C, H, W), H and W divisible by 2**depth."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, base_filters: int = 64,
-                 depth: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_filters: int = 64,
+        depth: int = 4,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.depth = depth
         widths = [base_filters * 2**i for i in range(depth + 1)]
@@ -80,5 +86,6 @@ def build_unet(p: UNetParams, data: DataInfo) -> nn.Module:
             f"model.depth: a U-Net of depth {p.depth} needs an image size divisible by "
             f"{2**p.depth}, the data has {data.image_size}"
         )
-    return UNet(p.in_channels or data.in_channels, p.out_channels, p.base_filters, p.depth,
-                p.dropout)
+    return UNet(
+        p.in_channels or data.in_channels, p.out_channels, p.base_filters, p.depth, p.dropout
+    )

@@ -29,17 +29,30 @@ class ViTEdgeParams(ModelParams):
 
 
 class ViTEdgeDetector(nn.Module):
-    def __init__(self, image_size: int, in_channels: int = 1, patch_size: int = 8,
-                 embed_dim: int = 128, num_layers: int = 4, num_heads: int = 4,
-                 mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        in_channels: int = 1,
+        patch_size: int = 8,
+        embed_dim: int = 128,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.grid = image_size // patch_size
         self.patch_embed = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid * self.grid, embed_dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            embed_dim, num_heads, int(embed_dim * mlp_ratio), dropout,
-            activation="gelu", batch_first=True, norm_first=True,
+            embed_dim,
+            num_heads,
+            int(embed_dim * mlp_ratio),
+            dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(embed_dim)
@@ -59,8 +72,7 @@ class ViTEdgeDetector(nn.Module):
         return self.decoder(grid)
 
 
-@register_model("vit_edge", params=ViTEdgeParams, task="edges",
-                aliases=("ViTEdgeDetector", "vit"))
+@register_model("vit_edge", params=ViTEdgeParams, task="edges", aliases=("ViTEdgeDetector", "vit"))
 def build_vit_edge(p: ViTEdgeParams, data: DataInfo) -> nn.Module:
     """Vision Transformer edge detector (seed 000 §1.2), plain torch."""
     size = data.image_size
@@ -75,5 +87,13 @@ def build_vit_edge(p: ViTEdgeParams, data: DataInfo) -> nn.Module:
         raise RaytrainError(
             f"model.num_heads: embed_dim {p.embed_dim} is not divisible by {p.num_heads} heads"
         )
-    return ViTEdgeDetector(size, p.in_channels or data.in_channels, p.patch_size, p.embed_dim,
-                           p.num_layers, p.num_heads, p.mlp_ratio, p.dropout)
+    return ViTEdgeDetector(
+        size,
+        p.in_channels or data.in_channels,
+        p.patch_size,
+        p.embed_dim,
+        p.num_layers,
+        p.num_heads,
+        p.mlp_ratio,
+        p.dropout,
+    )

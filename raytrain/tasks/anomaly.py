@@ -23,22 +23,23 @@ class AnomalyTask(Task):
     inputs = "vector"
     target = "label"
 
-    def __init__(self, data: DataInfo, threshold: float = 0.5,
-                 pos_weight: float | str | None = "auto") -> None:
+    def __init__(
+        self, data: DataInfo, threshold: float = 0.5, pos_weight: float | str | None = "auto"
+    ) -> None:
         super().__init__(data)
         self.threshold = threshold
         self.pos_weight = resolve_pos_weight(pos_weight, data)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pw = None if self.pos_weight is None else output.new_tensor(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(output.view(-1), target.float().view(-1),
-                                                  pos_weight=pw)
+        return F.binary_cross_entropy_with_logits(
+            output.view(-1), target.float().view(-1), pos_weight=pw
+        )
 
     def num_stats(self) -> int:
         return 4
 
-    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-                     ) -> None:
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         pred = torch.sigmoid(output.view(-1)) > self.threshold
         stats += binary_counts(pred, target.view(-1) > 0.5)
 

@@ -43,8 +43,9 @@ class Task(ABC):
     def num_stats(self) -> int: ...
 
     @abstractmethod
-    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-                     ) -> None: ...
+    def update_stats(
+        self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
+    ) -> None: ...
 
     @abstractmethod
     def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]: ...
@@ -76,9 +77,9 @@ def binary_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, floa
 def binary_counts(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """[tp, fp, fn, tn] as float64 for boolean tensors of the same shape."""
     pred, truth = pred.bool(), truth.bool()
-    return torch.stack([
-        (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum(), (~pred & ~truth).sum()
-    ]).double()
+    return torch.stack(
+        [(pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum(), (~pred & ~truth).sum()]
+    ).double()
 
 
 def resolve_pos_weight(pos_weight: float | str | None, data: DataInfo) -> float | None:
@@ -114,13 +115,15 @@ def list_tasks() -> list[str]:
 
 def create_task(name: str, data: DataInfo, **kwargs: Any) -> Task:
     if name not in _TASKS:
-        raise RaytrainError(f"unknown task '{name}'{did_you_mean(name, _TASKS)}; "
-                            f"known: {', '.join(list_tasks())}")
+        raise RaytrainError(
+            f"unknown task '{name}'{did_you_mean(name, _TASKS)}; known: {', '.join(list_tasks())}"
+        )
     return _TASKS[name](data, **kwargs)
 
 
 def task_class(name: str) -> type[Task]:
     if name not in _TASKS:
-        raise RaytrainError(f"unknown task '{name}'{did_you_mean(name, _TASKS)}; "
-                            f"known: {', '.join(list_tasks())}")
+        raise RaytrainError(
+            f"unknown task '{name}'{did_you_mean(name, _TASKS)}; known: {', '.join(list_tasks())}"
+        )
     return _TASKS[name]

@@ -30,8 +30,7 @@ class ClassificationTask(Task):
     def num_stats(self) -> int:
         return self.k * self.k  # confusion matrix, row = truth, column = prediction
 
-    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-                     ) -> None:
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         idx = target.long().view(-1) * self.k + output.argmax(dim=1)
         stats += torch.bincount(idx, minlength=self.k * self.k).double()
 
@@ -40,11 +39,13 @@ class ClassificationTask(Task):
         tp = cm.diag()
         precision = tp / cm.sum(0).clamp(min=1)
         recall = tp / cm.sum(1).clamp(min=1)
-        f1 = torch.where(precision + recall > 0,
-                         2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0)
+        f1 = torch.where(
+            precision + recall > 0,
+            2 * precision * recall / (precision + recall).clamp(min=1e-12),
+            0.0,
+        )
         total = cm.sum().item()
-        return {"accuracy": tp.sum().item() / total if total else 0.0,
-                "macro_f1": f1.mean().item()}
+        return {"accuracy": tp.sum().item() / total if total else 0.0, "macro_f1": f1.mean().item()}
 
     def output_activation(self) -> nn.Module:
         return nn.Softmax(dim=1)

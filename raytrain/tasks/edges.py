@@ -23,8 +23,9 @@ class EdgeTask(Task):
     inputs = "image"
     target = "image"
 
-    def __init__(self, data: DataInfo, threshold: float = 0.5,
-                 pos_weight: float | str | None = "auto") -> None:
+    def __init__(
+        self, data: DataInfo, threshold: float = 0.5, pos_weight: float | str | None = "auto"
+    ) -> None:
         super().__init__(data)
         self.threshold = threshold
         self.pos_weight = resolve_pos_weight(pos_weight, data)
@@ -36,8 +37,7 @@ class EdgeTask(Task):
     def num_stats(self) -> int:
         return 4
 
-    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-                     ) -> None:
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         stats += binary_counts(torch.sigmoid(output) > self.threshold, target > 0.5)
 
     def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]:

@@ -37,17 +37,22 @@ class RegressionTask(Task):
     def num_stats(self) -> int:
         return 5  # sum sq err, sum abs err, sum y, sum y^2, n
 
-    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor
-                     ) -> None:
+    def update_stats(self, stats: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         y = target.double().view(-1)
         err = output.double().view(-1) - y
-        stats += torch.stack([(err * err).sum(), err.abs().sum(), y.sum(), (y * y).sum(),
-                              y.new_tensor(float(y.numel()))])
+        stats += torch.stack(
+            [
+                (err * err).sum(),
+                err.abs().sum(),
+                y.sum(),
+                (y * y).sum(),
+                y.new_tensor(float(y.numel())),
+            ]
+        )
 
     def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]:
         sse, sae, sy, syy, n = stats.tolist()
         if n == 0:
             return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan")}
         sst = syy - sy * sy / n
-        return {"rmse": (sse / n) ** 0.5, "mae": sae / n,
-                "r2": 1.0 - sse / sst if sst > 0 else 0.0}
+        return {"rmse": (sse / n) ** 0.5, "mae": sae / n, "r2": 1.0 - sse / sst if sst > 0 else 0.0}

@@ -28,8 +28,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def save_checkpoint(folder: str | Path, model: nn.Module, meta: dict[str, Any],
-                    train_state: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    folder: str | Path,
+    model: nn.Module,
+    meta: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
+) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(unwrap(model).state_dict(), folder / MODEL_FILE)
@@ -56,13 +60,16 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RaytrainError(f"{path}: no such checkpoint file") from None
     except Exception as e:  # pickle.UnpicklingError and friends: refuse, do not fall back
-        raise RaytrainError(f"{path}: refused to load (not a plain weights file: "
-                            f"{str(e).splitlines()[0]})") from None
+        raise RaytrainError(
+            f"{path}: refused to load (not a plain weights file: {str(e).splitlines()[0]})"
+        ) from None
 
 
 def build_model_from_meta(meta: dict[str, Any]) -> nn.Module:
-    info = DataInfo(**{k: v for k, v in meta["data_info"].items() if k != "extra"},
-                    extra=meta["data_info"].get("extra", {}))
+    info = DataInfo(
+        **{k: v for k, v in meta["data_info"].items() if k != "extra"},
+        extra=meta["data_info"].get("extra", {}),
+    )
     return create_model(meta["architecture"], meta["model_params"], info)
 
 
@@ -74,6 +81,8 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise RaytrainError(f"{Path(folder) / MODEL_FILE}: weights do not fit architecture "
-                            f"'{meta['architecture']}': {str(e).splitlines()[0]}") from None
+        raise RaytrainError(
+            f"{Path(folder) / MODEL_FILE}: weights do not fit architecture "
+            f"'{meta['architecture']}': {str(e).splitlines()[0]}"
+        ) from None
     return model.eval(), meta

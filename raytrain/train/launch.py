@@ -16,9 +16,16 @@ from raytrain.resources import ResourcePlan
 from raytrain.train.loop import monitor_of, task_for, train_loop_per_worker
 
 
-def build_trainer(cfg: ExperimentConfig, data_dir: str | Path, plan: ResourcePlan, *,
-                  name: str, storage_path: str | Path, log_dir: str | Path,
-                  callbacks: Sequence[Any] = ()) -> Any:
+def build_trainer(
+    cfg: ExperimentConfig,
+    data_dir: str | Path,
+    plan: ResourcePlan,
+    *,
+    name: str,
+    storage_path: str | Path,
+    log_dir: str | Path,
+    callbacks: Sequence[Any] = (),
+) -> Any:
     """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -29,20 +36,35 @@ def build_trainer(cfg: ExperimentConfig, data_dir: str | Path, plan: ResourcePla
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker_res["GPU"] = plan.gpus_per_worker
-    datasets = build_datasets(data_dir, task.inputs, task.target, cfg.dataset.augmentation,
-                              cfg.training.seed, cfg.dataset.image_size)
+    datasets = build_datasets(
+        data_dir,
+        task.inputs,
+        task.target,
+        cfg.dataset.augmentation,
+        cfg.training.seed,
+        cfg.dataset.image_size,
+    )
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"config": cfg.model_dump(mode="json"), "data_dir": str(data_dir),
-                           "log_dir": str(log_dir), "run_name": name},
-        scaling_config=ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
-                                     resources_per_worker=worker_res,
-                                     placement_strategy=cfg.resources.placement_strategy),
+        train_loop_config={
+            "config": cfg.model_dump(mode="json"),
+            "data_dir": str(data_dir),
+            "log_dir": str(log_dir),
+            "run_name": name,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=plan.num_workers,
+            use_gpu=plan.use_gpu,
+            resources_per_worker=worker_res,
+            placement_strategy=cfg.resources.placement_strategy,
+        ),
         run_config=RunConfig(
-            name=name, storage_path=str(storage_path), callbacks=list(callbacks),
-            checkpoint_config=CheckpointConfig(num_to_keep=2,
-                                               checkpoint_score_attribute=monitor,
-                                               checkpoint_score_order=mode),
+            name=name,
+            storage_path=str(storage_path),
+            callbacks=list(callbacks),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=monitor, checkpoint_score_order=mode
+            ),
             failure_config=FailureConfig(max_failures=cfg.training_params.max_failures),
         ),
         datasets=datasets,

@@ -33,8 +33,10 @@ def task_for(cfg: ExperimentConfig, data: Any) -> Task:
     name = cfg.training.task or get_model_spec(cfg.model.architecture).task
     kwargs: dict[str, Any] = {}
     if name in ("edges", "anomaly"):
-        kwargs = {"threshold": cfg.evaluation.threshold,
-                  "pos_weight": cfg.training_params.pos_weight}
+        kwargs = {
+            "threshold": cfg.evaluation.threshold,
+            "pos_weight": cfg.training_params.pos_weight,
+        }
     return create_task(name, data, **kwargs)
 
 
@@ -126,8 +128,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     logger = None
     if rank == 0:
-        logger = RunLogger(loop_config["log_dir"], cfg.logging, loop_config["run_name"],
-                           cfg.training.name, loop_config["config"])
+        logger = RunLogger(
+            loop_config["log_dir"],
+            cfg.logging,
+            loop_config["run_name"],
+            cfg.training.name,
+            loop_config["config"],
+        )
     num_nodes = _count_nodes(ctx.get_world_size())
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -138,16 +145,17 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         # 1. train on this worker's shard
         model.train()
         train_sum = torch.zeros(2, dtype=torch.float64, device=device)  # loss * n, n
-        for batch in train_shard.iter_torch_batches(batch_size=bs, drop_last=True,
-                                                    local_shuffle_buffer_size=4 * bs,
-                                                    device=device):
+        for batch in train_shard.iter_torch_batches(
+            batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
+        ):
             x, y = _to_inputs(batch, task)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = task.loss(model(x), y)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"epoch {epoch + 1}: loss is {loss.item()} — lower optimizer.learning_rate "
-                    f"or set training_params.gradient_clip")
+                    f"or set training_params.gradient_clip"
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if tp.gradient_clip:
@@ -155,8 +163,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tp.gradient_clip)
             scaler.step(optimizer)
             scaler.update()
-            train_sum += torch.stack([loss.detach().double() * len(x),
-                                      loss.new_tensor(len(x), dtype=torch.float64)])
+            train_sum += torch.stack(
+                [loss.detach().double() * len(x), loss.new_tensor(len(x), dtype=torch.float64)]
+            )
 
         # 2. validate on this worker's shard of the validation split
         model.eval()
@@ -166,25 +175,37 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
                 x, y = _to_inputs(batch, task)
                 out = model(x)
-                val_sum += torch.stack([task.loss(out, y).double() * len(x),
-                                        out.new_tensor(len(x), dtype=torch.float64)])
+                val_sum += torch.stack(
+                    [
+                        task.loss(out, y).double() * len(x),
+                        out.new_tensor(len(x), dtype=torch.float64),
+                    ]
+                )
                 task.update_stats(stats, out, y)
 
         # 3. combine all workers' statistics into exact global metrics
         reduced = _all_reduce(torch.cat([train_sum, val_sum, stats])).cpu()
         (tl, tn, vl, vn), stats = reduced[:4].tolist(), reduced[4:]
         if tn == 0:
-            raise RuntimeError(f"the training split gave no full batch of {bs} rows per "
-                               f"worker; lower dataset.batch_size or add data")
-        metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": tl / tn,
-                                   "val_loss": vl / max(vn, 1), "lr": schedule.lr}
+            raise RuntimeError(
+                f"the training split gave no full batch of {bs} rows per "
+                f"worker; lower dataset.batch_size or add data"
+            )
+        metrics: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": tl / tn,
+            "val_loss": vl / max(vn, 1),
+            "lr": schedule.lr,
+        }
         metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
         metrics["epoch_time_s"] = time.perf_counter() - t0
         metrics["world_size"] = ctx.get_world_size()
         metrics["num_nodes"] = num_nodes
         if monitor not in metrics:
-            raise ValueError(f"search.metric: '{monitor}' is not reported; reported metrics: "
-                             f"{', '.join(sorted(metrics))}")
+            raise ValueError(
+                f"search.metric: '{monitor}' is not reported; reported metrics: "
+                f"{', '.join(sorted(metrics))}"
+            )
 
         # 4. schedule, best epoch, early stopping (same decision on every worker)
         value = metrics[monitor]
@@ -205,12 +226,24 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0 and save:
-                meta = {"architecture": get_model_spec(cfg.model.architecture).name,
-                        "model_params": cfg.model.params(), "task": task.name,
-                        "data_info": data.__dict__, "epoch": epoch + 1, "metrics": metrics,
-                        "monitor": monitor, "mode": mode, "config": loop_config["config"]}
-                state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                         "epoch": epoch, "best": best, "since_best": since_best}
+                meta = {
+                    "architecture": get_model_spec(cfg.model.architecture).name,
+                    "model_params": cfg.model.params(),
+                    "task": task.name,
+                    "data_info": data.__dict__,
+                    "epoch": epoch + 1,
+                    "metrics": metrics,
+                    "monitor": monitor,
+                    "mode": mode,
+                    "config": loop_config["config"],
+                }
+                state = {
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "epoch": epoch,
+                    "best": best,
+                    "since_best": since_best,
+                }
                 save_checkpoint(tmp, model, meta, state)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)

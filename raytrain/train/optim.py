@@ -12,22 +12,31 @@ from raytrain.config.schema import OptimizerSection, SchedulerSection
 OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter], OptimizerSection], torch.optim.Optimizer]
 
 OPTIMIZERS: dict[str, OptimizerBuilder] = {
-    "Adam": lambda p, c: torch.optim.Adam(p, lr=c.learning_rate, betas=c.betas, eps=c.eps,
-                                          weight_decay=c.weight_decay),
-    "AdamW": lambda p, c: torch.optim.AdamW(p, lr=c.learning_rate, betas=c.betas, eps=c.eps,
-                                            weight_decay=c.weight_decay),
-    "SGD": lambda p, c: torch.optim.SGD(p, lr=c.learning_rate, momentum=c.momentum,
-                                        nesterov=c.nesterov and c.momentum > 0,
-                                        weight_decay=c.weight_decay),
-    "RMSprop": lambda p, c: torch.optim.RMSprop(p, lr=c.learning_rate, momentum=c.momentum,
-                                                eps=c.eps, weight_decay=c.weight_decay),
-    "Adadelta": lambda p, c: torch.optim.Adadelta(p, lr=c.learning_rate, eps=c.eps,
-                                                  weight_decay=c.weight_decay),
+    "Adam": lambda p, c: torch.optim.Adam(
+        p, lr=c.learning_rate, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay
+    ),
+    "AdamW": lambda p, c: torch.optim.AdamW(
+        p, lr=c.learning_rate, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay
+    ),
+    "SGD": lambda p, c: torch.optim.SGD(
+        p,
+        lr=c.learning_rate,
+        momentum=c.momentum,
+        nesterov=c.nesterov and c.momentum > 0,
+        weight_decay=c.weight_decay,
+    ),
+    "RMSprop": lambda p, c: torch.optim.RMSprop(
+        p, lr=c.learning_rate, momentum=c.momentum, eps=c.eps, weight_decay=c.weight_decay
+    ),
+    "Adadelta": lambda p, c: torch.optim.Adadelta(
+        p, lr=c.learning_rate, eps=c.eps, weight_decay=c.weight_decay
+    ),
 }
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimizerSection
-                    ) -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: OptimizerSection
+) -> torch.optim.Optimizer:
     return OPTIMIZERS[cfg.type](params, cfg)
 
 
@@ -38,8 +47,13 @@ class EpochSchedule:
     ReduceLROnPlateau, which torch's SequentialLR cannot chain.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: SchedulerSection,
-                 num_epochs: int, warmup_epochs: int) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        cfg: SchedulerSection,
+        num_epochs: int,
+        warmup_epochs: int,
+    ) -> None:
         self.optimizer = optimizer
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.warmup = warmup_epochs
@@ -47,11 +61,16 @@ class EpochSchedule:
         self.inner: Any = None
         if cfg.type == "ReduceLROnPlateau":
             self.inner = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode=cfg.mode, factor=cfg.factor, patience=cfg.patience,
-                min_lr=cfg.min_lr)
+                optimizer,
+                mode=cfg.mode,
+                factor=cfg.factor,
+                patience=cfg.patience,
+                min_lr=cfg.min_lr,
+            )
         elif cfg.type == "CosineAnnealingLR":
             self.inner = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(1, num_epochs - warmup_epochs), eta_min=cfg.min_lr)
+                optimizer, T_max=max(1, num_epochs - warmup_epochs), eta_min=cfg.min_lr
+            )
         self.epoch = 0
         self._set_warmup_lr()
 
@@ -80,8 +99,11 @@ class EpochSchedule:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "base_lrs": self.base_lrs,
-                "inner": self.inner.state_dict() if self.inner is not None else None}
+        return {
+            "epoch": self.epoch,
+            "base_lrs": self.base_lrs,
+            "inner": self.inner.state_dict() if self.inner is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = state["epoch"]

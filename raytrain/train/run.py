@@ -33,16 +33,23 @@ class TrainResult:
     registered: dict[str, Any] | None = None
 
 
-def run_training(cfg: ExperimentConfig, *, address: str | None = None,
-                 run_dir: Path | None = None, register: bool = False,
-                 echo: Callable[[str], None] = print, verbose: bool = False) -> TrainResult:
+def run_training(
+    cfg: ExperimentConfig,
+    *,
+    address: str | None = None,
+    run_dir: Path | None = None,
+    register: bool = False,
+    echo: Callable[[str], None] = print,
+    verbose: bool = False,
+) -> TrainResult:
     import ray
 
     from raytrain.tune.runner import alive_nodes, ensure_ray
 
     ensure_ray(address, verbose)
-    check_storage(cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage,
-                  alive_nodes())
+    check_storage(
+        cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
+    )
     res = ray.cluster_resources()
     plan = plan_resources(cfg.resources, float(res.get("CPU", 0)), float(res.get("GPU", 0)))
     if run_dir is None:
@@ -59,10 +66,13 @@ def run_training(cfg: ExperimentConfig, *, address: str | None = None,
     task_name = task_name or get_model_spec(cfg.model.architecture).task
     data_dir = resolve_dataset(cfg, task_name)
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
-    echo(f"training {cfg.model.architecture} on {data_dir}\n  {plan.describe()}\n"
-         f"  results -> {run_dir}")
-    trainer = build_trainer(cfg, data_dir, plan, name="train", storage_path=run_dir,
-                            log_dir=run_dir)
+    echo(
+        f"training {cfg.model.architecture} on {data_dir}\n  {plan.describe()}\n"
+        f"  results -> {run_dir}"
+    )
+    trainer = build_trainer(
+        cfg, data_dir, plan, name="train", storage_path=run_dir, log_dir=run_dir
+    )
     result = trainer.fit()
     if result.error:
         raise RaytrainError(f"training failed: {result.error}")
@@ -73,15 +83,21 @@ def run_training(cfg: ExperimentConfig, *, address: str | None = None,
     shutil.copytree(best.path, best_dir)
     shutil.copytree(result.checkpoint.path, final_dir)
     out = TrainResult(run_dir, dict(result.metrics), best_dir, final_dir)
-    echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()
-                               if isinstance(v, float)))
+    echo(
+        "final: "
+        + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    )
     if register:
         from raytrain.registry import ModelRegistry
 
         entry = ModelRegistry(cfg.export.registry_dir).register(
-            cfg.export.registry_name or cfg.training.name, best_dir,
-            source={"run": str(run_dir)}, onnx=cfg.export.onnx, opset=cfg.export.opset,
-            tolerance=cfg.export.tolerance)
+            cfg.export.registry_name or cfg.training.name,
+            best_dir,
+            source={"run": str(run_dir)},
+            onnx=cfg.export.onnx,
+            opset=cfg.export.opset,
+            tolerance=cfg.export.tolerance,
+        )
         out.registered = entry
         echo(f"registered {entry['name']} v{entry['version']}")
     return out

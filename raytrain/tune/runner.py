@@ -99,39 +99,56 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
-def plan_search(cfg: ExperimentConfig, *, cluster_cpus: float, cluster_gpus: float,
-                experiment_dir: Path | None = None) -> SearchPlan:
+def plan_search(
+    cfg: ExperimentConfig,
+    *,
+    cluster_cpus: float,
+    cluster_gpus: float,
+    experiment_dir: Path | None = None,
+) -> SearchPlan:
     from raytrain.data.augment import build_augmentation
     from raytrain.models import get_model_spec
 
     spec = get_model_spec(cfg.model.architecture)
     task_name = cfg.training.task or spec.task
     space = build_search_space(cfg)
-    build_augmentation(cfg.dataset.augmentation if isinstance(cfg.dataset.augmentation, str)
-                       else list(cfg.dataset.augmentation))  # fail now, not in a trial
+    build_augmentation(
+        cfg.dataset.augmentation
+        if isinstance(cfg.dataset.augmentation, str)
+        else list(cfg.dataset.augmentation)
+    )  # fail now, not in a trial
     from raytrain.tasks import task_class
 
     metric, mode = monitor_of(cfg, task_class(task_name))
     _check_models_build(cfg, space, task_name)
     if space.has_grid and cfg.search.method != "random":
-        raise RaytrainError("search_space: grid entries need search.method: random "
-                            "(Optuna samplers cannot enumerate a grid)")
+        raise RaytrainError(
+            "search_space: grid entries need search.method: random "
+            "(Optuna samplers cannot enumerate a grid)"
+        )
     num_samples = cfg.search.num_trials
     if space.has_grid:
         num_samples = max(1, math.ceil(cfg.search.num_trials / space.grid_size()))
-    plan = plan_resources(cfg.resources, cluster_cpus, cluster_gpus,
-                          num_trials=num_samples * max(1, space.grid_size()))
+    plan = plan_resources(
+        cfg.resources,
+        cluster_cpus,
+        cluster_gpus,
+        num_trials=num_samples * max(1, space.grid_size()),
+    )
     searcher = "random" if cfg.search.method == "random" else "optuna TPE"
     scheduler = "FIFO (every trial runs all epochs)"
     if cfg.tune.scheduler == "asha":
-        scheduler = (f"ASHA (grace {cfg.tune.grace_period} epoch(s), reduction "
-                     f"{cfg.tune.reduction_factor:g}, max {cfg.training_params.num_epochs})")
+        scheduler = (
+            f"ASHA (grace {cfg.tune.grace_period} epoch(s), reduction "
+            f"{cfg.tune.reduction_factor:g}, max {cfg.training_params.num_epochs})"
+        )
     if experiment_dir is None:
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
         root = Path(cfg.tune.storage_path or cfg.training.output_dir)
         experiment_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
-    return SearchPlan(cfg, space, task_name, metric, mode, searcher, scheduler, num_samples,
-                      plan, experiment_dir)
+    return SearchPlan(
+        cfg, space, task_name, metric, mode, searcher, scheduler, num_samples, plan, experiment_dir
+    )
 
 
 def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:
@@ -161,8 +178,9 @@ def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) ->
             raise RaytrainError(f"{e}{where}") from None
 
 
-def _make_trainable(base: dict[str, Any], space: SearchSpace, data_dir: str,
-                    plan: ResourcePlan, experiment_dir: str) -> Any:
+def _make_trainable(
+    base: dict[str, Any], space: SearchSpace, data_dir: str, plan: ResourcePlan, experiment_dir: str
+) -> Any:
     from ray import tune
 
     def trial(params: dict[str, Any]) -> None:
@@ -175,9 +193,15 @@ def _make_trainable(base: dict[str, Any], space: SearchSpace, data_dir: str,
         cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
         trial_id = tune.get_context().get_trial_id()
         trials_dir = Path(experiment_dir) / "trials"
-        trainer = build_trainer(cfg, data_dir, plan, name=trial_id, storage_path=trials_dir,
-                                log_dir=trials_dir / trial_id,
-                                callbacks=[TuneReportCallback()])
+        trainer = build_trainer(
+            cfg,
+            data_dir,
+            plan,
+            name=trial_id,
+            storage_path=trials_dir,
+            log_dir=trials_dir / trial_id,
+            callbacks=[TuneReportCallback()],
+        )
         trainer.fit()
 
     return tune.with_resources(trial, {"CPU": TRIAL_DRIVER_CPUS})
@@ -194,19 +218,24 @@ class SearchResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _collect(results: Any, space: SearchSpace, metric: str, mode: str
-             ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
+def _collect(
+    results: Any, space: SearchSpace, metric: str, mode: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """One row per trial, the best (trial, epoch) with a checkpoint, and the errors."""
     sign = 1 if mode == "max" else -1
     trials, errors = [], []
     best: dict[str, Any] | None = None
     for r in results:
         trial_id = (r.metrics or {}).get("trial_id") or (Path(r.path).name if r.path else "?")
-        overrides = space.decode({k: v for k, v in (r.config or {}).items()
-                                  if k in space.param_space})
+        overrides = space.decode(
+            {k: v for k, v in (r.config or {}).items() if k in space.param_space}
+        )
         df = r.metrics_dataframe
-        row: dict[str, Any] = {"trial": trial_id, "status": "ERROR" if r.error else "OK",
-                               **{k: v for k, v in overrides.items()}}
+        row: dict[str, Any] = {
+            "trial": trial_id,
+            "status": "ERROR" if r.error else "OK",
+            **{k: v for k, v in overrides.items()},
+        }
         if r.error:
             errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
         if df is not None and metric in df:
@@ -215,14 +244,20 @@ def _collect(results: Any, space: SearchSpace, metric: str, mode: str
             if len(scored):
                 i = (scored[metric] * sign).idxmax()
                 row[f"best_{metric}"] = float(scored.loc[i, metric])
-                with_ckpt = scored[scored.get("checkpoint_path").notna()] \
-                    if "checkpoint_path" in scored else scored.iloc[0:0]
+                with_ckpt = (
+                    scored[scored.get("checkpoint_path").notna()]
+                    if "checkpoint_path" in scored
+                    else scored.iloc[0:0]
+                )
                 if len(with_ckpt):
                     j = (with_ckpt[metric] * sign).idxmax()
-                    cand = {"trial": trial_id, "value": float(with_ckpt.loc[j, metric]),
-                            "epoch": int(with_ckpt.loc[j, "epoch"]),
-                            "checkpoint_path": with_ckpt.loc[j, "checkpoint_path"],
-                            "params": overrides}
+                    cand = {
+                        "trial": trial_id,
+                        "value": float(with_ckpt.loc[j, metric]),
+                        "epoch": int(with_ckpt.loc[j, "epoch"]),
+                        "checkpoint_path": with_ckpt.loc[j, "checkpoint_path"],
+                        "params": overrides,
+                    }
                     if best is None or sign * cand["value"] > sign * best["value"]:
                         best = cand
         trials.append(row)
@@ -245,9 +280,14 @@ def format_table(trials: list[dict[str, Any]]) -> str:
     return "\n".join([head, "-" * len(head), *body])
 
 
-def run_search(cfg: ExperimentConfig, *, address: str | None = None,
-               experiment_dir: Path | None = None, echo: Printer = print,
-               verbose: bool = False) -> SearchResult:
+def run_search(
+    cfg: ExperimentConfig,
+    *,
+    address: str | None = None,
+    experiment_dir: Path | None = None,
+    echo: Printer = print,
+    verbose: bool = False,
+) -> SearchResult:
     """Run the whole search; register and export the best trial when configured."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -255,8 +295,9 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
     from ray.tune.search.optuna import OptunaSearch
 
     cpus, gpus = cluster_resources(address, verbose)
-    check_storage(cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage,
-                  alive_nodes())
+    check_storage(
+        cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
+    )
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)
     exp = plan.experiment_dir
     if exp.exists() and any(exp.iterdir()):
@@ -265,8 +306,9 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
     t0 = time.time()
     plan.data_dir = resolve_dataset(cfg, plan.task)
     echo(plan.describe())
-    atomic_write_text(exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"),
-                                                         sort_keys=False))
+    atomic_write_text(
+        exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
     if cfg.search.method == "random":
         searcher: Any = BasicVariantGenerator(random_state=cfg.training.seed)
     else:
@@ -275,18 +317,25 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
         searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.training.seed))
     scheduler: Any = FIFOScheduler()
     if cfg.tune.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="training_iteration",
-                                  max_t=cfg.training_params.num_epochs,
-                                  grace_period=cfg.tune.grace_period,
-                                  reduction_factor=cfg.tune.reduction_factor)
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=cfg.training_params.num_epochs,
+            grace_period=cfg.tune.grace_period,
+            reduction_factor=cfg.tune.reduction_factor,
+        )
     tuner = tune.Tuner(
-        _make_trainable(cfg.model_dump(mode="json"), plan.space, str(plan.data_dir),
-                        plan.resources, str(exp)),
+        _make_trainable(
+            cfg.model_dump(mode="json"), plan.space, str(plan.data_dir), plan.resources, str(exp)
+        ),
         param_space=plan.space.param_space,
-        tune_config=tune.TuneConfig(metric=plan.metric, mode=plan.mode,
-                                    num_samples=plan.num_samples, search_alg=searcher,
-                                    scheduler=scheduler,
-                                    max_concurrent_trials=plan.resources.max_concurrent_trials),
+        tune_config=tune.TuneConfig(
+            metric=plan.metric,
+            mode=plan.mode,
+            num_samples=plan.num_samples,
+            search_alg=searcher,
+            scheduler=scheduler,
+            max_concurrent_trials=plan.resources.max_concurrent_trials,
+        ),
         run_config=tune.RunConfig(name="tune", storage_path=str(exp), verbose=1),
     )
     results = tuner.fit()
@@ -297,28 +346,43 @@ def run_search(cfg: ExperimentConfig, *, address: str | None = None,
     for err in errors:
         echo(f"error: {err}")
     if best is None:
-        raise RaytrainError(f"{exp}: no trial reported '{plan.metric}' with a checkpoint; "
-                            f"nothing to register")
-    echo(f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
-         f" params={json.dumps(best['params'], default=str)}")
+        raise RaytrainError(
+            f"{exp}: no trial reported '{plan.metric}' with a checkpoint; nothing to register"
+        )
+    echo(
+        f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
+        f" params={json.dumps(best['params'], default=str)}"
+    )
     if cfg.export.register_best:
         from raytrain.registry import ModelRegistry
 
         registry = ModelRegistry(cfg.export.registry_dir)
         entry = registry.register(
-            cfg.export.registry_name or cfg.training.name, best["checkpoint_path"],
+            cfg.export.registry_name or cfg.training.name,
+            best["checkpoint_path"],
             source={"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]},
-            onnx=cfg.export.onnx, opset=cfg.export.opset, tolerance=cfg.export.tolerance)
+            onnx=cfg.export.onnx,
+            opset=cfg.export.opset,
+            tolerance=cfg.export.tolerance,
+        )
         result.registered = entry
         folder = registry.path_of(entry)
         echo(f"registered {entry['name']} v{entry['version']} -> {folder}")
         for f in sorted(entry["files"]):
             echo(f"  {folder / f}")
-    summary = {"experiment_dir": str(exp), "metric": plan.metric, "mode": plan.mode,
-               "best": best, "trials": trials, "errors": errors,
-               "registered": {k: result.registered[k] for k in ("name", "version", "path")}
-               if result.registered else None,
-               "resources": plan.resources.as_dict(), "wall_time_s": time.time() - t0}
+    summary = {
+        "experiment_dir": str(exp),
+        "metric": plan.metric,
+        "mode": plan.mode,
+        "best": best,
+        "trials": trials,
+        "errors": errors,
+        "registered": {k: result.registered[k] for k in ("name", "version", "path")}
+        if result.registered
+        else None,
+        "resources": plan.resources.as_dict(),
+        "wall_time_s": time.time() - t0,
+    }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))
     return result
 

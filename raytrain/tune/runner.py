@@ -218,48 +218,54 @@ class SearchResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _best_epoch(df: Any, metric: str, sign: int) -> Any:
+    """The row of `df` with the best `metric`, or None when no row has it."""
+    scored = df[df[metric].notna()] if metric in df else df.iloc[0:0]
+    return None if scored.empty else scored.loc[(scored[metric] * sign).idxmax()]
+
+
 def _collect(
     results: Any, space: SearchSpace, metric: str, mode: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
-    """One row per trial, the best (trial, epoch) with a checkpoint, and the errors."""
+    """One row per trial, the best (trial, epoch) whose checkpoint is on disk, and the errors.
+
+    Checkpoints are kept by score (`num_to_keep`), so the best epoch's usually is; the check
+    for the folder makes a missing one fall back to the trial's next best epoch, not crash.
+    """
     sign = 1 if mode == "max" else -1
     trials, errors = [], []
     best: dict[str, Any] | None = None
     for r in results:
         trial_id = (r.metrics or {}).get("trial_id") or (Path(r.path).name if r.path else "?")
-        overrides = space.decode(
-            {k: v for k, v in (r.config or {}).items() if k in space.param_space}
-        )
-        df = r.metrics_dataframe
+        params = {k: v for k, v in (r.config or {}).items() if k in space.param_space}
+        overrides = space.decode(params)
         row: dict[str, Any] = {
             "trial": trial_id,
             "status": "ERROR" if r.error else "OK",
-            **{k: v for k, v in overrides.items()},
+            **overrides,
         }
         if r.error:
             errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
-        if df is not None and metric in df:
-            scored = df[df[metric].notna()]
-            row["epochs"] = int(df["epoch"].max()) if "epoch" in df else len(df)
-            if len(scored):
-                i = (scored[metric] * sign).idxmax()
-                row[f"best_{metric}"] = float(scored.loc[i, metric])
-                with_ckpt = (
-                    scored[scored.get("checkpoint_path").notna()]
-                    if "checkpoint_path" in scored
-                    else scored.iloc[0:0]
-                )
-                if len(with_ckpt):
-                    j = (with_ckpt[metric] * sign).idxmax()
-                    cand = {
+        df = r.metrics_dataframe
+        top = None if df is None else _best_epoch(df, metric, sign)
+        if top is not None:
+            row["epochs"] = int(df["epoch"].max())
+            row[f"best_{metric}"] = float(top[metric])
+            if "checkpoint_path" in df:
+                saved = df[
+                    df["checkpoint_path"].map(lambda p: isinstance(p, str) and Path(p).is_dir())
+                ]
+                pick = _best_epoch(saved, metric, sign)
+                if pick is not None and (
+                    best is None or sign * pick[metric] > sign * best["value"]
+                ):
+                    best = {
                         "trial": trial_id,
-                        "value": float(with_ckpt.loc[j, metric]),
-                        "epoch": int(with_ckpt.loc[j, "epoch"]),
-                        "checkpoint_path": with_ckpt.loc[j, "checkpoint_path"],
+                        "value": float(pick[metric]),
+                        "epoch": int(pick["epoch"]),
+                        "checkpoint_path": pick["checkpoint_path"],
                         "params": overrides,
                     }
-                    if best is None or sign * cand["value"] > sign * best["value"]:
-                        best = cand
         trials.append(row)
     return trials, best, errors
 

@@ -1,0 +1,162 @@
+"""Seed 000 §8.3's `plugins.yaml`: registered models configured as an application's plugins.
+
+    plugins:
+      edge_detectors:
+        - name: my-custom-edge-detector
+          enabled: true
+          config:
+            model_path: models/edge_v1.0.0.pth    # or edge:1.0.0, or models/edge/1.0.0
+            threshold: 0.5
+            input_size: [64, 64]
+            use_gpu: true
+
+Each enabled entry becomes an initialized `Predictor` named after the entry. The file is
+checked whole before anything is returned: a typo in a category or key, a model that does not
+exist or is of the wrong type stops loading with a message naming the file, line and entry,
+because an application that silently runs without its tamper detector is worse than one that
+refuses to start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raytrain.config.yaml_io import KeyLines, load_file
+from raytrain.errors import RaytrainError, did_you_mean
+from raytrain.inference import Predictor, _looks_like_path
+from raytrain.registry import INDEX
+
+#: plugins.yaml category -> the task its models must solve.
+CATEGORIES: dict[str, str] = {
+    "edge_detectors": "edges",
+    "coefficient_optimizers": "regression",
+    "anomaly_detectors": "anomaly",
+    "classifiers": "classification",
+}
+ENTRY_KEYS = ("name", "enabled", "config")
+
+
+def _where(path: Path, lines: KeyLines, *key: str) -> str:
+    line = lines.get(tuple(key))
+    return f"{path}:{line}" if line else str(path)
+
+
+def _categories(data: Any, path: Path, lines: KeyLines) -> dict[str, Any]:
+    if not isinstance(data, dict) or "plugins" not in data:
+        raise RaytrainError(f"{path}: expected a top-level 'plugins:' mapping (seed §8.3)")
+    extra = [k for k in data if k != "plugins"]
+    if extra:
+        raise RaytrainError(
+            f"{_where(path, lines, str(extra[0]))}: unknown top-level key "
+            f"'{extra[0]}'; only 'plugins' is read"
+        )
+    cats = data["plugins"] or {}
+    if not isinstance(cats, dict):
+        raise RaytrainError(
+            f"{_where(path, lines, 'plugins')}: 'plugins' must be a mapping of "
+            f"categories ({', '.join(CATEGORIES)})"
+        )
+    for cat in cats:
+        if cat not in CATEGORIES:
+            raise RaytrainError(
+                f"{_where(path, lines, 'plugins', str(cat))}: unknown plugin "
+                f"category '{cat}'{did_you_mean(str(cat), CATEGORIES)}; "
+                f"known: {', '.join(CATEGORIES)}"
+            )
+    return cats
+
+
+def _entry(item: Any, where: str, label: str) -> tuple[str, bool, dict[str, Any]]:
+    """(name, enabled, config) of one list item, with its mistakes named."""
+    if not isinstance(item, dict):
+        raise RaytrainError(f"{where}: {label}: expected a mapping with name, enabled, config")
+    for k in item:
+        if k not in ENTRY_KEYS:
+            raise RaytrainError(
+                f"{where}: {label}: unknown key '{k}'"
+                f"{did_you_mean(str(k), ENTRY_KEYS)}; known: "
+                f"{', '.join(ENTRY_KEYS)}"
+            )
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RaytrainError(f"{where}: {label}: needs a 'name' (a non-empty string)")
+    enabled = item.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RaytrainError(f"{where}: {label} '{name}': enabled must be true or false")
+    config = item.get("config")
+    if not isinstance(config, dict) or "model_path" not in config:
+        raise RaytrainError(f"{where}: {label} '{name}': needs a 'config' mapping with model_path")
+    return name, enabled, dict(config)
+
+
+def _relative_to(config: dict[str, Any], yaml_dir: Path) -> dict[str, Any]:
+    """A relative model path is read from the current folder (as in the seed, where the file
+    sits in config/ and names models/...), else from the YAML file's folder."""
+    ref = str(config["model_path"])
+    p = Path(ref).expanduser()
+    if not _looks_like_path(ref) or p.is_absolute() or _findable(p):
+        return config
+    if _findable(yaml_dir / p):
+        return {**config, "model_path": str(yaml_dir / p)}
+    return config
+
+
+def _findable(p: Path) -> bool:
+    """The file or folder exists, or it is seed §8.3's `<registry>/<name>_v<version>.pth`."""
+    return p.exists() or (p.parent / INDEX).exists()
+
+
+def load_plugins(
+    path: str | Path, registry_root: str | Path = "models"
+) -> dict[str, list[Predictor]]:
+    """Category -> initialized plugins (every known category present; disabled entries left
+    out). `registry_root` is where bare `name[:version]` model refs are looked up."""
+    path = Path(path)
+    data, lines = load_file(path)
+    cats = _categories(data, path, lines)
+    out: dict[str, list[Predictor]] = {c: [] for c in CATEGORIES}
+    seen: dict[str, str] = {}
+    for cat, items in cats.items():
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise RaytrainError(
+                f"{_where(path, lines, 'plugins', cat)}: plugins.{cat} must be a list of entries"
+            )
+        for i, item in enumerate(items):
+            where = _where(path, lines, "plugins", cat, str(i))
+            label = f"plugins.{cat}[{i}]"
+            name, enabled, config = _entry(item, where, label)
+            if name in seen:
+                raise RaytrainError(
+                    f"{where}: {label}: plugin name '{name}' is already used by {seen[name]}"
+                )
+            seen[name] = label
+            if enabled:
+                out[cat].append(_configured(name, cat, config, path, where, label, registry_root))
+    return out
+
+
+def _configured(
+    name: str,
+    cat: str,
+    config: dict[str, Any],
+    path: Path,
+    where: str,
+    label: str,
+    registry_root: str | Path,
+) -> Predictor:
+    plugin = Predictor(name=name)
+    plugin.registry_root = Path(registry_root)
+    try:
+        plugin.initialize(_relative_to(config, path.parent))
+    except RaytrainError as e:
+        raise RaytrainError(f"{where}: {label} '{name}': {e}") from None
+    if plugin.task != CATEGORIES[cat]:
+        kind, ref = plugin.metadata.model_type, plugin.source.ref
+        plugin.cleanup()
+        raise RaytrainError(
+            f"{where}: {label} '{name}': model '{ref}' is a {kind}, which does not belong in {cat}"
+        )
+    return plugin

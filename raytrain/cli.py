@@ -249,5 +249,14 @@ def registry_list(root: Path, as_json: bool) -> None:
             click.echo(f"  v{e['version']:<8} {e['architecture']:<22} {e['created'][:19]}  {shown}")
 
 
+def _add_commands() -> None:
+    """Commands that live in their own modules (each a thin shell over its Python API)."""
+    from raytrain.predict_cli import predict_command
+
+    main.add_command(predict_command)
+
+
+_add_commands()
+
 if __name__ == "__main__":
     main()

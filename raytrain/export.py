@@ -77,7 +77,11 @@ def export_pytorch(
             "output": "probabilities" if meta["task"] != "regression" else "values",
         },
         "data_info": meta["data_info"],
-        "metrics": {k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)},
+        "metrics": {
+            k: v
+            for k, v in meta["metrics"].items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
         "training_config": meta["config"],
         "requirements": {
             "torch": str(torch.__version__),

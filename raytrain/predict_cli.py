@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ TASK_EXTS: dict[str, tuple[str, ...]] = {
 #: The array an .npz holds, by task: the names `raytrain.data.folders` trains from.
 NPZ_KEYS = {"anomaly": "coefficients", "regression": "features"}
 _INPUT_N = re.compile(r"^input (\d+): ")
+THRESHOLD_TASKS = ("edges", "anomaly")
 _COUNTED = re.compile(r"^(\d+) (.*)$")
 
 
@@ -277,15 +279,22 @@ def predict(
     """
     predictor = Predictor()
     predictor.registry_root = root
-    predictor.initialize(
-        {"model_path": model, "backend": backend, "device": device, "batch_size": batch_size}
-    )
+    with warnings.catch_warnings():  # its notes are printed below as "note:" lines
+        warnings.simplefilter("ignore")
+        predictor.initialize(
+            {"model_path": model, "backend": backend, "device": device, "batch_size": batch_size}
+        )
+    if threshold is not None and predictor.task not in THRESHOLD_TASKS:
+        raise RaytrainError(
+            f"--threshold: applies to edge and anomaly models; '{predictor.source.ref}' is a "
+            f"{predictor.metadata.model_type}"
+        )
     dim = predictor.input_shape[0]
     items = collect_inputs(inputs, predictor.task, dim)
     out.mkdir(parents=True, exist_ok=True)
     edge_writer = _EdgeWriter(out, items) if predictor.task == "edges" else None
     rows: list[dict[str, Any]] = []
-    notes: dict[str, int] = {}
+    notes: dict[str, int] = dict.fromkeys(predictor.notes, 0)
     used_threshold: float | None = None
     batches = list(_batches(items, batch_size))
     with click.progressbar(

@@ -198,7 +198,9 @@ class ModelRegistry:
                     "task": meta["task"],
                     "input_shape": list(input_shape(meta)),
                     "metrics": {
-                        k: v for k, v in meta["metrics"].items() if isinstance(v, int | float)
+                        k: v
+                        for k, v in meta["metrics"].items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)
                     },
                     "monitor": meta.get("monitor"),
                     "epoch": meta.get("epoch"),

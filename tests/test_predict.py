@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner, Result
 from unit_helpers import checkpoint_meta, random_gray, tiny_model
 
@@ -352,6 +354,35 @@ def test_plugins_yaml_with_registry_refs(root: Path, tmp_path: Path) -> None:
     assert isinstance(result, AnomalyPrediction) and result.threshold == 0.95
 
 
+def test_plugins_yaml_paths_as_in_the_seed(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed layout: config/plugins.yaml naming models/<name>_v<version>.pth from the project
+    folder; a path that only exists relative to the YAML file is read from there."""
+    project = tmp_path / "project"
+    shutil.copytree(root, project / "models")
+    (project / "config").mkdir()
+    (project / "config" / "plugins.yaml").write_text(
+        "plugins:\n"
+        "  edge_detectors:\n"
+        "    - name: edges\n"
+        "      config: {model_path: models/edge_v1.0.0.pth, use_gpu: true}\n"
+        "  anomaly_detectors:\n"
+        "    - name: tamper\n"
+        "      config: {model_path: ../models/anom/1.0.0, confidence_threshold: 0.95}\n"
+    )
+    monkeypatch.chdir(project)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plugins = load_plugins("config/plugins.yaml")
+    if not torch.cuda.is_available():  # use_gpu: true falls back to the CPU, and says so
+        assert any("no CUDA device available" in str(w.message) for w in caught)
+        assert plugins["edge_detectors"][0].device == "cpu"
+    assert [p.metadata.model for p in plugins["edge_detectors"]] == ["edge:1.0.0"]
+    assert [p.metadata.model for p in plugins["anomaly_detectors"]] == ["anom:1.0.0"]
+    assert plugins["anomaly_detectors"][0].confidence_threshold == 0.95
+
+
 # -- raytrain predict --------------------------------------------------------------------------
 
 
@@ -482,6 +513,7 @@ def test_cli_classifier_and_regressor(root: Path, tmp_path: Path) -> None:
         ("anom", "short", r"rows.npy: rows have 7 values; the model expects 8"),
         ("anom", "image", r"a.png: a anomaly model reads .npy, .npz, .csv files, not '.png'"),
         ("edge", "tiny", r"tiny.png: shape \(4, 4\) is not an image"),
+        ("cls", "threshold", r"--threshold: applies to edge and anomaly models; 'cls:1.0.0'"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(
@@ -495,7 +527,8 @@ def test_cli_errors_are_one_line_exit_2(
         cv2.imwrite(str(path), random_gray(4, 4, 0))
     else:
         path = _image_folder(tmp_path) / "a.png"
-    result = _cli(model, path, "--out", tmp_path / "out", "--root", root)
+    flags = ["--threshold", "0.4"] if make == "threshold" else []
+    result = _cli(model, path, "--out", tmp_path / "out", "--root", root, *flags)
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in result.output

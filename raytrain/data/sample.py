@@ -29,7 +29,7 @@ from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
 
-GENERATOR_VERSION = 2  # bump when generated data or manifest info change
+GENERATOR_VERSION = 3  # bump when generated data or manifest info change
 SPLIT_SEED_OFFSET = {"train": 0, "val": 10_000, "test": 20_000}
 
 
@@ -106,7 +106,8 @@ def _plan(task: str, s: SampleDataSection) -> tuple[RowFn, pa.Schema, dict[str, 
         return (
             _coefficient_rows,
             vector_schema(dim, pa.float32()),
-            {"feature_dim": dim, "target_rmse": s.target_rmse},
+            # the features depend on the image size: record it so predict can resize to it
+            {"feature_dim": dim, "target_rmse": s.target_rmse, "image_size": s.image_size},
         )
     if task == "anomaly":
         dim = 2 * s.num_coefficients

@@ -251,9 +251,11 @@ def registry_list(root: Path, as_json: bool) -> None:
 
 def _add_commands() -> None:
     """Commands that live in their own modules (each a thin shell over its Python API)."""
+    from raytrain.evaluate import evaluate_command
     from raytrain.predict_cli import predict_command
 
     main.add_command(predict_command)
+    main.add_command(evaluate_command)
 
 
 _add_commands()

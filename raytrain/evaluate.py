@@ -171,7 +171,9 @@ def onnx_predictor(path: Path, task: Task) -> Predictor:
     """ONNX Runtime (CPU) on the exported file; outputs mapped back to the logit space."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()  # same threads as the torch backend
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     inverse = activation_inverse(task)
 
     def run(x: torch.Tensor) -> torch.Tensor:

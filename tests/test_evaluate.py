@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from unit_helpers import make_checkpoint
 
 from raytrain.baselines import (
     LinearFit,
@@ -207,6 +208,47 @@ def test_bad_input_is_a_raytrain_error(trained: Trained, tmp_path: Path) -> None
         evaluate("edge", root=trained.root, data=tmp_path)
     with pytest.raises(RaytrainError, match="backend"):
         evaluate("edge", root=trained.root, backend="tensorrt")
+
+
+def test_vector_model_against_two_baselines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A (random-weight) coefficient optimizer on its default sample data: the vector path,
+    two baselines, lower-is-better metrics, and no confusion matrix for a regression."""
+    monkeypatch.setenv("RAYTRAIN_DATA_DIR", str(tmp_path / "data"))
+    make_checkpoint(tmp_path / "ckpt", "coefficient_optimizer")
+    ModelRegistry(tmp_path / "models").register("coef", tmp_path / "ckpt", onnx=False)
+    r = evaluate("coef", root=tmp_path / "models", out=tmp_path / "out")
+    assert r.task == "regression" and r.headline == "rmse" and r.num_examples == 128
+    assert [b.name for b in r.baselines] == ["linear", "mean"]
+    for b in r.baselines:
+        by = {c.metric: c for c in b.comparison}
+        assert set(by) == {"rmse", "mae", "r2"}
+        assert not by["rmse"].higher_is_better and by["r2"].higher_is_better
+        for c in by.values():
+            assert c.better == (
+                "tie"
+                if c.margin == 0
+                else "model"
+                if (c.margin > 0) == c.higher_is_better
+                else "baseline"
+            )
+    assert r.confusion is None
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "evaluation.json",
+        "evaluation.md",
+    ]
+    with pytest.raises(RaytrainError, match="without ONNX"):
+        evaluate("coef", root=tmp_path / "models", backend="onnx")
+
+
+def test_feature_count_mismatch_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny anomaly model takes 8 features; the default sample data has 64."""
+    monkeypatch.setenv("RAYTRAIN_DATA_DIR", str(tmp_path / "data"))
+    make_checkpoint(tmp_path / "ckpt", "anomaly_detector")
+    ModelRegistry(tmp_path / "models").register("anom", tmp_path / "ckpt", onnx=False)
+    with pytest.raises(RaytrainError, match="has 64 features per row, the model takes 8"):
+        evaluate("anom", root=tmp_path / "models")
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -57,9 +57,22 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _node_ports() -> list[str]:
+    """Fresh ports for a node's agents: the defaults (e.g. 52365 for the job agent) may be
+    taken by another Ray on this machine (the test session's own), and a node whose agent
+    cannot bind answers job submissions with 'No available agent'."""
+    return [
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--dashboard-agent-grpc-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}",
+        f"--runtime-env-agent-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
+    ]
+
+
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(BIN / "ray"), "start", "--block", *args],
+        [str(BIN / "ray"), "start", "--block", *args, *_node_ports()],
         env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -202,12 +202,16 @@ def test_classification_metrics_match_numpy() -> None:
         assert split[key] == pytest.approx(v, rel=1e-6), key
 
 
-def test_classification_class_never_seen_counts_as_zero_f1() -> None:
+def test_classification_macro_f1_averages_classes_present() -> None:
     task = create_task("classification", DataInfo(num_classes=3))
     out = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    # class 2 is neither in the truth nor predicted: it does not count (sklearn's convention)
     m = task.compute_metrics(_stats(task, out, torch.tensor([0, 1])))
     assert m["accuracy"] == 1.0
-    assert m["macro_f1"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx(1.0)
+    # class 2 in the truth but never predicted: it counts, with F1 = 0
+    m = task.compute_metrics(_stats(task, out, torch.tensor([0, 2])))
+    assert m["macro_f1"] == pytest.approx((1.0 + 0.0 + 0.0) / 3)
 
 
 def test_classification_needs_num_classes() -> None:

@@ -45,7 +45,11 @@ class ClassificationTask(Task):
             0.0,
         )
         total = cm.sum().item()
-        return {"accuracy": tp.sum().item() / total if total else 0.0, "macro_f1": f1.mean().item()}
+        # Average over the classes present in the truth or the predictions (sklearn's
+        # convention): a class absent from a small split must not count as F1 = 0.
+        present = (cm.sum(0) + cm.sum(1)) > 0
+        macro = f1[present].mean().item() if present.any() else 0.0
+        return {"accuracy": tp.sum().item() / total if total else 0.0, "macro_f1": macro}
 
     def output_activation(self) -> nn.Module:
         return nn.Softmax(dim=1)

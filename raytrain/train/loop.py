@@ -81,9 +81,9 @@ def _count_nodes(world_size: int) -> int:
 def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = batch["x"], batch["y"]
     if task.inputs == "image":
-        x = x.float().div_(255.0)  # uint8 crosses the object store; floats are made here
+        x = x.float() / 255.0  # uint8 crosses the object store; floats are made here
     if task.target == "image":
-        y = y.float().div_(255.0)
+        y = y.float() / 255.0
     return x, y
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from raytrain.data.features import FEATURE_NAMES, feature_vector
-from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
+from raytrain.data.manifest import MANIFEST, Manifest, build_dataset_folder, write_manifest
 from raytrain.data.sample import default_data_root, png
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
@@ -152,9 +149,7 @@ def prepare_folders(
     final = root / f"prepared-{task}-{_fingerprint(list(splits.values()))}"
     if (final / MANIFEST).exists():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-    try:
+    with build_dataset_folder(final) as tmp:
         info: dict[str, Any] = {"in_channels": 1}
         written = {}
         if task == "edges":
@@ -209,11 +204,4 @@ def prepare_folders(
                 source=", ".join(f"{k}={v}" for k, v in splits.items()),
             ),
         )
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MANIFEST).exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

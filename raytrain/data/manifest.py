@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,27 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def build_dataset_folder(final: Path) -> Iterator[Path]:
+    """Yield a temp folder beside `final`; when the block succeeds, rename it into place.
+
+    A crash leaves no half-written dataset under the final name, and when two processes build
+    the same dataset at once the loser discards its copy (the winner's is identical: the folder
+    name is a hash of everything that went into it).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / MANIFEST).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_manifest(root: str | Path, manifest: Manifest) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import pyarrow as pa
 from raytrain.config.schema import SampleDataSection
 from raytrain.data import synth
 from raytrain.data.features import FEATURE_NAMES
-from raytrain.data.manifest import MANIFEST, Manifest, write_manifest
+from raytrain.data.manifest import MANIFEST, Manifest, build_dataset_folder, write_manifest
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
 
@@ -135,9 +133,7 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
     if (final / MANIFEST).exists():
         return final
     rows_fn, schema, info = _plan(task, s)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-    try:
+    with build_dataset_folder(final) as tmp:
         splits = {}
         for split, n in _sizes(s).items():
             seed = s.seed + SPLIT_SEED_OFFSET[split]
@@ -152,11 +148,4 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
                 source=f"raytrain sample data ({task}, {s.model_dump()})",
             ),
         )
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process won the race; its copy is identical
-            if not (final / MANIFEST).exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final

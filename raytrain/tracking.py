@@ -95,3 +95,37 @@ def _start_wandb(
         reinit=True,
         settings=wandb.Settings(silent=True),
     )
+
+
+def read_offline_history(run_file: str | Path) -> list[dict[str, Any]]:
+    """The rows `wandb.log` wrote to an offline run file (`offline-run-*/run-*.wandb`).
+
+    wandb no longer ships a Python reader; the format is a 7-byte W&B header followed by
+    LevelDB-log framed protobuf `Record`s in 32 KiB blocks. Used to check what an offline run
+    holds before (or instead of) `wandb sync`.
+    """
+    import json
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = Path(run_file).read_bytes()
+    block, pos, buf, rows = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # block trailer too small for a header: skip it
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        buf = chunk if kind in (1, 2) else buf + chunk  # FULL/FIRST start, MIDDLE/LAST go on
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(buf)
+            if record.WhichOneof("record_type") == "history":
+                rows.append(
+                    {
+                        (i.key or "/".join(i.nested_key)): json.loads(i.value_json)
+                        for i in record.history.item
+                    }
+                )
+    return rows

@@ -143,6 +143,10 @@ class LoggingSection(Section):
     save_samples: bool = False
     tensorboard: bool = True
     csv: bool = True
+    visualizations: bool = Field(True, description="Seed 002's visualizations/ for each run")
+    analysis: bool = Field(True, description="Seed 002's analysis/ (weights, calibration, ...)")
+    visualization_frequency: int = Field(
+        0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)")
 
 
 class EvaluationSection(Section):

@@ -18,10 +18,12 @@ import torch.distributed as dist
 
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.resolve import data_info_for
+from raytrain.export import input_shape
 from raytrain.models import create_model, get_model_spec
 from raytrain.tasks import Task, create_task
 from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
 from raytrain.train.optim import EpochSchedule, build_optimizer
+from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
 
 
 class NonFiniteLossError(RuntimeError):
@@ -126,7 +128,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         schedule.load_state_dict(state["schedule"])
         start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
 
-    logger = None
+    logger, buffer = None, None
+    activation = task.output_activation()
+    if rank == 0 and cfg.logging.visualizations:
+        buffer = PredictionBuffer(task.name)
     if rank == 0:
         logger = RunLogger(
             loop_config["log_dir"],
@@ -136,6 +141,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             loop_config["config"],
         )
     num_nodes = _count_nodes(ctx.get_world_size())
+    plot_args = {
+        "monitor": monitor,
+        "mode": mode,
+        "patience": tp.early_stopping_patience,
+        "schedule": cfg.scheduler.type,
+        "warmup_epochs": tp.warmup_epochs,
+    }
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     bs = cfg.dataset.batch_size
@@ -170,6 +182,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         # 2. validate on this worker's shard of the validation split
         model.eval()
         stats = task.new_stats(device)
+        if buffer is not None:
+            buffer.reset()  # keep the latest epoch's predictions for the end-of-run plots
         val_sum = torch.zeros(2, dtype=torch.float64, device=device)
         with torch.no_grad():
             for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
@@ -182,6 +196,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                     ]
                 )
                 task.update_stats(stats, out, y)
+                if buffer is not None:
+                    buffer.add(x, activation(out.float()), y)
 
         # 3. combine all workers' statistics into exact global metrics
         reduced = _all_reduce(torch.cat([train_sum, val_sum, stats])).cpu()
@@ -247,8 +263,22 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 save_checkpoint(tmp, model, meta, state)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)
+        freq = cfg.logging.visualization_frequency
+        if buffer is not None and freq and (epoch + 1) % freq == 0 and not (last or stop):
+            write_curves(Path(loop_config["log_dir"]), **plot_args)
         if stop:
             break
 
     if logger is not None:
         logger.close()
+    if buffer is not None:
+        write_run_plots(
+            Path(loop_config["log_dir"]),
+            unwrap(model),
+            input_shape({"data_info": data.__dict__}),
+            buffer,
+            **plot_args,
+            class_names=data.extra.get("class_names"),
+            threshold=cfg.evaluation.threshold,
+            analysis=cfg.logging.analysis,
+        )

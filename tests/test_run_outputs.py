@@ -1,0 +1,117 @@
+"""`raytrain train` for a tiny model of every task: seed 002's results layout, every plot a
+valid image, TensorBoard events, and a wandb offline run holding the logged metrics."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from raytrain.config import load_config_text
+from raytrain.tracking import read_offline_history
+from raytrain.train.run import run_training
+
+pytestmark = pytest.mark.slow
+
+COMMON = [
+    "training_curves",
+    "lr_schedule",
+    "convergence_analysis",
+    "overfitting_analysis",
+    "network_architecture",
+    "final_dashboard",
+]
+CLASSIFY = [
+    "class_balance",
+    "confusion_matrix",
+    "roc_pr_curves",
+    "classification_report",
+    "per_class_analysis",
+    "error_analysis",
+]
+CASES = {
+    "edges": (
+        "model: {architecture: unet, base_filters: 4, depth: 2}",
+        "image_size: 32",
+        ["edge_predictions", "edge_pr_thresholds"],
+    ),
+    "vit": (
+        "model: {architecture: vit_edge, embed_dim: 16, num_layers: 1, num_heads: 2}",
+        "image_size: 32",
+        ["edge_predictions", "edge_pr_thresholds"],
+    ),
+    "regression": (
+        "model: {architecture: coefficient_optimizer, hidden_dims: [16, 8]}",
+        "image_size: 64",
+        ["parity_plot", "residuals"],
+    ),
+    "anomaly": (
+        "model: {architecture: anomaly_detector, hidden_dims: [32, 16]}",
+        "num_coefficients: 8",
+        [*CLASSIFY, "threshold_sweep"],
+    ),
+    "classification": (
+        "model: {architecture: cnn_classifier, base_filters: 4, num_blocks: 2}",
+        "image_size: 32",
+        CLASSIFY,
+    ),
+}
+ANALYSIS = ["weight_distributions", "training_dynamics", "summary_dashboard"]
+
+
+def _assert_png(path: Path) -> None:
+    assert path.exists(), f"missing {path.name}"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    h, w = matplotlib.image.imread(path).shape[:2]
+    assert h > 100 and w > 100, (path.name, h, w)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_train_writes_results_layout_plots_and_tracking(
+    case: str, ray_start_2_cpus: None, tmp_path: Path
+) -> None:
+    model, sample, plots = CASES[case]
+    cfg = load_config_text(f"""
+training: {{name: run_{case}, output_dir: {tmp_path}}}
+dataset:
+  batch_size: 8
+  sample: {{num_train: 48, num_val: 24, num_test: 8, {sample}}}
+{model}
+training_params: {{num_epochs: 2}}
+logging: {{use_wandb: true, wandb_mode: offline}}
+""")
+    result = run_training(cfg, run_dir=tmp_path / "run", echo=lambda s: None)
+    run = result.run_dir
+    for name in ("config.json", "training_log.csv", "best_model/model.pt", "final_model/meta.json"):
+        assert (run / name).exists(), name
+    assert list((run / "tensorboard_logs").glob("events.out.tfevents.*"))
+    for name in [*COMMON, *plots]:
+        _assert_png(run / "visualizations" / f"{name}.png")
+    for name in ANALYSIS:
+        _assert_png(run / "analysis" / f"{name}.png")
+    if case != "regression":
+        _assert_png(run / "analysis" / "calibration_analysis.png")
+
+    with open(run / "training_log.csv") as f:
+        logged = list(csv.DictReader(f))
+    (offline,) = run.glob("wandb/offline-run-*/run-*.wandb")
+    history = [row for row in read_offline_history(offline) if "val_loss" in row]
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert [row["val_loss"] for row in history] == pytest.approx(
+        [float(r["val_loss"]) for r in logged]
+    )
+
+
+def test_no_visualization_switch_writes_no_plots(ray_start_2_cpus: None, tmp_path: Path) -> None:
+    cfg = load_config_text(f"""
+training: {{name: quiet, output_dir: {tmp_path}}}
+dataset: {{batch_size: 8, sample: {{num_train: 32, num_val: 16, num_test: 8, image_size: 32}}}}
+model: {{architecture: unet, base_filters: 4, depth: 2}}
+training_params: {{num_epochs: 1}}
+logging: {{visualizations: false}}
+""")
+    run = run_training(cfg, run_dir=tmp_path / "run", echo=lambda s: None).run_dir
+    assert (run / "training_log.csv").exists()
+    assert not list(run.rglob("*.png"))

@@ -84,6 +84,43 @@ _set = click.option(
 _verbose = click.option(
     "-v", "--verbose", is_flag=True, help="Stream Ray workers' logs to the terminal."
 )
+
+
+def _plot_switches(f: Any) -> Any:
+    """Seed 002's switches: plots are on by default; these turn families off."""
+    f = click.option(
+        "--no-visualization",
+        "no_visualization",
+        is_flag=True,
+        help="Write no plots (logging.visualizations: false).",
+    )(f)
+    f = click.option(
+        "--no-analysis",
+        "no_analysis",
+        is_flag=True,
+        help="Skip analysis/ (weights, calibration, dynamics).",
+    )(f)
+    return click.option(
+        "--visualization-frequency",
+        type=int,
+        default=None,
+        help="Redraw training curves every N epochs.",
+    )(f)
+
+
+def _plot_overrides(
+    no_visualization: bool, no_analysis: bool, frequency: int | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if no_visualization:
+        out["logging.visualizations"] = False
+    if no_analysis:
+        out["logging.analysis"] = False
+    if frequency is not None:
+        out["logging.visualization_frequency"] = frequency
+    return out
+
+
 _address = click.option(
     "--address",
     default=None,
@@ -100,6 +137,7 @@ _address = click.option(
 @click.option("--name", default=None, help="Experiment name (default: training.name).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
 @_verbose
+@_plot_switches
 def tune(
     space: Path,
     quick: bool,
@@ -108,11 +146,17 @@ def tune(
     name: str | None,
     dry_run: bool,
     verbose: bool,
+    no_visualization: bool,
+    no_analysis: bool,
+    visualization_frequency: int | None,
 ) -> None:
     """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file)."""
     from raytrain.config import load_config
 
-    overrides = _parse_set(sets)
+    overrides = {
+        **_plot_overrides(no_visualization, no_analysis, visualization_frequency),
+        **_parse_set(sets),
+    }
     if name:
         overrides["training.name"] = name
     cfg = load_config(space, overrides=overrides, quick=quick)
@@ -146,7 +190,7 @@ def tune(
 @click.option("--weight-decay", type=float, default=None, help="optimizer.weight_decay")
 @click.option("--gradient-clip", type=float, default=None, help="training_params.gradient_clip")
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
-@_verbose
+@_plot_switches
 def train(
     config: Path,
     quick: bool,
@@ -160,7 +204,9 @@ def train(
     weight_decay: float | None,
     gradient_clip: float | None,
     register: bool,
-    verbose: bool,
+    no_visualization: bool,
+    no_analysis: bool,
+    visualization_frequency: int | None,
 ) -> None:
     """Train one model from CONFIG (no search)."""
     from raytrain.config import load_config
@@ -175,9 +221,14 @@ def train(
         "optimizer.weight_decay": weight_decay,
         "training_params.gradient_clip": gradient_clip,
     }
-    overrides = {**_parse_set(sets), **{k: v for k, v in flags.items() if v is not None}}
+    overrides = {
+        **_plot_overrides(no_visualization, no_analysis, visualization_frequency),
+        **_parse_set(sets),
+        **{k: v for k, v in flags.items() if v is not None},
+    }
     cfg = load_config(config, overrides=overrides, quick=quick)
-    run_training(cfg, address=address, register=register, echo=click.echo, verbose=verbose)
+    # The workers' output is this command's progress display (one line per epoch).
+    run_training(cfg, address=address, register=register, echo=click.echo, verbose=True)
 
 
 @main.command()
@@ -253,9 +304,11 @@ def _add_commands() -> None:
     """Commands that live in their own modules (each a thin shell over its Python API)."""
     from raytrain.evaluate import evaluate_command
     from raytrain.predict_cli import predict_command
+    from raytrain.report import report_command
 
     main.add_command(predict_command)
     main.add_command(evaluate_command)
+    main.add_command(report_command)
 
 
 _add_commands()

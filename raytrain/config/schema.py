@@ -146,7 +146,8 @@ class LoggingSection(Section):
     visualizations: bool = Field(True, description="Seed 002's visualizations/ for each run")
     analysis: bool = Field(True, description="Seed 002's analysis/ (weights, calibration, ...)")
     visualization_frequency: int = Field(
-        0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)")
+        0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)"
+    )
 
 
 class EvaluationSection(Section):

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from raytrain.config.schema import SampleDataSection
 from raytrain.data import synth
@@ -137,7 +138,15 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
         splits = {}
         for split, n in _sizes(s).items():
             seed = s.seed + SPLIT_SEED_OFFSET[split]
-            splits[split] = write_split(rows_fn(n, seed, s), tmp, split, schema)
+            rows = tqdm(
+                rows_fn(n, seed, s),
+                total=n,
+                desc=f"sample {task} data: {split}",
+                unit="row",
+                disable=None,
+                leave=False,
+            )  # bar on a terminal only
+            splits[split] = write_split(rows, tmp, split, schema)
         info.update(split_stats(tmp, splits["train"], task))
         write_manifest(
             tmp,

@@ -238,6 +238,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         # 5. checkpoint (rank 0 writes, everyone reports: report is a barrier)
         if logger is not None:
             logger.log(metrics, step=epoch + 1)
+            shown = {k: v for k, v in metrics.items() if k.startswith(("train_", "val_"))}
+            print(
+                f"epoch {epoch + 1}/{tp.num_epochs} "
+                + " ".join(f"{k}={v:.4g}" for k, v in shown.items()),
+                flush=True,
+            )
         save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None

@@ -390,6 +390,13 @@ def run_search(
         "wall_time_s": time.time() - t0,
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))
+    if cfg.logging.visualizations:
+        from raytrain.report import write_report
+        from raytrain.viz.run import run_safely
+
+        run_safely(write_report, exp)
+        if (exp / "report.html").exists():
+            echo(f"report: {exp / 'report.html'}")
     return result
 
 

@@ -56,8 +56,9 @@ class RunLogger:
     def _write_csv(self, row: dict[str, float]) -> None:
         path = self.dir / "training_log.csv"
         if self._csv_writer is None:
-            self._fields = list(row)
             exists = path.exists() and path.stat().st_size > 0
+            # A resumed run appends under the header already there, so columns stay aligned.
+            self._fields = _csv_header(path) if exists else list(row)
             self._csv_file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the run)
             self._csv_writer = csv.DictWriter(self._csv_file, self._fields, extrasaction="ignore")
             if not exists:
@@ -72,6 +73,11 @@ class RunLogger:
             self._tb.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
 
 
 def _start_wandb(

@@ -235,7 +235,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
         metrics["is_best"] = improved
 
-        # 5. checkpoint (rank 0 writes, everyone reports: report is a barrier)
+        # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
         if logger is not None:
             logger.log(metrics, step=epoch + 1)
             shown = {k: v for k, v in metrics.items() if k.startswith(("train_", "val_"))}
@@ -244,6 +244,26 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 + " ".join(f"{k}={v:.4g}" for k, v in shown.items()),
                 flush=True,
             )
+        # 6. plots, then the checkpoint and report. Plots come *before* the report: Tune may end the
+        #    trial as soon as it sees the last epoch (max_t), and would kill a plot drawn after.
+        if buffer is not None:
+            log_dir = Path(loop_config["log_dir"])
+            if last or stop:
+                write_run_plots(
+                    log_dir,
+                    unwrap(model),
+                    input_shape({"data_info": data.__dict__}),
+                    buffer,
+                    **plot_args,
+                    class_names=data.extra.get("class_names"),
+                    threshold=cfg.evaluation.threshold,
+                    analysis=cfg.logging.analysis,
+                )
+            elif cfg.logging.visualization_frequency and (
+                (epoch + 1) % cfg.logging.visualization_frequency == 0
+            ):
+                write_curves(log_dir, **plot_args)
+        # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)
         save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
@@ -269,22 +289,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 save_checkpoint(tmp, model, meta, state)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)
-        freq = cfg.logging.visualization_frequency
-        if buffer is not None and freq and (epoch + 1) % freq == 0 and not (last or stop):
-            write_curves(Path(loop_config["log_dir"]), **plot_args)
         if stop:
             break
 
     if logger is not None:
         logger.close()
-    if buffer is not None:
-        write_run_plots(
-            Path(loop_config["log_dir"]),
-            unwrap(model),
-            input_shape({"data_info": data.__dict__}),
-            buffer,
-            **plot_args,
-            class_names=data.extra.get("class_names"),
-            threshold=cfg.evaluation.threshold,
-            analysis=cfg.logging.analysis,
-        )

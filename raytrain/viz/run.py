@@ -8,6 +8,7 @@ the run folder. A plotting error is reported and never fails the training run.
 
 from __future__ import annotations
 
+import copy
 import traceback
 import warnings
 from pathlib import Path
@@ -133,7 +134,7 @@ def write_run_plots(
         schedule=schedule,
         warmup_epochs=warmup_epochs,
     )
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
     run_safely(
         model_viz.write_network_architecture, model, input_shape, vis / "network_architecture.png"
     )

@@ -37,7 +37,7 @@ from raytrain.data.manifest import MANIFEST, read_manifest, sha256_file
 from raytrain.data.pipeline import Preprocess, preprocess_batch
 from raytrain.errors import RaytrainError
 from raytrain.models import DataInfo
-from raytrain.tasks import Task, create_task
+from raytrain.tasks import Task, create_task, higher_is_better
 
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
@@ -200,11 +200,6 @@ def onnx_file(folder: Path, entry: dict[str, Any]) -> Path:
 
 
 # -- comparing -----------------------------------------------------------------------------------
-
-
-def higher_is_better(metric: str) -> bool:
-    """Direction of a metric: losses, errors and rates (false-positive rate) go down."""
-    return not metric.endswith(("loss", "rmse", "mae", "rate"))
 
 
 @dataclass

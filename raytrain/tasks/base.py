@@ -58,6 +58,11 @@ class Task(ABC):
         return torch.zeros(self.num_stats(), dtype=torch.float64, device=device)
 
 
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: losses, errors and rates (false-positive rate) go down."""
+    return not metric.endswith(("loss", "rmse", "mae", "rate"))
+
+
 def binary_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
     """Precision, recall, F1, IoU, accuracy and false-positive rate from confusion counts."""
     precision = tp / (tp + fp) if tp + fp else 0.0

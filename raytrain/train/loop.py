@@ -20,7 +20,7 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.resolve import data_info_for
 from raytrain.export import input_shape
 from raytrain.models import create_model, get_model_spec
-from raytrain.tasks import Task, create_task
+from raytrain.tasks import Task, create_task, higher_is_better
 from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
 from raytrain.train.optim import EpochSchedule, build_optimizer
 from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
@@ -49,7 +49,7 @@ def monitor_of(cfg: ExperimentConfig, task: Task | type[Task]) -> tuple[str, str
         return metric, "max" if cfg.search.direction == "maximize" else "min"
     if metric == task.default_metric:
         return metric, task.default_mode
-    return metric, "min" if metric.endswith(("loss", "rmse", "mae", "rate")) else "max"
+    return metric, "max" if higher_is_better(metric) else "min"
 
 
 def _all_reduce(t: torch.Tensor) -> torch.Tensor:

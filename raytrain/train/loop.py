@@ -30,9 +30,14 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss: the run stops with this reason."""
 
 
-def task_for(cfg: ExperimentConfig, data: Any) -> Task:
+def task_name_of(cfg: ExperimentConfig) -> str:
     """The task of a config: `training.task`, or the one its architecture declares."""
-    name = cfg.training.task or get_model_spec(cfg.model.architecture).task
+    return cfg.training.task or get_model_spec(cfg.model.architecture).task
+
+
+def task_for(cfg: ExperimentConfig, data: Any) -> Task:
+    """The task object of a config, built for the data it trains on."""
+    name = task_name_of(cfg)
     kwargs: dict[str, Any] = {}
     if name in ("edges", "anomaly"):
         kwargs = {

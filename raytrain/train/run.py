@@ -21,7 +21,7 @@ from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.resources import check_storage, plan_resources
 from raytrain.train.launch import build_trainer
-from raytrain.train.loop import monitor_of, task_for
+from raytrain.train.loop import monitor_of, task_for, task_name_of
 
 
 @dataclass
@@ -60,11 +60,7 @@ def run_training(
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
-    task_name = cfg.training.task
-    from raytrain.models import get_model_spec
-
-    task_name = task_name or get_model_spec(cfg.model.architecture).task
-    data_dir = resolve_dataset(cfg, task_name)
+    data_dir = resolve_dataset(cfg, task_name_of(cfg))
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     echo(
         f"training {cfg.model.architecture} on {data_dir}\n  {plan.describe()}\n"

@@ -26,7 +26,7 @@ from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
 from raytrain.search_space import SearchSpace, build_search_space
-from raytrain.train.loop import monitor_of
+from raytrain.train.loop import monitor_of, task_name_of
 
 Printer = Callable[[str], None]
 
@@ -107,10 +107,8 @@ def plan_search(
     experiment_dir: Path | None = None,
 ) -> SearchPlan:
     from raytrain.data.augment import build_augmentation
-    from raytrain.models import get_model_spec
 
-    spec = get_model_spec(cfg.model.architecture)
-    task_name = cfg.training.task or spec.task
+    task_name = task_name_of(cfg)
     space = build_search_space(cfg)
     build_augmentation(
         cfg.dataset.augmentation

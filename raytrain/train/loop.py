@@ -22,6 +22,7 @@ from raytrain.export import input_shape
 from raytrain.models import create_model, get_model_spec
 from raytrain.tasks import Task, create_task, higher_is_better
 from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
+from raytrain.train.context import LoopContext, RayTrainContext
 from raytrain.train.optim import EpochSchedule, build_optimizer
 from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
 
@@ -95,17 +96,19 @@ def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    """Ray Train entry point. `loop_config`: {"config": <ExperimentConfig as JSON>,
-    "data_dir": <prepared dataset folder>, "log_dir": <folder for logs>, "run_name": str}."""
-    import ray.train
-    import ray.train.torch
+    """Ray Train entry point: the loop in a `TorchTrainer` worker (see `run_loop`)."""
+    run_loop(loop_config, RayTrainContext())
 
+
+def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
+    """Train one model. `loop_config`: {"config": <ExperimentConfig as JSON>, "data_dir":
+    <prepared dataset folder>, "log_dir": <folder for logs>, "run_name": str}; `ctx`: where it
+    runs (a Ray Train worker, or a single-worker Tune trial)."""
     from raytrain.tracking import RunLogger
 
     # -- set-up ---------------------------------------------------------------------------
     cfg = ExperimentConfig.model_validate(loop_config["config"])
-    ctx = ray.train.get_context()
-    rank = ctx.get_world_rank()
+    rank = ctx.world_rank
     tp = cfg.training_params
     torch.manual_seed(cfg.training.seed)  # identical initial weights on every worker
 
@@ -113,8 +116,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     task = task_for(cfg, data)
     model = create_model(cfg.model.architecture, cfg.model.params(), data)
     task.prepare_model(model)
-    model = ray.train.torch.prepare_model(model)  # device placement + DDP when world > 1
-    device = ray.train.torch.get_device()
+    model = ctx.prepare_model(model)  # device placement + DDP when world > 1
+    device = ctx.device()
     optimizer = build_optimizer(model.parameters(), cfg.optimizer)
     schedule = EpochSchedule(optimizer, cfg.scheduler, tp.num_epochs, tp.warmup_epochs)
     monitor, mode = monitor_of(cfg, task)
@@ -124,7 +127,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     # -- resume from the last checkpoint, if Ray Train restarted us --------------------------
     start_epoch, best, since_best = 0, -math.inf, 0
-    ckpt = ray.train.get_checkpoint()
+    ckpt = ctx.checkpoint()
     if ckpt:
         with ckpt.as_directory() as d:
             unwrap(model).load_state_dict(load_state_dict(Path(d) / "model.pt"))
@@ -145,7 +148,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             cfg.training.name,
             loop_config["config"],
         )
-    num_nodes = _count_nodes(ctx.get_world_size())
+    num_nodes = _count_nodes(ctx.world_size)
     plot_args = {
         "monitor": monitor,
         "mode": mode,
@@ -153,8 +156,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         "schedule": cfg.scheduler.type,
         "warmup_epochs": tp.warmup_epochs,
     }
-    train_shard = ray.train.get_dataset_shard("train")
-    val_shard = ray.train.get_dataset_shard("val")
+    train_shard = ctx.dataset_shard("train")
+    val_shard = ctx.dataset_shard("val")
     bs = cfg.dataset.batch_size
 
     for epoch in range(start_epoch, tp.num_epochs):
@@ -220,7 +223,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         }
         metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
         metrics["epoch_time_s"] = time.perf_counter() - t0
-        metrics["world_size"] = ctx.get_world_size()
+        metrics["world_size"] = ctx.world_size
         metrics["num_nodes"] = num_nodes
         if monitor not in metrics:
             raise ValueError(
@@ -271,8 +274,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)
         save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
         with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0 and save:
+            saved = rank == 0 and save
+            if saved:
                 meta = {
                     "architecture": get_model_spec(cfg.model.architecture).name,
                     "model_params": cfg.model.params(),
@@ -292,8 +295,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                     "since_best": since_best,
                 }
                 save_checkpoint(tmp, model, meta, state)
-                checkpoint = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+            ctx.report(metrics, tmp if saved else None)
         if stop:
             break
 

@@ -1,0 +1,114 @@
+"""Where the train loop runs: in a Ray Train worker group, or inside a single Tune trial.
+
+The loop asks its context for five things: its rank and world size, its data shards, the
+checkpoint to resume from, the device (and the model wrapped for it), and how to report an
+epoch. Ray Train answers them for a `TorchTrainer` worker (DDP across workers). A one-worker
+trial needs no worker group at all: `InTrialContext` runs the same loop in the Tune trial's own
+process and reports straight to Tune, which saves the ~10 s a worker group costs to start —
+most of a trial's life when ASHA stops it after an epoch or two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+
+
+class LoopContext(Protocol):
+    """What the train loop needs from the system that runs it."""
+
+    world_rank: int
+    world_size: int
+
+    def dataset_shard(self, name: str) -> Any:
+        """This worker's part of a dataset: anything with `iter_torch_batches`."""
+
+    def checkpoint(self) -> Any:
+        """The checkpoint to resume from (`as_directory()`), or None on a fresh start."""
+
+    def device(self) -> torch.device: ...
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move the model to the device; wrap it for data parallelism where there is any."""
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        """Report one epoch (a barrier across workers); `checkpoint_dir` is copied away."""
+
+
+class RayTrainContext:
+    """A worker of a Ray Train `TorchTrainer`: DDP, sharded datasets, Train checkpoints."""
+
+    def __init__(self) -> None:
+        import ray.train
+
+        ctx = ray.train.get_context()
+        self.world_rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+
+    def dataset_shard(self, name: str) -> Any:
+        import ray.train
+
+        return ray.train.get_dataset_shard(name)
+
+    def checkpoint(self) -> Any:
+        import ray.train
+
+        return ray.train.get_checkpoint()
+
+    def device(self) -> torch.device:
+        import ray.train.torch
+
+        return ray.train.torch.get_device()
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model)  # device placement + DDP when world > 1
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        import ray.train
+
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+class InTrialContext:
+    """The Tune trial itself is the only worker: whole datasets, Tune checkpoints.
+
+    The checkpoint's final path is only known once Tune has persisted it, so the loop's
+    `checkpoint_path` metric is not set here; the search reads the trial's best checkpoints
+    from its Tune result instead (`raytrain.tune.runner`).
+    """
+
+    world_rank = 0
+    world_size = 1
+
+    def __init__(self, datasets: Mapping[str, Any], use_gpu: bool = False) -> None:
+        self.datasets = dict(datasets)
+        self.use_gpu = use_gpu and torch.cuda.is_available()
+
+    def dataset_shard(self, name: str) -> Any:
+        return self.datasets[name]
+
+    def checkpoint(self) -> Any:
+        from ray import tune
+
+        return tune.get_checkpoint()
+
+    def device(self) -> torch.device:
+        return (
+            torch.device("cuda", torch.cuda.current_device())
+            if self.use_gpu
+            else torch.device("cpu")
+        )
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(self.device())
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        from ray import tune
+
+        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=checkpoint)

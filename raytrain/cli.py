@@ -7,7 +7,6 @@ input) prints one line and exits with code 2, without a traceback.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -259,56 +258,18 @@ def models_cmd() -> None:
         click.echo(f"{name:<24} {spec.task:<15} {spec.description}")
 
 
-@main.group()
-def registry() -> None:
-    """The registry of trained, versioned models."""
-
-
-_root = click.option(
-    "--root",
-    default="models",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Registry folder.",
-)
-
-
-@registry.command("list")
-@_root
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def registry_list(root: Path, as_json: bool) -> None:
-    """List registered models and their versions."""
-    from raytrain.registry import ModelRegistry
-
-    models = ModelRegistry(root).list()
-    if as_json:
-        slim = {
-            n: [{k: v for k, v in e.items() if k != "config"} for e in entries]
-            for n, entries in models.items()
-        }
-        click.echo(json.dumps(slim, indent=2))
-        return
-    if not models:
-        click.echo(f"no models registered in {root}")
-        return
-    for name, entries in sorted(models.items()):
-        click.echo(name)
-        for e in entries:
-            shown = ", ".join(
-                f"{k}={v:.4g}" for k, v in e["metrics"].items() if k.startswith("val_")
-            )
-            click.echo(f"  v{e['version']:<8} {e['architecture']:<22} {e['created'][:19]}  {shown}")
-
-
 def _add_commands() -> None:
     """Commands that live in their own modules (each a thin shell over its Python API)."""
     from raytrain.evaluate import evaluate_command
     from raytrain.predict_cli import predict_command
+    from raytrain.registry_cli import COMMANDS as registry_commands
     from raytrain.report import report_command
 
     main.add_command(predict_command)
     main.add_command(evaluate_command)
     main.add_command(report_command)
+    for command in registry_commands:
+        main.add_command(command)
 
 
 _add_commands()

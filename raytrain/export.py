@@ -1,8 +1,11 @@
 """Export a trained model: PyTorch with the seed's metadata (seed 000 §7.1) and ONNX.
 
-The ONNX file is checked twice before it is accepted: `onnx.checker` with full checks, and
-onnxruntime against PyTorch on a random batch (max |difference| <= tolerance). A failed check
-deletes the file and raises: an export that disagrees with its model is never left behind.
+The ONNX file is checked before it is accepted: `onnx.checker` with full checks, a symbolic
+(dynamic) batch axis on input and output, and onnxruntime against PyTorch on random batches of
+several sizes (max |difference| <= tolerance). A failed check deletes the file and raises: an
+export that disagrees with its model is never left behind.
+
+`load_bundle` is the way back from a `.pth` bundle to a model, without the registry.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ import torch.nn as nn
 from raytrain.errors import RaytrainError
 from raytrain.models import DataInfo
 from raytrain.tasks import create_task
+
+#: Batch sizes onnxruntime runs the exported graph at: 1, an odd size and a larger one, so a
+#: batch axis frozen at the tracing size (2) cannot pass.
+CHECK_BATCHES = (1, 3, 8)
+#: Export format -> file suffix.
+EXPORT_FORMATS = {"pytorch": ".pth", "onnx": ".onnx"}
+BUNDLE_KEYS = ("model_state_dict", "metadata", "specifications", "data_info", "metrics")
 
 
 class ExportError(RaytrainError):
@@ -101,7 +111,7 @@ def export_onnx(
     path: str | Path,
     opset: int = 17,
     tolerance: float = 1e-4,
-    check_batches: tuple[int, ...] = (1, 3),
+    check_batches: tuple[int, ...] = CHECK_BATCHES,
 ) -> float:
     """Write ONNX with a dynamic batch axis; return the max |onnx - torch| over the checks."""
     import onnx
@@ -124,7 +134,15 @@ def export_onnx(
             dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}},
         )
     try:
-        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+        graph = onnx.load(str(path))
+        onnx.checker.check_model(graph, full_check=True)
+        for value in (graph.graph.input[0], graph.graph.output[0]):
+            batch_dim = value.type.tensor_type.shape.dim[0]
+            if not batch_dim.dim_param:
+                raise ExportError(
+                    f"{path}: ONNX {value.name} has a fixed batch size "
+                    f"({batch_dim.dim_value}), not a dynamic one; export rejected"
+                )
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         worst = 0.0
         gen = torch.Generator().manual_seed(0)
@@ -146,3 +164,31 @@ def export_onnx(
         path.unlink(missing_ok=True)
         raise ExportError(f"{path}: ONNX check failed: {str(e).splitlines()[0]}") from None
     return worst
+
+
+def load_bundle(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on the CPU, bundle) from a seed §7.1 `.pth` written by
+    `export_pytorch`. Loads with `weights_only=True`: a file holding pickled code is refused."""
+    from raytrain.train.checkpoint import build_model_from_meta, load_state_dict
+
+    bundle = load_state_dict(path)
+    if not isinstance(bundle, dict) or any(k not in bundle for k in BUNDLE_KEYS):
+        raise RaytrainError(
+            f"{path}: not a raytrain model bundle (needs keys {', '.join(BUNDLE_KEYS)})"
+        )
+    md = bundle["metadata"]
+    model = build_model_from_meta(
+        {
+            "architecture": md["architecture"],
+            "model_params": md["model_params"],
+            "data_info": bundle["data_info"],
+        }
+    )
+    try:
+        model.load_state_dict(bundle["model_state_dict"])
+    except RuntimeError as e:
+        raise RaytrainError(
+            f"{path}: weights do not fit architecture '{md['architecture']}': "
+            f"{str(e).splitlines()[0]}"
+        ) from None
+    return model.eval(), bundle

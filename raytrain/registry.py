@@ -16,10 +16,18 @@ file lock, so concurrent registrations never lose an entry or reuse a version.
 Version rule: the first version of a name is 1.0.0; a new registration bumps the major version
 when the architecture, task or input shape changes (a breaking change for users of the model),
 and the minor version otherwise (a retrained model); `bump=` forces major, minor or patch.
+
+Stages and aliases: a version can be promoted to `staging` or `production` (one version of a
+name holds each; the version that held `production` before becomes `archived`) and given
+aliases (`champion`, ...; unique per name). A reference is `name` (highest version),
+`name:1.2.0`, or `name@production` / `name@champion` / `name@latest`. Promotion and removal
+are index rewrites under the same lock, so they never lose or corrupt an entry; the version in
+production is not removed without `force=True`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -34,12 +42,20 @@ from typing import Any, Literal
 
 from raytrain.data.manifest import atomic_write_text, sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.export import export_onnx, export_pytorch, input_shape
+from raytrain.export import CHECK_BATCHES, EXPORT_FORMATS, export_onnx, export_pytorch, input_shape
 from raytrain.train.checkpoint import META_FILE, MODEL_FILE, load_model, read_meta
 
 INDEX = "registry.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 Bump = Literal["major", "minor", "patch"]
+#: Stages a version can be in. Promoting a version to an exclusive stage moves the version
+#: that held it to the stage named here (a production model replaced is kept, as archived).
+STAGES = ("none", "staging", "production", "archived")
+EXCLUSIVE_STAGES = {"staging": "none", "production": "archived"}
+#: The label every name has: its highest version.
+LATEST = "latest"
 
 
 def check_name(name: str) -> str:
@@ -52,16 +68,36 @@ def check_name(name: str) -> str:
 
 
 def parse_version(v: str) -> tuple[int, int, int]:
-    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", v)
+    m = _SEMVER.fullmatch(v)
     if not m:
         raise RaytrainError(f"version '{v}': expected MAJOR.MINOR.PATCH, e.g. 1.0.0")
     return int(m[1]), int(m[2]), int(m[3])
 
 
+def check_label(label: str) -> str:
+    """An alias: starts with a letter (so it never reads as a version), no '/' or spaces."""
+    if not _LABEL.match(label) or label in STAGES or label == LATEST:
+        raise RaytrainError(
+            f"alias '{label}': use a letter then letters, digits, '_', '-', '.' (at most 64), "
+            f"and not a stage or '{LATEST}' ({', '.join(STAGES)})"
+        )
+    return label
+
+
 def parse_ref(ref: str) -> tuple[str, str | None]:
-    """'name' or 'name:version' -> (name, version or None)."""
-    name, _, version = ref.partition(":")
-    return check_name(name), (version or None)
+    """'name', 'name:1.2.0' or 'name@production' (a stage or alias) -> (name, version or
+    label or None). `ModelRegistry.get` accepts either kind of second part."""
+    sep = "@" if "@" in ref else ":"
+    name, _, version = ref.partition(sep)
+    check_name(name)
+    if not version:
+        return name, None
+    if not (_SEMVER.fullmatch(version) or _LABEL.match(version)):
+        raise RaytrainError(
+            f"model reference '{ref}': expected NAME, NAME:MAJOR.MINOR.PATCH or "
+            f"NAME@STAGE_OR_ALIAS (e.g. edges:1.0.0, edges@production)"
+        )
+    return name, version
 
 
 def next_version(
@@ -105,23 +141,24 @@ class ModelRegistry:
         return self._read_index()["models"]
 
     def get(self, name: str, version: str | None = None) -> dict[str, Any]:
-        """One entry; the highest version when `version` is None."""
-        models = self.list()
-        check_name(name)
-        if name not in models or not models[name]:
-            known = ", ".join(sorted(models)) or "none"
-            raise RaytrainError(
-                f"no registered model '{name}'{did_you_mean(name, models)} "
-                f"in {self.root}; registered: {known}"
-            )
-        entries = models[name]
-        if version is None:
-            return max(entries, key=lambda e: parse_version(e["version"]))
+        """One entry. `version` is MAJOR.MINOR.PATCH, a stage (`staging`, `production`), an
+        alias, `latest`, or None for the highest version."""
+        return _find(self.list(), name, version, self.root)
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        """The entry a reference names: `name`, `name:1.2.0`, `name@production`."""
+        return self.get(*parse_ref(ref))
+
+    def labels(self, name: str) -> dict[str, str]:
+        """Stage or alias -> version, for one name (plus `latest`)."""
+        entries = _entries(self.list(), name, self.root)
+        out = {LATEST: _highest(entries)["version"]}
         for e in entries:
-            if e["version"] == version:
-                return e
-        versions = ", ".join(e["version"] for e in entries)
-        raise RaytrainError(f"model '{name}' has no version {version}; versions: {versions}")
+            if e.get("stage") in EXCLUSIVE_STAGES:
+                out[e["stage"]] = e["version"]
+            for alias in e.get("aliases", []):
+                out[alias] = e["version"]
+        return out
 
     def path_of(self, entry: dict[str, Any]) -> Path:
         return self.root / entry["path"]
@@ -138,6 +175,11 @@ class ModelRegistry:
             )
         model, _ = load_model(folder)
         return model, entry
+
+    def load_model(self, name: str, version: str | None = None) -> Any:
+        """Seed 000 §4.1's `repo.load_model("edge_detector", version="1.0.0")`: the model in
+        eval mode on the CPU (checksum-checked); `version` may also be a stage or alias."""
+        return self.load(name, version)[0]
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
@@ -207,6 +249,7 @@ class ModelRegistry:
                     "created": datetime.now(timezone.utc).isoformat(),
                     "path": rel,
                     "stage": "none",
+                    "aliases": [],
                     "notes": notes,
                     "source": source or {},
                     "onnx_max_abs_diff": onnx_diff,
@@ -219,8 +262,196 @@ class ModelRegistry:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             entries.append(entry)
-            atomic_write_text(self.root / INDEX, json.dumps(index, indent=2))
+            self._write_index(index)
         return entry
+
+    def _write_index(self, index: dict[str, Any]) -> None:
+        atomic_write_text(self.root / INDEX, json.dumps(index, indent=2))
+
+    def promote(
+        self, name: str, version: str, stage: str | None = None, alias: str | None = None
+    ) -> dict[str, Any]:
+        """Put version `version` (or the one a label names) in `stage` and/or give it `alias`.
+
+        An exclusive stage (staging, production) or an alias moves: the version that held it
+        loses it (a replaced production version becomes archived). Returns the updated entry.
+        """
+        if stage is None and alias is None:
+            raise RaytrainError("promote: give a stage (staging, production, ...) or an alias")
+        if stage is not None and stage not in STAGES:
+            raise RaytrainError(
+                f"stage '{stage}'{did_you_mean(stage, STAGES)}: expected one of {', '.join(STAGES)}"
+            )
+        if alias is not None:
+            check_label(alias)
+        check_name(name)
+        with self._locked():
+            index = self._read_index()
+            target = _find(index["models"], name, version, self.root)
+            when = datetime.now(timezone.utc).isoformat()
+            for e in index["models"][name]:
+                if e is target:
+                    continue
+                if stage in EXCLUSIVE_STAGES and e.get("stage") == stage:
+                    _set_stage(e, EXCLUSIVE_STAGES[stage], when)
+                if alias is not None and alias in e.get("aliases", []):
+                    e["aliases"] = [a for a in e["aliases"] if a != alias]
+            if stage is not None and target.get("stage") != stage:
+                _set_stage(target, stage, when)
+            if alias is not None and alias not in target.get("aliases", []):
+                target["aliases"] = sorted([*target.get("aliases", []), alias])
+            self._write_index(index)
+        return target
+
+    def remove(self, name: str, version: str, *, force: bool = False) -> dict[str, Any]:
+        """Delete one version: its index entry first (atomically), then its folder.
+
+        The production version is refused unless `force`: a serving application may load it
+        by `name@production`. A crash between the two steps leaves an unindexed folder, which
+        the next registration of that version replaces; never an entry without files.
+        """
+        if not version:
+            raise RaytrainError(
+                f"remove '{name}': name the version to remove (NAME:MAJOR.MINOR.PATCH)"
+            )
+        check_name(name)
+        with self._locked():
+            index = self._read_index()
+            entry = _find(index["models"], name, version, self.root)
+            if entry.get("stage") == "production" and not force:
+                raise RaytrainError(
+                    f"model '{name}' v{entry['version']} is in production; promote another "
+                    f"version to production first, or force the removal"
+                )
+            folder = self.path_of(entry)
+            if folder.resolve().parent.parent != self.root.resolve():
+                raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
+            remaining = [e for e in index["models"][name] if e is not entry]
+            if remaining:
+                index["models"][name] = remaining
+            else:
+                del index["models"][name]
+            self._write_index(index)
+            if folder.exists():
+                trash = folder.with_name(f".{folder.name}.removed")
+                shutil.rmtree(trash, ignore_errors=True)
+                os.replace(folder, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()  # only when no version is left
+        return entry
+
+    def export(
+        self,
+        name: str,
+        version: str | None,
+        out_dir: str | Path,
+        *,
+        formats: tuple[str, ...] = ("pytorch", "onnx"),
+        opset: int = 17,
+        tolerance: float = 1e-4,
+        check_batches: tuple[int, ...] = CHECK_BATCHES,
+        overwrite: bool = False,
+    ) -> dict[str, Path]:
+        """Export a registered version to `out_dir` as `<name>_v<version>.pth` (seed §7.1
+        bundle) and `.onnx` (dynamic batch, checked by onnxruntime at `check_batches`), plus
+        its model card. Files appear only when complete; existing ones are kept unless
+        `overwrite`. Returns format -> path."""
+        unknown = [f for f in formats if f not in EXPORT_FORMATS]
+        if unknown or not formats:
+            raise RaytrainError(
+                f"export format '{unknown[0] if unknown else ''}': expected "
+                f"{' and/or '.join(EXPORT_FORMATS)}"
+            )
+        model, entry = self.load(name, version)  # checks the weights' checksum
+        meta = read_meta(self.path_of(entry))
+        out = Path(out_dir)
+        stem = f"{entry['name']}_v{entry['version']}"
+        targets = {f: out / f"{stem}{EXPORT_FORMATS[f]}" for f in formats}
+        targets["card"] = out / f"{stem}.md"
+        existing = [str(p) for p in targets.values() if p.exists()]
+        if existing and not overwrite:
+            raise RaytrainError(f"{existing[0]}: exists; choose another folder or overwrite")
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{stem}."))
+        try:
+            if "pytorch" in targets:
+                export_pytorch(model, meta, tmp / targets["pytorch"].name, *_ref(entry))
+            if "onnx" in targets:
+                export_onnx(
+                    model,
+                    meta,
+                    tmp / targets["onnx"].name,
+                    opset=opset,
+                    tolerance=tolerance,
+                    check_batches=check_batches,
+                )
+            shutil.copy2(self.path_of(entry) / "card.md", tmp / targets["card"].name)
+            for path in targets.values():
+                os.replace(tmp / path.name, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return targets
+
+
+def _entries(models: dict[str, Any], name: str, root: Path) -> list[dict[str, Any]]:
+    check_name(name)
+    if name not in models or not models[name]:
+        known = ", ".join(sorted(models)) or "none"
+        raise RaytrainError(
+            f"no registered model '{name}'{did_you_mean(name, models)} "
+            f"in {root}; registered: {known}"
+        )
+    return models[name]
+
+
+def _highest(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(entries, key=lambda e: parse_version(e["version"]))
+
+
+def _find(models: dict[str, Any], name: str, version: str | None, root: Path) -> dict[str, Any]:
+    """The entry of `name` a version, stage, alias or `latest` (None) names."""
+    entries = _entries(models, name, root)
+    if version is None or version == LATEST:
+        return _highest(entries)
+    if _SEMVER.fullmatch(version):
+        for e in entries:
+            if e["version"] == version:
+                return e
+        versions = ", ".join(e["version"] for e in entries)
+        raise RaytrainError(f"model '{name}' has no version {version}; versions: {versions}")
+    held = [
+        e
+        for e in entries
+        if (version in EXCLUSIVE_STAGES and e.get("stage") == version)
+        or version in e.get("aliases", [])
+    ]
+    if held:
+        return held[0]
+    labels = sorted(
+        {e["stage"] for e in entries if e.get("stage") in EXCLUSIVE_STAGES}
+        | {a for e in entries for a in e.get("aliases", [])}
+    )
+    raise RaytrainError(
+        f"model '{name}' has no version in stage or alias '{version}'"
+        f"{did_you_mean(version, labels)}; labels: {', '.join([LATEST, *labels])}"
+    )
+
+
+def _set_stage(entry: dict[str, Any], stage: str, when: str) -> None:
+    entry["stage"] = stage
+    entry.setdefault("stage_history", []).append({"stage": stage, "at": when})
+
+
+def _ref(entry: dict[str, Any]) -> tuple[str, str]:
+    return entry["name"], entry["version"]
+
+
+def load_registered(ref: str, root: str | Path = "models") -> Any:
+    """`raytrain.load_model("edges:1.0.0")`: a registered model (eval mode, CPU) by reference:
+    `name`, `name:1.2.0`, `name@production`, `name@<alias>`."""
+    name, version = parse_ref(ref)
+    return ModelRegistry(root).load(name, version)[0]
 
 
 def model_card(entry: dict[str, Any]) -> str:
@@ -241,9 +472,11 @@ def model_card(entry: dict[str, Any]) -> str:
 Load it:
 
 ```python
-from raytrain.registry import ModelRegistry
-model, entry = ModelRegistry("models").load("{entry["name"]}", "{entry["version"]}")
+import raytrain
+model = raytrain.load_model("{entry["name"]}:{entry["version"]}")  # or "{entry["name"]}@production"
 ```
+
+or `raytrain export {entry["name"]}:{entry["version"]} --out DIR` for the `.pth` bundle and ONNX.
 
 The full training config is in `meta.json`; retraining with it and the same seed reproduces
 this model.

@@ -13,7 +13,8 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.pipeline import build_datasets
 from raytrain.data.resolve import data_info_for
 from raytrain.resources import ResourcePlan
-from raytrain.train.loop import monitor_of, task_for, train_loop_per_worker
+from raytrain.train.context import InTrialContext
+from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
 
 
 def build_trainer(
@@ -36,22 +37,9 @@ def build_trainer(
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker_res["GPU"] = plan.gpus_per_worker
-    datasets = build_datasets(
-        data_dir,
-        task.inputs,
-        task.target,
-        cfg.dataset.augmentation,
-        cfg.training.seed,
-        cfg.dataset.image_size,
-    )
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={
-            "config": cfg.model_dump(mode="json"),
-            "data_dir": str(data_dir),
-            "log_dir": str(log_dir),
-            "run_name": name,
-        },
+        train_loop_config=_loop_config(cfg, data_dir, log_dir, name),
         scaling_config=ScalingConfig(
             num_workers=plan.num_workers,
             use_gpu=plan.use_gpu,
@@ -67,5 +55,42 @@ def build_trainer(
             ),
             failure_config=FailureConfig(max_failures=cfg.training_params.max_failures),
         ),
-        datasets=datasets,
+        datasets=_datasets(cfg, data_dir, task),
+    )
+
+
+def run_in_trial(
+    cfg: ExperimentConfig, data_dir: str | Path, *, name: str, log_dir: str | Path
+) -> None:
+    """Run the train loop inside the current Tune trial: one worker, no worker group.
+
+    Same loop, same data pipeline, same checkpoints as a 1-worker `TorchTrainer`, minus the
+    worker group's start-up; epochs and checkpoints are reported to Tune directly.
+    """
+    data = data_info_for(cfg, data_dir)
+    ctx = InTrialContext(
+        _datasets(cfg, data_dir, task_for(cfg, data)), use_gpu=cfg.resources.use_gpu
+    )
+    run_loop(_loop_config(cfg, data_dir, log_dir, name), ctx)
+
+
+def _loop_config(
+    cfg: ExperimentConfig, data_dir: str | Path, log_dir: str | Path, name: str
+) -> dict[str, Any]:
+    return {
+        "config": cfg.model_dump(mode="json"),
+        "data_dir": str(data_dir),
+        "log_dir": str(log_dir),
+        "run_name": name,
+    }
+
+
+def _datasets(cfg: ExperimentConfig, data_dir: str | Path, task: Any) -> dict[str, Any]:
+    return build_datasets(
+        data_dir,
+        task.inputs,
+        task.target,
+        cfg.dataset.augmentation,
+        cfg.training.seed,
+        cfg.dataset.image_size,
     )

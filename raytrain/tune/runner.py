@@ -181,16 +181,21 @@ def _make_trainable(
 ) -> Any:
     from ray import tune
 
+    in_trial = plan.num_workers == 1
+
     def trial(params: dict[str, Any]) -> None:
         import ray.data
         from ray.tune.integration.ray_train import TuneReportCallback
 
-        from raytrain.train.launch import build_trainer
+        from raytrain.train.launch import build_trainer, run_in_trial
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
         trial_id = tune.get_context().get_trial_id()
         trials_dir = Path(experiment_dir) / "trials"
+        if in_trial:  # one worker: run the loop right here, no worker group to start
+            run_in_trial(cfg, data_dir, name=trial_id, log_dir=trials_dir / trial_id)
+            return
         trainer = build_trainer(
             cfg,
             data_dir,
@@ -202,7 +207,12 @@ def _make_trainable(
         )
         trainer.fit()
 
-    return tune.with_resources(trial, {"CPU": TRIAL_DRIVER_CPUS})
+    if not in_trial:
+        return tune.with_resources(trial, {"CPU": TRIAL_DRIVER_CPUS})
+    worker: dict[str, float] = {"CPU": plan.cpus_per_worker}
+    if plan.use_gpu:
+        worker["GPU"] = plan.gpus_per_worker
+    return tune.with_resources(trial, worker)
 
 
 @dataclass
@@ -245,6 +255,10 @@ def _collect(
         if r.error:
             errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
         df = r.metrics_dataframe
+        if df is not None and "checkpoint_path" not in df and r.best_checkpoints:
+            # in-trial runs report checkpoints to Tune itself: find them by epoch
+            paths = {m.get("epoch"): c.path for c, m in r.best_checkpoints}
+            df = df.assign(checkpoint_path=df["epoch"].map(paths))
         top = None if df is None else _best_epoch(df, metric, sign)
         if top is not None:
             row["epochs"] = int(df["epoch"].max())
@@ -340,7 +354,17 @@ def run_search(
             scheduler=scheduler,
             max_concurrent_trials=plan.resources.max_concurrent_trials,
         ),
-        run_config=tune.RunConfig(name="tune", storage_path=str(exp), verbose=1),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=str(exp),
+            verbose=1,
+            # in-trial runs checkpoint through Tune: keep each trial's best two
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2,
+                checkpoint_score_attribute=plan.metric,
+                checkpoint_score_order=plan.mode,
+            ),
+        ),
     )
     results = tuner.fit()
     trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode)

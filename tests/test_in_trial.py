@@ -1,0 +1,57 @@
+"""Single-worker trials run the train loop inside the Tune trial (no worker group): same
+metrics, checkpoints through Tune, best one registered. Real local Ray, real Tune."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from raytrain.config import load_config_text
+from raytrain.registry import ModelRegistry
+from raytrain.tune.runner import run_search
+
+pytestmark = pytest.mark.slow
+
+ONE_WORKER = """
+training: {{name: in_trial, seed: 3, output_dir: {out}}}
+dataset:
+  batch_size: 16
+  sample: {{num_train: 64, num_val: 32, num_test: 16}}
+model: {{architecture: coefficient_optimizer, hidden_dims: [16, 8]}}
+training_params: {{num_epochs: 3}}
+search: {{method: bayesian, num_trials: 2}}
+search_space:
+  learning_rate: {{type: loguniform, low: 1e-3, high: 1e-2}}
+resources: {{num_workers: 1}}
+tune: {{scheduler: fifo}}
+logging: {{visualizations: false}}
+export: {{registry_dir: {registry}, onnx: false}}
+"""
+
+
+def test_one_worker_trials_train_in_the_trial_and_register(
+    ray_start_2_cpus: None, tmp_path: Path
+) -> None:
+    cfg = load_config_text(ONE_WORKER.format(out=tmp_path / "results", registry=tmp_path / "m"))
+    result = run_search(cfg, echo=lambda s: None)
+
+    assert [t["status"] for t in result.trials] == ["OK", "OK"], result.errors
+    assert all(t["epochs"] == 3 for t in result.trials)
+    for trial_dir in (result.experiment_dir / "trials").iterdir():
+        rows = list(csv.DictReader((trial_dir / "training_log.csv").open()))
+        assert [float(r["epoch"]) for r in rows] == [1, 2, 3]
+        assert {float(r["world_size"]) for r in rows} == {1.0}
+        # no Ray Train run folder: the loop ran in the trial, checkpoints went to Tune
+        assert not list(trial_dir.glob("checkpoint_*"))
+    best = result.best
+    assert best is not None
+    ckpt = Path(best["checkpoint_path"])
+    assert ckpt.is_relative_to(result.experiment_dir / "tune")
+    meta = json.loads((ckpt / "meta.json").read_text())
+    assert meta["epoch"] == best["epoch"]
+    assert meta["metrics"][result.metric] == pytest.approx(best["value"])
+    entry = ModelRegistry(tmp_path / "m").get("in_trial")
+    assert entry["metrics"][result.metric] == pytest.approx(best["value"])

@@ -151,6 +151,11 @@ def export_onnx(
             with torch.no_grad():
                 ref = wrapped(x).numpy()
             got = session.run(None, {"input": x.numpy()})[0]
+            if got.shape != ref.shape:
+                raise ExportError(
+                    f"{path}: ONNX output shape {list(got.shape)} at batch {b} differs from "
+                    f"PyTorch's {list(ref.shape)}; export rejected"
+                )
             worst = max(worst, float(np.abs(ref - got).max()))
         if not worst <= tolerance:
             raise ExportError(

@@ -56,6 +56,7 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 _entry_points_loaded = False
+_PLUGIN_ERRORS: dict[str, str] = {}
 
 
 def _key(name: str) -> str:
@@ -87,7 +88,12 @@ def register_model(
 
 
 def _load_entry_points() -> None:
-    """Import third-party model plugins once; a broken plugin is reported, not fatal."""
+    """Import third-party model plugins once; a broken plugin is reported, not fatal.
+
+    An entry point names a module (importing it runs its `@register_model`s) or a callable
+    (called once, with no arguments). Failures are kept so that "unknown architecture" can say
+    which plugin failed instead of leaving the user to guess.
+    """
     global _entry_points_loaded
     if _entry_points_loaded:
         return
@@ -100,7 +106,17 @@ def _load_entry_points() -> None:
         except Exception as e:  # a plugin's bug must not break every command
             import warnings
 
-            warnings.warn(f"raytrain model plugin '{ep.name}' failed to load: {e}", stacklevel=2)
+            _PLUGIN_ERRORS[ep.name] = f"{ep.value}: {type(e).__name__}: {e}"
+            warnings.warn(
+                f"raytrain model plugin '{ep.name}' ({ep.value}) failed to load: {e}",
+                stacklevel=2,
+            )
+
+
+def plugin_errors() -> dict[str, str]:
+    """Entry point name -> why it failed to load (empty when every plugin loaded)."""
+    _load_entry_points()
+    return dict(_PLUGIN_ERRORS)
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -116,9 +132,12 @@ def get_model_spec(name: str) -> ModelSpec:
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
         known = list(_REGISTRY) + list(_ALIASES)
+        failed = "".join(
+            f"; model plugin '{n}' failed to load ({why})" for n, why in _PLUGIN_ERRORS.items()
+        )
         raise RaytrainError(
             f"unknown model architecture '{name}'{did_you_mean(key, known)}; "
-            f"registered: {', '.join(list_models())}"
+            f"registered: {', '.join(list_models())}{failed}"
         )
     return _REGISTRY[key]
 

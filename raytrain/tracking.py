@@ -53,6 +53,25 @@ class RunLogger:
         if self._wandb is not None:
             self._wandb.log(scalars, step=step)
 
+    def log_steps(self, rows: list[dict[str, Any]]) -> None:
+        """Per-optimizer-step rows (step, epoch, lr, loss): `steps_log.csv` and TensorBoard
+        `step/lr`, `step/loss` — the learning rate every step actually used."""
+        if not rows:
+            return
+        if self.cfg.csv:
+            path = self.dir / "steps_log.csv"
+            new = not path.exists() or path.stat().st_size == 0
+            with open(path, "a", newline="") as f:
+                w = csv.DictWriter(f, ["step", "epoch", "lr", "loss"], extrasaction="ignore")
+                if new:
+                    w.writeheader()
+                w.writerows(rows)
+        if self._tb is not None:
+            for r in rows:
+                self._tb.add_scalar("step/lr", r["lr"], r["step"])
+                self._tb.add_scalar("step/loss", r["loss"], r["step"])
+            self._tb.flush()
+
     def _write_csv(self, row: dict[str, float]) -> None:
         path = self.dir / "training_log.csv"
         if self._csv_writer is None:

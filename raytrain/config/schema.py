@@ -10,9 +10,17 @@ that each registered architecture declares; see `raytrain.models.registry`.
 
 from __future__ import annotations
 
+import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Direction = Literal["maximize", "minimize"]
 
@@ -100,7 +108,7 @@ class OptimizerSection(Section):
     learning_rate: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(1e-8, gt=0, validation_alias=AliasChoices("eps", "epsilon"))
     momentum: float = Field(0.0, ge=0, lt=1)
     nesterov: bool = False
 
@@ -111,21 +119,87 @@ class OptimizerSection(Section):
         return names.get(str(v).lower(), v) if isinstance(v, str) else v
 
 
+ScheduleName = Literal[
+    "ReduceLROnPlateau",
+    "CosineAnnealingLR",
+    "cosine_decay",
+    "cosine_decay_restarts",
+    "exponential_decay",
+    "constant",
+]
+
+
 class SchedulerSection(Section):
-    type: Literal["ReduceLROnPlateau", "CosineAnnealingLR", "constant"] = "constant"
+    """The learning rate per optimizer step (raytrain.train.schedules): seed 000's epoch
+    schedulers and seed 002's step schedules, each after a linear warmup and above a floor."""
+
+    type: ScheduleName = Field(
+        "constant", validation_alias=AliasChoices("type", "lr_schedule", "lr_schedule_type")
+    )
     mode: Literal["min", "max"] = "min"
     factor: float = Field(0.5, gt=0, lt=1)
     patience: int = Field(10, ge=0)
     min_lr: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup, in optimizer steps")
+    warmup_start_lr: float = Field(1e-8, ge=0, description="The LR of the first warmup step")
+    alpha: float = Field(0.0, ge=0, le=1, description="Floor: never below alpha x learning_rate")
+    decay_steps: int | None = Field(
+        None,
+        ge=1,
+        description="cosine_decay: length of the decay (default: the run after warmup); "
+        "exponential_decay: steps per decay_rate factor (default: one epoch); "
+        "cosine_decay_restarts: first period (default: three periods fill the run)",
+    )
+    decay_rate: float = Field(0.9, gt=0, le=1, description="exponential_decay")
+    t_mul: float = Field(2.0, gt=0, description="cosine_decay_restarts: period multiplier")
+    m_mul: float = Field(1.0, gt=0, description="cosine_decay_restarts: LR multiplier")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _canonical_name(cls, v: Any) -> Any:
+        names = {n.lower(): n for n in typing.get_args(ScheduleName)}
+        names.update({"cosine": "cosine_decay", "exponential": "exponential_decay"})
+        return names.get(v.lower(), v) if isinstance(v, str) else v
 
 
 class TrainingParamsSection(Section):
     num_epochs: int = Field(10, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
     save_frequency: int = Field(1, ge=1)
-    gradient_clip: float | None = Field(None, gt=0, description="Clip grad global norm")
-    mixed_precision: bool = False
-    warmup_epochs: int = Field(0, ge=0)
+    gradient_clip: float | None = Field(
+        None,
+        gt=0,
+        description="Clip the global gradient norm",
+        validation_alias=AliasChoices("gradient_clip", "gradient_clipping_norm_global"),
+    )
+    gradient_clip_norm: float | None = Field(
+        None,
+        gt=0,
+        description="Clip each parameter's gradient norm",
+        validation_alias=AliasChoices("gradient_clip_norm", "gradient_clipping_norm_local"),
+    )
+    gradient_clip_value: float | None = Field(
+        None,
+        gt=0,
+        description="Clip every gradient element to [-v, v]",
+        validation_alias=AliasChoices("gradient_clip_value", "gradient_clipping_value"),
+    )
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="Micro-batches per optimizer step (effective batch = k x batch)"
+    )
+    mixed_precision: bool | Literal["bf16", "fp16"] = Field(
+        False,
+        description="true: bf16 (fp16 + loss scaling where bf16 is missing) on CUDA, float32 "
+        "on CPU; bf16 / fp16: that precision on any device that supports it",
+    )
+    warmup_epochs: int = Field(0, ge=0, description="Linear warmup, in epochs (adds to steps)")
+    monitor_metric: str | None = Field(
+        None, description="Best epoch / early stopping metric (default: search.metric)"
+    )
+    monitor_mode: Literal["min", "max"] | None = None
+    num_to_keep: int | None = Field(
+        2, ge=1, description="Checkpoints kept (best by the monitored metric); None: all"
+    )
     pos_weight: float | Literal["auto"] | None = Field(
         "auto",
         description="BCE positive-class weight; auto: sqrt(negatives/positives) of the "

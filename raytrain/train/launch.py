@@ -51,7 +51,9 @@ def build_trainer(
             storage_path=str(storage_path),
             callbacks=list(callbacks),
             checkpoint_config=CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=monitor, checkpoint_score_order=mode
+                num_to_keep=cfg.training_params.num_to_keep,
+                checkpoint_score_attribute=monitor,
+                checkpoint_score_order=mode,
             ),
             failure_config=FailureConfig(max_failures=cfg.training_params.max_failures),
         ),

@@ -17,18 +17,21 @@ import torch
 import torch.distributed as dist
 
 from raytrain.config.schema import ExperimentConfig
+from raytrain.data.manifest import read_manifest
 from raytrain.data.resolve import data_info_for
 from raytrain.export import input_shape
 from raytrain.models import create_model, get_model_spec
 from raytrain.tasks import Task, create_task, higher_is_better
 from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
+from raytrain.train.clipping import Clipping
 from raytrain.train.context import LoopContext, RayTrainContext
-from raytrain.train.optim import EpochSchedule, build_optimizer
+from raytrain.train.optim import build_optimizer
+from raytrain.train.schedules import LRSchedule
+from raytrain.train.step import NonFiniteLossError, TrainStep, autocast_dtype, train_epoch
+from raytrain.train.transfer import Freeze, apply_pretrained
 from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
 
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss: the run stops with this reason."""
+__all__ = ["NonFiniteLossError", "autocast_dtype", "run_loop", "train_loop_per_worker"]
 
 
 def task_name_of(cfg: ExperimentConfig) -> str:
@@ -50,9 +53,12 @@ def task_for(cfg: ExperimentConfig, data: Any) -> Task:
 
 def monitor_of(cfg: ExperimentConfig, task: Task | type[Task]) -> tuple[str, str]:
     """The metric that picks the best epoch, drives early stopping and the search; its mode."""
-    metric = cfg.search.metric or task.default_metric
+    tp = cfg.training_params
+    metric = cfg.search.metric or tp.monitor_metric or task.default_metric
     if cfg.search.direction:
         return metric, "max" if cfg.search.direction == "maximize" else "min"
+    if tp.monitor_mode and metric == (cfg.search.metric or tp.monitor_metric):
+        return metric, tp.monitor_mode
     if metric == task.default_metric:
         return metric, task.default_mode
     return metric, "max" if higher_is_better(metric) else "min"
@@ -66,14 +72,6 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def autocast_dtype(mixed_precision: bool, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it (no loss scaling needed), else fp16 with a GradScaler;
-    None on CPU, where autocast is slower than float32 for these models."""
-    if not mixed_precision or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def _count_nodes(world_size: int) -> int:
     """How many distinct Ray nodes this run's workers are on (reported, for the record)."""
     import ray
@@ -84,6 +82,15 @@ def _count_nodes(world_size: int) -> int:
     nodes: list[Any] = [None] * world_size
     dist.all_gather_object(nodes, node)
     return len(set(nodes))
+
+
+def steps_per_epoch(data_dir: str | Path, world_size: int, cfg: ExperimentConfig) -> int:
+    """Optimizer steps per epoch on each worker, known before training (the schedules need the
+    run's length): full batches of this worker's share of the training split, grouped by
+    gradient accumulation (a short last group is a step too)."""
+    rows = read_manifest(data_dir).splits["train"].count // max(1, world_size)
+    batches = rows // cfg.dataset.batch_size
+    return max(1, math.ceil(batches / cfg.training_params.gradient_accumulation_steps))
 
 
 def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,14 +123,31 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
     task = task_for(cfg, data)
     model = create_model(cfg.model.architecture, cfg.model.params(), data)
     task.prepare_model(model)
+    pretrained_note = apply_pretrained(model, cfg)  # before DDP: every worker loads the same
     model = ctx.prepare_model(model)  # device placement + DDP when world > 1
     device = ctx.device()
     optimizer = build_optimizer(model.parameters(), cfg.optimizer)
-    schedule = EpochSchedule(optimizer, cfg.scheduler, tp.num_epochs, tp.warmup_epochs)
+    schedule = LRSchedule(
+        cfg.scheduler,
+        cfg.optimizer.learning_rate,
+        steps_per_epoch(loop_config["data_dir"], ctx.world_size, cfg),
+        tp.num_epochs,
+        tp.warmup_epochs,
+    )
+    stepper = TrainStep(
+        model,
+        optimizer,
+        task.loss,
+        schedule,
+        device=device,
+        accumulation=tp.gradient_accumulation_steps,
+        clipping=Clipping.from_config(tp),
+        amp_dtype=autocast_dtype(tp.mixed_precision, device),
+        freeze=Freeze.from_config(unwrap(model), cfg),
+        record=ctx.world_rank == 0,
+    )
     monitor, mode = monitor_of(cfg, task)
     sign = 1.0 if mode == "max" else -1.0
-    amp_dtype = autocast_dtype(tp.mixed_precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     # -- resume from the last checkpoint, if Ray Train restarted us --------------------------
     start_epoch, best, since_best = 0, -math.inf, 0
@@ -134,6 +158,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             state = load_state_dict(Path(d) / STATE_FILE)
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        stepper.load_state_dict(state["stepper"])
         start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
 
     logger, buffer = None, None
@@ -148,6 +173,8 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             cfg.training.name,
             loop_config["config"],
         )
+        if pretrained_note:
+            print(pretrained_note, flush=True)
     num_nodes = _count_nodes(ctx.world_size)
     plot_args = {
         "monitor": monitor,
@@ -162,30 +189,15 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
 
     for epoch in range(start_epoch, tp.num_epochs):
         t0 = time.perf_counter()
-        # 1. train on this worker's shard
-        model.train()
-        train_sum = torch.zeros(2, dtype=torch.float64, device=device)  # loss * n, n
-        for batch in train_shard.iter_torch_batches(
-            batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
-        ):
-            x, y = _to_inputs(batch, task)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = task.loss(model(x), y)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"epoch {epoch + 1}: loss is {loss.item()} — lower optimizer.learning_rate "
-                    f"or set training_params.gradient_clip"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tp.gradient_clip:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tp.gradient_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            train_sum += torch.stack(
-                [loss.detach().double() * len(x), loss.new_tensor(len(x), dtype=torch.float64)]
+        # 1. train on this worker's shard (raytrain.train.step: accumulation, AMP, clipping,
+        #    frozen layers, the per-step LR, the NaN stop); train_sum = [loss * n, n]
+        batches = (
+            _to_inputs(batch, task)
+            for batch in train_shard.iter_torch_batches(
+                batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
             )
+        )
+        train_sum = train_epoch(stepper, batches, epoch)
 
         # 2. validate on this worker's shard of the validation split
         model.eval()
@@ -219,7 +231,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             "epoch": epoch + 1,
             "train_loss": tl / tn,
             "val_loss": vl / max(vn, 1),
-            "lr": schedule.lr,
+            "lr": stepper.lr,  # the LR of the epoch's last step (every step's: steps_log.csv)
         }
         metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
         metrics["epoch_time_s"] = time.perf_counter() - t0
@@ -238,7 +250,9 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             best, since_best = sign * value, 0
         else:
             since_best += 1
-        schedule.step(metrics["val_loss"] if cfg.scheduler.mode == "min" else value)
+        schedule.epoch_end(
+            metrics["val_loss"] if cfg.scheduler.mode == "min" else value, stepper.step
+        )
         last = epoch + 1 == tp.num_epochs
         stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
         metrics["is_best"] = improved
@@ -246,6 +260,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
         # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
         if logger is not None:
             logger.log(metrics, step=epoch + 1)
+            logger.log_steps(stepper.take_history())
             shown = {k: v for k, v in metrics.items() if k.startswith(("train_", "val_"))}
             print(
                 f"epoch {epoch + 1}/{tp.num_epochs} "
@@ -290,6 +305,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
                 state = {
                     "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(),
+                    "stepper": stepper.state_dict(),
                     "epoch": epoch,
                     "best": best,
                     "since_best": since_best,

@@ -1,0 +1,75 @@
+"""Gradient clipping: by value, by each parameter's norm, by the global norm (seed 002's
+`gradient_clipping_value`, `_norm_local`, `_norm_global`; seed 000's `gradient_clip`).
+
+Configured clippers run in that order, so the global-norm bound, the strongest guarantee,
+holds on what the optimizer finally sees. They act on true (unscaled) gradients: the train
+step unscales fp16 gradients first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+from raytrain.config.schema import TrainingParamsSection
+
+ClipFn = Callable[[list[torch.Tensor], float], None]
+
+
+def clip_by_value(grads: list[torch.Tensor], limit: float) -> None:
+    for g in grads:
+        g.clamp_(-limit, limit)
+
+
+def clip_by_parameter_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Each parameter's gradient on its own to norm <= max_norm (Keras `clipnorm`)."""
+    for g in grads:
+        norm = torch.linalg.vector_norm(g.float())
+        g.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0).to(g.dtype))
+
+
+def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+    """All gradients together to norm <= max_norm (torch's clip_grad_norm_ rule)."""
+    total = torch.nn.utils.get_total_norm(grads)
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale.to(g.dtype))
+
+
+#: config field -> clipper, in the order they run
+CLIPPERS: dict[str, ClipFn] = {
+    "gradient_clip_value": clip_by_value,
+    "gradient_clip_norm": clip_by_parameter_norm,
+    "gradient_clip": clip_by_global_norm,
+}
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """The configured clippers, as (function, limit) pairs in CLIPPERS order."""
+
+    steps: tuple[tuple[ClipFn, float], ...]
+
+    @classmethod
+    def from_config(cls, tp: TrainingParamsSection) -> Clipping:
+        return cls(
+            tuple((fn, getattr(tp, key)) for key, fn in CLIPPERS.items() if getattr(tp, key))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def __call__(self, params: Iterable[torch.nn.Parameter]) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        for fn, limit in self.steps:
+            fn(grads, limit)
+
+
+def global_norm(params: Iterable[torch.nn.Parameter]) -> float:
+    """The global gradient norm (for tests and logs)."""
+    grads = [p.grad.float() for p in params if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads))

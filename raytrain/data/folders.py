@@ -1,21 +1,18 @@
 """Raw dataset folders in the seed's layouts -> a prepared (parquet + manifest) dataset.
 
-Layouts (seed 000 §1.1, §2.1, §3.1, and a folder-per-class image set):
-- edges:          <split>/images/*.png|jpg  +  <split>/edges/<same name>
-- classification: <split>/<class name>/*.png|jpg
-- regression:     <split>.npz with `features` and `targets` (seed 000 §11.2), or
-                  <split>/images/ + <split>/metadata.json with `optimal_coefficients` (§2.1)
-- anomaly:        <split>.npz with `coefficients` and `labels` (seed 000 §11.3)
+The layouts and their readers are in `layouts.py`. The prepared copy goes where the caller says
+(`raytrain data prepare --out`), or into the data cache under a key made of the folders' paths,
+file names, sizes and modification times and the options: preparing again is free until the
+data changes.
 
-The prepared copy lives in the data cache under a key made of the folders' paths, file names,
-sizes and modification times: preparing again is free until the data changes.
+Bad data stops preparation with a message naming the file (`on_bad_data="error"`); with
+`on_bad_data="skip"` the bad rows are left out and listed in the manifest (`extra.skipped`) and
+in `data_report.json` beside it, for the run summary. An empty split is an error either way.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +20,37 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from raytrain.data.features import FEATURE_NAMES, feature_vector
-from raytrain.data.manifest import MANIFEST, Manifest, build_dataset_folder, write_manifest
-from raytrain.data.sample import default_data_root, png
+from raytrain.data.features import FEATURE_NAMES
+from raytrain.data.layouts import (
+    anomaly_rows,
+    class_names,
+    class_rows,
+    detect_layout,
+    edge_rows,
+    layout_task,
+    metadata_rows,
+    npz_of,
+    npz_rows,
+)
+from raytrain.data.manifest import (
+    MANIFEST,
+    Manifest,
+    Split,
+    build_dataset_folder,
+    read_manifest,
+    write_manifest,
+)
+from raytrain.data.problems import Problems, write_report
+from raytrain.data.sample import default_data_root
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
 from raytrain.errors import RaytrainError
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+SPLITS = ("train", "val", "test")
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise RaytrainError(f"{path}: not a readable image")
-    return img
-
-
-def _fingerprint(paths: list[Path]) -> str:
-    h = hashlib.sha256()
+def _fingerprint(paths: list[Path], options: str) -> str:
+    h = hashlib.sha256(options.encode())
     for root in paths:
         h.update(str(root.resolve()).encode())
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
@@ -55,146 +60,148 @@ def _fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def _edge_rows(split_dir: Path) -> Iterator[dict[str, Any]]:
-    images_dir, edges_dir = split_dir / "images", split_dir / "edges"
-    for d in (images_dir, edges_dir):
-        if not d.is_dir():
-            raise RaytrainError(f"{d}: missing; an edge dataset split needs images/ and edges/")
-    edges = {p.stem: p for p in _images(edges_dir)}
-    images = _images(images_dir)
-    missing = [p.name for p in images if p.stem not in edges]
-    if missing:
+def split_paths(source: str | Path) -> dict[str, Path]:
+    """`SRC/train`, `SRC/val`, `SRC/test` (folders or .npz files) of a dataset root."""
+    src = Path(source).expanduser()
+    found = {}
+    for name in SPLITS:
+        for p in (src / name, src / f"{name}.npz"):
+            if p.exists():
+                found[name] = p
+                break
+    if "train" not in found:
         raise RaytrainError(
-            f"{edges_dir}: no edge map for {len(missing)} image(s): "
-            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+            f"{src}: no train/ split (expected train/ and val/ [and test/] folders or .npz "
+            f"files; split a flat folder with `raytrain data split` first)"
         )
-    for p in images:
-        img, edge = _read_gray(p), _read_gray(edges[p.stem])
-        if img.shape != edge.shape:
-            raise RaytrainError(
-                f"{edges[p.stem]}: size {edge.shape} differs from its image {p} {img.shape}"
-            )
-        yield {"id": p.stem, "image": png(img), "target": png(edge)}
+    return found
 
 
-def _class_rows(split_dir: Path, classes: list[str]) -> Iterator[dict[str, Any]]:
-    for label, name in enumerate(classes):
-        folder = split_dir / name
-        if not folder.is_dir():
-            raise RaytrainError(f"{folder}: class folder missing in this split")
-        for p in _images(folder):
-            yield {"id": f"{name}/{p.stem}", "image": png(_read_gray(p)), "target": label}
+def _image_splits(
+    task: str,
+    splits: dict[str, Path],
+    tmp: Path,
+    sink: Problems,
+    generate_edges: bool,
+    info: dict[str, Any],
+) -> dict[str, Split]:
+    written = {}
+    if task == "edges":
+        for name, p in splits.items():
+            rows = edge_rows(p, sink.within(name), generate_edges=generate_edges)
+            written[name] = write_split(rows, tmp, name, image_schema("image"))
+        info["edges"] = "generated (Canny+Sobel ensemble)" if generate_edges else "given"
+        return written
+    classes = class_names(splits["train"])
+    if len(classes) < 2:
+        raise RaytrainError(f"{splits['train']}: needs one folder per class (≥ 2)")
+    info.update(num_classes=len(classes), class_names=classes)
+    for name, p in splits.items():
+        rows = class_rows(p, classes, sink.within(name))
+        written[name] = write_split(rows, tmp, name, image_schema("label"))
+    return written
 
 
-def _npz_rows(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if x_key not in z or y_key not in z:
-                raise RaytrainError(
-                    f"{path}: needs arrays '{x_key}' and '{y_key}', has {', '.join(z.files)}"
-                )
-            x, y = np.asarray(z[x_key], np.float32), np.asarray(z[y_key])
-    except (OSError, ValueError) as e:
-        raise RaytrainError(f"{path}: not a readable .npz file ({e})") from None
-    if x.ndim != 2 or len(x) != len(y):
-        raise RaytrainError(
-            f"{path}: '{x_key}' must be 2-D with one row per '{y_key}' entry, "
-            f"got {x.shape} and {y.shape}"
-        )
-    if not np.isfinite(x).all():
-        bad = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise RaytrainError(f"{path}: row {bad} of '{x_key}' is not finite")
-    return x, y
-
-
-def _metadata_rows(split_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    meta_path = split_dir / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
-        raise RaytrainError(f"{meta_path}: cannot read ({e})") from None
-    xs, ys = [], []
-    for name, entry in meta.items():
-        if "optimal_coefficients" not in entry:
-            raise RaytrainError(f"{meta_path}: '{name}' has no optimal_coefficients")
-        xs.append(feature_vector(_read_gray(split_dir / "images" / name)))
-        ys.append(float(entry["optimal_coefficients"]))
-    return np.stack(xs), np.asarray(ys, np.float32)
-
-
-def _vector_source(task: str, split_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    npz = split_path if split_path.suffix == ".npz" else split_path.with_suffix(".npz")
-    if npz.exists():
-        keys = ("features", "targets") if task == "regression" else ("coefficients", "labels")
-        return _npz_rows(npz, *keys)
-    if task == "regression" and (split_path / "metadata.json").exists():
-        return _metadata_rows(split_path)
-    raise RaytrainError(
-        f"{split_path}: expected an .npz file"
-        f"{' or images/ + metadata.json' if task == 'regression' else ''}"
-    )
+def _vector_splits(
+    task: str,
+    splits: dict[str, Path],
+    tmp: Path,
+    sink: Problems,
+    generate_anomalies: bool,
+    seed: int,
+    info: dict[str, Any],
+) -> dict[str, Split]:
+    written = {}
+    dim = None
+    for name, p in splits.items():
+        npz = npz_of(p)
+        if npz is not None:
+            rows = npz_rows(npz, task, sink.within(name))
+        elif task == "regression":
+            rows = metadata_rows(p, sink.within(name))
+        else:
+            rows = anomaly_rows(p, sink.within(name), generate_anomalies, seed)
+        if rows:
+            n = len(rows[0]["features"])
+            if dim is not None and n != dim:
+                raise RaytrainError(f"{p}: rows have {n} features, the train split has {dim}")
+            dim = n
+        target_type = pa.float32() if task == "regression" else pa.int64()
+        written[name] = write_split(rows, tmp, name, vector_schema(dim or 0, target_type))
+    info["feature_dim"] = dim
+    if task == "regression" and dim == len(FEATURE_NAMES):
+        info["feature_names"] = list(FEATURE_NAMES)
+    if task == "anomaly":
+        info["class_names"] = ["normal", "tampered"]
+    return written
 
 
 def prepare_folders(
-    task: str, train: str, val: str | None, test: str | None = None, root: str | Path | None = None
+    task: str | None,
+    train: str | Path,
+    val: str | Path | None,
+    test: str | Path | None = None,
+    root: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    generate_edges: bool = False,
+    generate_anomalies: bool = False,
+    on_bad_data: str = "error",
+    seed: int = 0,
 ) -> Path:
-    """Prepare the raw split folders once; return the prepared dataset folder."""
+    """Prepare the raw split folders once; return the prepared dataset folder.
+
+    `task` None = the train split's layout decides. `out` = write exactly there (an error if it
+    already holds another dataset); otherwise the data cache under `root`.
+    """
     splits = {"train": Path(train).expanduser(), "val": Path(val or train).expanduser()}
     if test:
         splits["test"] = Path(test).expanduser()
     for name, p in splits.items():
-        if not p.exists() and not p.with_suffix(".npz").exists():
+        if not p.exists() and npz_of(p) is None:
             raise RaytrainError(f"dataset.{name}_path: {p} does not exist")
-    root = Path(root) if root else default_data_root()
-    final = root / f"prepared-{task}-{_fingerprint(list(splits.values()))}"
-    if (final / MANIFEST).exists():
-        return final
+    task = task or layout_task(splits["train"])
+    layout = detect_layout(splits["train"])
+    if task == "edges" and layout not in ("edges",):
+        raise RaytrainError(f"{splits['train']}: an edge dataset needs images/ + edges/")
+    sink = Problems("skip" if on_bad_data == "skip" else "error")
+    options = f"{task}:{generate_edges}:{generate_anomalies}:{sink.mode}:{seed}"
+    key = _fingerprint(list(splits.values()), options)
+    if out is not None:
+        final = Path(out).expanduser()
+        if (final / MANIFEST).exists():
+            if read_manifest(final).extra.get("fingerprint") == key:
+                return final
+            raise RaytrainError(
+                f"{final}: already holds a prepared dataset of other data; choose another --out"
+            )
+        if final.exists() and any(final.iterdir()):
+            raise RaytrainError(f"{final}: exists and is not empty; choose another --out")
+        if final.exists():
+            final.rmdir()
+    else:
+        final = Path(root or default_data_root()) / f"prepared-{task}-{key}"
+        if (final / MANIFEST).exists():
+            return final
     with build_dataset_folder(final) as tmp:
         info: dict[str, Any] = {"in_channels": 1}
-        written = {}
-        if task == "edges":
-            for name, p in splits.items():
-                written[name] = write_split(_edge_rows(p), tmp, name, image_schema("image"))
-        elif task == "classification":
-            classes = sorted(d.name for d in splits["train"].iterdir() if d.is_dir())
-            if len(classes) < 2:
-                raise RaytrainError(f"{splits['train']}: needs one folder per class (≥ 2)")
-            info.update(num_classes=len(classes), class_names=classes)
-            for name, p in splits.items():
-                written[name] = write_split(
-                    _class_rows(p, classes), tmp, name, image_schema("label")
-                )
+        if task in ("edges", "classification"):
+            written = _image_splits(task, splits, tmp, sink, generate_edges, info)
         elif task in ("regression", "anomaly"):
-            for name, p in splits.items():
-                x, y = _vector_source(task, p)
-                target_type = pa.float32() if task == "regression" else pa.int64()
-                rows = (
-                    {
-                        "id": f"{name}-{i}",
-                        "features": x[i].tolist(),
-                        "target": float(y[i]) if task == "regression" else int(y[i]),
-                        "kind": "",
-                    }
-                    for i in range(len(x))
-                )
-                written[name] = write_split(rows, tmp, name, vector_schema(x.shape[1], target_type))
-                if name == "train":
-                    info["feature_dim"] = int(x.shape[1])
-                    if task == "regression" and x.shape[1] == len(FEATURE_NAMES):
-                        info["feature_names"] = list(FEATURE_NAMES)
+            info.pop("in_channels")
+            written = _vector_splits(task, splits, tmp, sink, generate_anomalies, seed, info)
         else:
             raise RaytrainError(f"no folder layout known for task '{task}'")
         for name, split in written.items():
             if split.count == 0:
-                raise RaytrainError(f"dataset.{name}_path: {splits[name]} holds no samples")
+                why = f" ({len(sink)} problem(s) skipped)" if sink else ""
+                raise RaytrainError(
+                    f"{splits[name]}: the {name} split holds no usable samples{why}"
+                )
         if task in ("edges", "classification"):
-            first = written["train"].shards[0]
-            import pyarrow.parquet as pq
-
-            img0 = pq.read_table(tmp / first.path, columns=["image"])["image"][0].as_py()
-            h, w = cv2.imdecode(np.frombuffer(img0, np.uint8), cv2.IMREAD_GRAYSCALE).shape
-            info["image_size"] = h if h == w else None
+            info["image_size"] = _square_size(tmp, written["train"])
         info.update(split_stats(tmp, written["train"], task))
+        report = sink.report()
         write_manifest(
             tmp,
             Manifest(
@@ -202,6 +209,16 @@ def prepare_folders(
                 splits=written,
                 info=info,
                 source=", ".join(f"{k}={v}" for k, v in splits.items()),
+                extra={"fingerprint": key, "skipped": report},
             ),
         )
+        write_report(tmp, report)
     return final
+
+
+def _square_size(root: Path, split: Split) -> int | None:
+    import pyarrow.parquet as pq
+
+    img0 = pq.read_table(root / split.shards[0].path, columns=["image"])["image"][0].as_py()
+    h, w = cv2.imdecode(np.frombuffer(img0, np.uint8), cv2.IMREAD_GRAYSCALE).shape
+    return h if h == w else None

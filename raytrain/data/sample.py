@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from raytrain.data.features import FEATURE_NAMES
 from raytrain.data.manifest import MANIFEST, Manifest, build_dataset_folder, write_manifest
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
+from raytrain.errors import RaytrainError
 
 GENERATOR_VERSION = 3  # bump when generated data or manifest info change
 SPLIT_SEED_OFFSET = {"train": 0, "val": 10_000, "test": 20_000}
@@ -127,10 +130,28 @@ def sample_dataset_key(task: str, s: SampleDataSection) -> str:
     return f"sample-{task}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | None = None) -> Path:
-    """The folder of the sample dataset for `task` and settings `s`, generated if missing."""
-    root = Path(root) if root else default_data_root()
-    final = root / sample_dataset_key(task, s)
+def ensure_sample_dataset(
+    task: str, s: SampleDataSection, root: str | Path | None = None, out: str | Path | None = None
+) -> Path:
+    """The folder of the sample dataset for `task` and settings `s`, generated if missing.
+
+    `out` = exactly this folder (`raytrain data synth --out`); an error if it holds other data.
+    """
+    key = sample_dataset_key(task, s)
+    if out is not None:
+        final = Path(out).expanduser()
+        if (final / MANIFEST).exists():
+            from raytrain.data.manifest import read_manifest
+
+            if read_manifest(final).extra.get("key") == key:
+                return final
+            raise RaytrainError(f"{final}: already holds another dataset; choose another --out")
+        if final.exists() and any(final.iterdir()):
+            raise RaytrainError(f"{final}: exists and is not empty; choose another --out")
+        if final.exists():
+            final.rmdir()
+    else:
+        final = Path(root or default_data_root()) / key
     if (final / MANIFEST).exists():
         return final
     rows_fn, schema, info = _plan(task, s)
@@ -155,6 +176,66 @@ def ensure_sample_dataset(task: str, s: SampleDataSection, root: str | Path | No
                 splits=splits,
                 info=info,
                 source=f"raytrain sample data ({task}, {s.model_dump()})",
+                extra={"key": key},
             ),
         )
+    return final
+
+
+# -- the same samples as raw folders in the seed layouts (`raytrain data synth --layout folders`)
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png(img))
+
+
+def _folder_split(task: str, split_dir: Path, n: int, seed: int, s: SampleDataSection) -> None:
+    if task == "edges":
+        for i in range(n):
+            img, edge = synth.edge_sample(i, seed, s.image_size)
+            _write_png(split_dir / "images" / f"img_{i:05d}.png", img)
+            _write_png(split_dir / "edges" / f"img_{i:05d}.png", edge)
+    elif task == "classification":
+        for i in range(n):
+            img, label = synth.classification_sample(i, seed, s.image_size, s.num_classes)
+            _write_png(split_dir / synth.CLASS_NAMES[label] / f"img_{i:05d}.png", img)
+    elif task == "regression":
+        meta = {}
+        for i in range(n):
+            img, feats, target = synth.coefficient_sample(i, seed, s.image_size, s.target_rmse)
+            name = f"img_{i:05d}.png"
+            _write_png(split_dir / "images" / name, img)
+            meta[name] = {
+                "optimal_coefficients": int(target),
+                "rmse": s.target_rmse,
+                "image_features": dict(zip(FEATURE_NAMES, map(float, feats), strict=True)),
+            }
+        (split_dir / "metadata.json").write_text(json.dumps(meta, indent=2))
+    elif task == "anomaly":
+        x, y, _ = synth.anomaly_samples(n, seed, s.num_coefficients)
+        for sub in ("normal", "anomalous"):
+            (split_dir / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            sub = "anomalous" if y[i] else "normal"
+            np.save(split_dir / sub / f"set_{i:05d}.npy", x[i])
+    else:
+        raise ValueError(f"no sample data for task '{task}'")
+
+
+def write_sample_folders(task: str, s: SampleDataSection, out: str | Path) -> Path:
+    """The sample data as raw train/ val/ test/ folders in the seed's layout for `task`."""
+    final = Path(out).expanduser()
+    if final.exists() and any(final.iterdir()):
+        raise RaytrainError(f"{final}: exists and is not empty; choose another --out")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        for split, n in _sizes(s).items():
+            _folder_split(task, tmp / split, n, s.seed + SPLIT_SEED_OFFSET[split], s)
+        if final.exists():
+            final.rmdir()
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -1,0 +1,192 @@
+"""Checks of a prepared dataset before anything streams it.
+
+`usable_shards` runs once per experiment before the pipeline is built: every shard of a split
+must exist, match its sha256 in the manifest and be a readable parquet file with the row count
+the manifest says, and no split may be empty. A problem stops the run with a message naming
+the file; in skip mode the bad shard is left out and recorded. Checksums are remembered by
+(path, size, mtime), so trials after the first only `stat` the shards.
+
+`check_rows` decodes every row too (`raytrain data validate` on a prepared folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from raytrain.data.manifest import MANIFEST, SCHEMA_VERSION, Manifest, read_manifest, sha256_file
+from raytrain.data.problems import Problems, merge_reports
+from raytrain.errors import RaytrainError
+
+
+def _verified_cache(root: Path) -> Path:
+    from raytrain.data.sample import default_data_root
+
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return default_data_root() / ".verified" / f"{key}.json"
+
+
+def _load_verified(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads(_verified_cache(root).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_verified(root: Path, verified: dict[str, Any]) -> None:
+    from raytrain.data.manifest import atomic_write_text
+
+    with contextlib.suppress(OSError):  # a read-only cache only costs a re-check next time
+        atomic_write_text(_verified_cache(root), json.dumps(verified))
+
+
+def read_checked_manifest(root: str | Path) -> Manifest:
+    root = Path(root)
+    m = read_manifest(root)
+    if m.schema_version > SCHEMA_VERSION:
+        raise RaytrainError(
+            f"{root / MANIFEST}: schema version {m.schema_version} is newer than this raytrain "
+            f"reads ({SCHEMA_VERSION}); upgrade raytrain"
+        )
+    return m
+
+
+def _check_shard(root: Path, shard: Any, sink: Problems, verified: dict[str, Any]) -> bool:
+    import pyarrow.parquet as pq
+
+    path = root / shard.path
+    if not path.is_file():
+        sink.add(path, "missing shard", "shard listed in the manifest is missing", shard.rows)
+        return False
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, shard.sha256]
+    if verified.get(shard.path) == stamp:
+        return True
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except Exception as e:  # pyarrow raises several types for a truncated file
+        sink.add(path, "unreadable parquet", f"not a readable parquet file ({e})", shard.rows)
+        return False
+    if rows != shard.rows:
+        sink.add(
+            path, "row count mismatch", f"{rows} rows, the manifest says {shard.rows}", shard.rows
+        )
+        return False
+    digest = sha256_file(path)
+    if digest != shard.sha256:
+        sink.add(
+            path,
+            "checksum mismatch",
+            f"sha256 {digest[:12]}… does not match the manifest's {shard.sha256[:12]}… "
+            f"(the file changed after it was prepared)",
+            shard.rows,
+        )
+        return False
+    verified[shard.path] = stamp
+    return True
+
+
+def usable_shards(
+    root: str | Path, splits: tuple[str, ...], on_bad_data: str = "error"
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """({split: [shard path, ...]}, skip report) for the splits a run streams."""
+    root = Path(root)
+    m = read_checked_manifest(root)
+    sink = Problems("skip" if on_bad_data == "skip" else "error")
+    verified = _load_verified(root)
+    out: dict[str, list[str]] = {}
+    for split in splits:
+        paths = m.shard_paths(root, split)  # an unknown split is an error naming the manifest
+        sink.within(split)
+        good = [
+            str(root / s.path)
+            for s in m.splits[split].shards
+            if _check_shard(root, s, sink, verified)
+        ]
+        if not good or m.splits[split].count == 0:
+            raise RaytrainError(
+                f"{root / MANIFEST}: the '{split}' split is empty"
+                + (f" after skipping {len(paths) - len(good)} bad shard(s)" if paths else "")
+            )
+        out[split] = good
+    _save_verified(root, verified)
+    prepared = m.extra.get("skipped") or {}
+    return out, merge_reports(prepared, sink.report()) if prepared else sink.report()
+
+
+def data_report(
+    root: str | Path, on_bad_data: str = "error", splits: tuple[str, ...] = ("train", "val")
+) -> dict[str, Any]:
+    """What a run summary shows about bad data: rows skipped (when prepared and now) and why."""
+    return usable_shards(root, splits, on_bad_data)[1]
+
+
+def check_rows(
+    root: str | Path,
+    sink: Problems,
+    min_size: int | None = None,
+    min_edge_density: float | None = None,
+) -> dict[str, int]:
+    """Every check of `usable_shards` plus decoding every image row; returns rows per split."""
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    m = read_checked_manifest(root)
+    counts = {}
+    for split, info in m.splits.items():
+        sink.within(split)
+        if info.count == 0:
+            sink.add(root / MANIFEST, "empty split", f"the '{split}' split is empty", 0)
+        n = 0
+        for shard in info.shards:
+            if not _check_shard(root, shard, sink, {}):
+                continue
+            table = pq.read_table(root / shard.path)
+            if "image" not in table.column_names:
+                n += table.num_rows
+                continue
+            ids = table["id"].to_pylist()
+            images = table["image"].to_pylist()
+            targets = table["target"].to_pylist()
+            for row_id, img_buf, tgt in zip(ids, images, targets, strict=True):
+                where = f"{root / shard.path} row '{row_id}'"
+                img = _decode(img_buf)
+                if img is None:
+                    sink.add(where, "unreadable image", "image is not a readable image")
+                    continue
+                if min_size is not None and min(img.shape) < min_size:
+                    sink.add(where, "too small", f"image too small: {img.shape[1]}x{img.shape[0]}")
+                    continue
+                if isinstance(tgt, bytes):
+                    edge = _decode(tgt)
+                    if edge is None:
+                        sink.add(where, "unreadable edge map", "edge map is not a readable image")
+                        continue
+                    if edge.shape != img.shape:
+                        sink.add(
+                            where,
+                            "size mismatch",
+                            f"image {img.shape} and edge map {edge.shape} differ",
+                        )
+                        continue
+                    density = np.count_nonzero(edge) / edge.size
+                    if min_edge_density is not None and density < min_edge_density:
+                        sink.add(
+                            where, "edge map too sparse", f"edge map too sparse: {density:.4f}"
+                        )
+                        continue
+                n += 1
+        counts[split] = n
+    return counts
+
+
+def _decode(buf: bytes | None) -> np.ndarray | None:
+    if not buf:
+        return None
+    return cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_GRAYSCALE)

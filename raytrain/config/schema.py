@@ -77,7 +77,16 @@ class DatasetSection(Section):
     batch_size: int = Field(16, ge=1)
     num_workers: int = Field(2, ge=0, description="Parallel decode/augment tasks in Ray Data")
     augmentation: AugmentationName | list[TransformSpec] = "basic"
-    cache_dataset: bool = False
+    cache_dataset: bool | Literal["auto"] = Field(
+        "auto",
+        description="Keep the decoded images in the Ray object store (decode once, augment "
+        "every epoch): auto = when the split fits in a quarter of the store",
+    )
+    on_bad_data: Literal["error", "skip"] = Field(
+        "error",
+        description="error: stop at the first bad file, naming it; skip: leave bad rows and "
+        "shards out and count them in the run's data report",
+    )
     image_size: int | None = Field(None, ge=16, description="Resize images to this size")
     sample: SampleDataSection = Field(default_factory=SampleDataSection)
 

@@ -95,4 +95,6 @@ def _datasets(cfg: ExperimentConfig, data_dir: str | Path, task: Any) -> dict[st
         cfg.dataset.augmentation,
         cfg.training.seed,
         cfg.dataset.image_size,
+        on_bad_data=cfg.dataset.on_bad_data,
+        cache=cfg.dataset.cache_dataset,
     )

@@ -18,12 +18,19 @@ def write_split(
     split: str,
     schema: pa.Schema,
     rows_per_shard: int = 256,
+    max_shard_bytes: int = 16 << 20,
 ) -> Split:
-    """Write rows (dicts matching `schema`) as `<root>/<split>/part-NNNNN.parquet`."""
+    """Write rows (dicts matching `schema`) as `<root>/<split>/part-NNNNN.parquet`.
+
+    A shard ends at `rows_per_shard` rows or `max_shard_bytes` of image bytes, whichever comes
+    first: a shard is one Ray Data block, and big blocks of big images would crowd a small
+    object store.
+    """
     out = Path(root) / split
     out.mkdir(parents=True, exist_ok=True)
     shards: list[Shard] = []
     buf: list[dict[str, Any]] = []
+    size = 0
 
     def flush() -> None:
         if not buf:
@@ -36,8 +43,10 @@ def write_split(
 
     for row in rows:
         buf.append(row)
-        if len(buf) >= rows_per_shard:
+        size += sum(len(v) for v in row.values() if isinstance(v, bytes))
+        if len(buf) >= rows_per_shard or size >= max_shard_bytes:
             flush()
+            size = 0
     flush()
     return Split(sum(s.rows for s in shards), shards)
 

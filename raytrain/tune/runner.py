@@ -90,6 +90,9 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
 
     if ray.is_initialized():
         return
+    from raytrain.ray_address import check_address
+
+    check_address(address)  # seconds, where ray.init would retry a dead address for minutes
     try:
         ray.init(address=address or None, log_to_driver=verbose)
     except ConnectionError as e:

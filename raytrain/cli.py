@@ -177,7 +177,14 @@ def tune(
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_option",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config (instead of CONFIG), e.g. a run's config.json.",
+)
 @_quick
 @_set
 @_address
@@ -185,13 +192,42 @@ def tune(
 @click.option("--epochs", type=int, default=None, help="training_params.num_epochs")
 @click.option("--batch-size", type=int, default=None, help="dataset.batch_size")
 @click.option("--learning-rate", type=float, default=None, help="optimizer.learning_rate")
-@click.option("--optimizer", default=None, help="optimizer.type")
+@click.option("--optimizer", default=None, help="optimizer.type (adam, adamw, sgd, ...)")
+@click.option(
+    "--lr-schedule",
+    default=None,
+    help="scheduler.type: cosine_decay, cosine_decay_restarts, exponential_decay, constant, "
+    "ReduceLROnPlateau, CosineAnnealingLR",
+)
+@click.option("--warmup-steps", type=int, default=None, help="scheduler.warmup_steps")
+@click.option("--alpha", type=float, default=None, help="scheduler.alpha (LR floor fraction)")
 @click.option("--weight-decay", type=float, default=None, help="optimizer.weight_decay")
 @click.option("--gradient-clip", type=float, default=None, help="training_params.gradient_clip")
+@click.option(
+    "--accumulate", type=int, default=None, help="training_params.gradient_accumulation_steps"
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["auto", "bf16", "fp16"]),
+    default=None,
+    help="training_params.mixed_precision (auto: bf16/fp16 on CUDA only)",
+)
+@click.option("--no-mixed-precision", is_flag=True, help="Train in float32.")
+@click.option("--no-early-stopping", is_flag=True, help="Run every epoch (no patience stop).")
+@click.option("--no-tensorboard", is_flag=True, help="Write no tensorboard_logs/.")
+@click.option("--no-wandb", is_flag=True, help="Do not log to wandb.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Continue the interrupted run in this folder from its last checkpoint.",
+)
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
 @_plot_switches
 def train(
-    config: Path,
+    config: Path | None,
+    config_option: Path | None,
     quick: bool,
     sets: tuple[str, ...],
     address: str | None,
@@ -200,34 +236,65 @@ def train(
     batch_size: int | None,
     learning_rate: float | None,
     optimizer: str | None,
+    lr_schedule: str | None,
+    warmup_steps: int | None,
+    alpha: float | None,
     weight_decay: float | None,
     gradient_clip: float | None,
+    accumulate: int | None,
+    mixed_precision: str | None,
+    no_mixed_precision: bool,
+    no_early_stopping: bool,
+    no_tensorboard: bool,
+    no_wandb: bool,
+    resume_dir: Path | None,
     register: bool,
     no_visualization: bool,
     no_analysis: bool,
     visualization_frequency: int | None,
 ) -> None:
-    """Train one model from CONFIG (no search)."""
-    from raytrain.config import load_config
-    from raytrain.train.run import run_training
+    """Train one model from CONFIG (no search); seed 002's flags override the file."""
+    from raytrain.train.run import train_command_config
 
-    flags = {
+    flags: dict[str, Any] = {
         "model.architecture": model,
         "training_params.num_epochs": epochs,
         "dataset.batch_size": batch_size,
         "optimizer.learning_rate": learning_rate,
         "optimizer.type": optimizer,
+        "scheduler.type": lr_schedule,
+        "scheduler.warmup_steps": warmup_steps,
+        "scheduler.alpha": alpha,
         "optimizer.weight_decay": weight_decay,
         "training_params.gradient_clip": gradient_clip,
+        "training_params.gradient_accumulation_steps": accumulate,
+        "training_params.mixed_precision": True if mixed_precision == "auto" else mixed_precision,
+    }
+    switches = {
+        "training_params.mixed_precision": (no_mixed_precision, False),
+        "training_params.early_stopping_patience": (no_early_stopping, None),
+        "logging.tensorboard": (no_tensorboard, False),
+        "logging.use_wandb": (no_wandb, False),
     }
     overrides = {
         **_plot_overrides(no_visualization, no_analysis, visualization_frequency),
         **_parse_set(sets),
         **{k: v for k, v in flags.items() if v is not None},
+        **{k: v for k, (on, v) in switches.items() if on},
     }
-    cfg = load_config(config, overrides=overrides, quick=quick)
+    cfg, run_dir = train_command_config(config, config_option, resume_dir, overrides, quick)
+    from raytrain.train.run import run_training
+
     # The workers' output is this command's progress display (one line per epoch).
-    run_training(cfg, address=address, register=register, echo=click.echo, verbose=True)
+    run_training(
+        cfg,
+        address=address,
+        run_dir=run_dir,
+        resume=resume_dir is not None,
+        register=register,
+        echo=click.echo,
+        verbose=True,
+    )
 
 
 @main.command()

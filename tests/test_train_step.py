@@ -184,6 +184,8 @@ def test_frozen_layers_stay_put_until_the_freeze_ends() -> None:
     train_epoch(s, [(x, y), (x, y)], epoch=0)
     for b, p in zip(before, model.parameters(), strict=True):
         assert torch.equal(b, p.detach()) == (id(p) in frozen)
+    assert freeze.norms  # the frozen encoder's BatchNorms keep their running statistics
+    assert all(float(m.running_mean.abs().sum()) == 0.0 for m in freeze.norms)
     train_epoch(s, [(x, y)], epoch=1)  # the freeze is over: everything trains
     assert all(
         not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters(), strict=True)

@@ -33,11 +33,36 @@ class TrainResult:
     registered: dict[str, Any] | None = None
 
 
+def train_command_config(
+    config: Path | None,
+    config_option: Path | None,
+    resume_dir: Path | None,
+    overrides: dict[str, Any],
+    quick: bool,
+) -> tuple[ExperimentConfig, Path | None]:
+    """The config of `raytrain train` (CONFIG, `--config FILE`, or the `config.json` of the
+    run `--resume` continues) and the run folder (None: a new timestamped one)."""
+    from raytrain.config import load_config
+
+    if config is not None and config_option is not None:
+        raise RaytrainError(f"give the config once: {config} or --config {config_option}")
+    path = config or config_option
+    if resume_dir is not None:
+        path = path or resume_dir / "config.json"
+        if not Path(path).exists():
+            raise RaytrainError(f"--resume {resume_dir}: no config.json (not a raytrain run)")
+    if path is None:
+        raise RaytrainError("give a config: raytrain train CONFIG.yaml (or --config FILE)")
+    cfg = load_config(Path(path), overrides=overrides, quick=quick)
+    return cfg, resume_dir.absolute() if resume_dir is not None else None
+
+
 def run_training(
     cfg: ExperimentConfig,
     *,
     address: str | None = None,
     run_dir: Path | None = None,
+    resume: bool = False,
     register: bool = False,
     echo: Callable[[str], None] = print,
     verbose: bool = False,
@@ -56,10 +81,18 @@ def run_training(
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
         root = Path(cfg.tune.storage_path or cfg.training.output_dir)
         run_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if resume:
+        # Ray Train finds the run's checkpoints under the same name and storage path and
+        # restarts the workers from the latest one.
+        if not (run_dir / "train").is_dir():
+            raise RaytrainError(f"--resume {run_dir}: no Ray Train run folder 'train/' in it")
+    elif run_dir.exists() and any(run_dir.iterdir()):
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(
+            run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2)
+        )
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     echo(
@@ -76,8 +109,9 @@ def run_training(
     if best is None:
         raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
-    shutil.copytree(best.path, best_dir)
-    shutil.copytree(result.checkpoint.path, final_dir)
+    for folder, source in ((best_dir, best.path), (final_dir, result.checkpoint.path)):
+        shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy
+        shutil.copytree(source, folder)
     out = TrainResult(run_dir, dict(result.metrics), best_dir, final_dir)
     echo(
         "final: "

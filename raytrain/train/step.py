@@ -180,6 +180,8 @@ def train_epoch(
     """Train on `batches` for one epoch; returns [sum of loss x rows, rows] (float64)."""
     stepper.epoch = epoch
     stepper.model.train()
+    if stepper.freeze is not None and stepper.freeze.active(epoch):
+        stepper.freeze.hold_statistics()
     total = torch.zeros(2, dtype=torch.float64, device=stepper.device)
     for (x, y), last in with_last(batches):
         loss = stepper.micro_batch(x, y, last)

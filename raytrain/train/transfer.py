@@ -10,6 +10,7 @@ for a while, then fine-tune.
 * For how long: the first `pretrained.freeze_epochs` epochs, then everything trains; with
   `freeze_epochs: 0`, the whole run.
 
+Frozen BatchNorm layers also stop updating their running statistics (eval mode while frozen).
 Frozen parameters keep `requires_grad` (DDP fixes the set of synchronised parameters when it
 wraps the model, so unfreezing later would silently leave them unsynchronised): instead, their
 gradients are dropped before each optimizer step, and torch optimizers skip a parameter
@@ -96,6 +97,14 @@ class Freeze:
         wanted = set(names)
         self.params = [p for n, p in model.named_parameters() if n in wanted]
         self.until_epoch = until_epoch
+        # normalisation layers that are wholly frozen also keep their running statistics
+        self.norms = [
+            m
+            for prefix, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+            and all(f"{prefix}.{n}" in wanted for n, _ in m.named_parameters())
+            and any(True for _ in m.parameters())
+        ]
 
     @classmethod
     def from_config(cls, model: nn.Module, cfg: ExperimentConfig) -> Freeze:
@@ -105,6 +114,11 @@ class Freeze:
     def active(self, epoch: int) -> bool:
         """Whether the freeze holds in `epoch` (0-based)."""
         return bool(self.params) and (self.until_epoch is None or epoch < self.until_epoch)
+
+    def hold_statistics(self) -> None:
+        """Put the frozen BatchNorm layers in eval mode (call after `model.train()`)."""
+        for m in self.norms:
+            m.eval()
 
     def drop_grads(self) -> None:
         for p in self.params:

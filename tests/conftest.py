@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
+OBJECT_STORE_BYTES = 96 * 1024 * 1024
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,9 @@ def ray_start_2_cpus() -> Iterator[None]:
     ray.init(
         address="local",
         num_cpus=2,
+        # Small, so that tests/test_data_pipeline.py can stream a dataset 4x the store cheaply;
+        # every other test's data is a few MB.
+        object_store_memory=OBJECT_STORE_BYTES,
         log_to_driver=False,
         runtime_env={"env_vars": {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}},
     )

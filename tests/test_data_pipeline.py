@@ -1,0 +1,177 @@
+"""The Ray Data pipeline on a real local Ray: augmentation reproducibility, validation never
+augmented, the object-store cache, bad rows that name their shard, and a dataset 4x the
+object store streaming through a Ray Train epoch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from raytrain.config.schema import SampleDataSection
+from raytrain.data.manifest import Manifest, read_manifest, sha256_file, write_manifest
+from raytrain.data.pipeline import Preprocess, build_datasets, decoded_bytes, should_cache
+from raytrain.data.sample import ensure_sample_dataset
+from raytrain.data.shards import image_schema, write_split
+from raytrain.errors import RaytrainError
+
+pytestmark = pytest.mark.usefixtures("ray_start_2_cpus")
+
+TINY = SampleDataSection(num_train=40, num_val=12, num_test=4, image_size=24)
+
+
+def _arrays(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(ds.iter_batches(batch_size=None, batch_format="numpy"))
+    return np.concatenate([b["x"] for b in batches]), np.concatenate([b["y"] for b in batches])
+
+
+def _decoded(folder: Path, split: str, column: str) -> np.ndarray:
+    m = read_manifest(folder)
+    out = []
+    for sh in m.splits[split].shards:
+        for buf in pq.read_table(folder / sh.path, columns=[column])[column].to_pylist():
+            out.append(cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_GRAYSCALE))
+    return np.stack(out)[:, None]
+
+
+def _build(folder: Path, seed: int = 3, cache: bool | str = "auto", **kw: Any) -> dict[str, Any]:
+    return build_datasets(folder, "image", "image", "advanced", seed, cache=cache, **kw)
+
+
+def test_same_seed_same_augmented_batch_and_validation_untouched(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    a, b, c = _build(folder), _build(folder), _build(folder, seed=4)
+    xa, ya = _arrays(a["train"])
+    xb, yb = _arrays(b["train"])
+    xc, _ = _arrays(c["train"])
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(xa, xc)  # another seed, another augmentation
+    raw = _decoded(folder, "train", "image")
+    assert xa.shape == raw.shape == (40, 1, 24, 24) and xa.dtype == np.uint8
+    assert not np.array_equal(xa, raw)  # train is augmented
+    # Validation data is never augmented: exactly the stored images and edge maps.
+    xv, yv = _arrays(a["val"])
+    np.testing.assert_array_equal(xv, _decoded(folder, "val", "image"))
+    np.testing.assert_array_equal(yv, _decoded(folder, "val", "target"))
+
+
+def test_cache_changes_nothing_but_where_the_bytes_live(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    p = Preprocess("image", "image", '"none"', 0)
+    manifest = read_manifest(folder)
+    assert decoded_bytes(manifest, "train", p) == 40 * 24 * 24 * 2
+    assert should_cache("auto", manifest, "train", p)  # 46 KB fits in any store
+    cached, streamed = _build(folder, cache=True), _build(folder, cache=False)
+    for split in ("train", "val"):
+        for got, want in zip(_arrays(cached[split]), _arrays(streamed[split]), strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def _forge_bad_row(folder: Path, row: int, image: bytes) -> tuple[Path, str]:
+    """Replace one row's image and re-sign the shard, as a third-party tool might have."""
+    m = read_manifest(folder)
+    shard = m.splits["train"].shards[0]
+    path = folder / shard.path
+    table = pq.read_table(path)
+    images = table["image"].to_pylist()
+    images[row] = image
+    table = table.set_column(table.schema.get_field_index("image"), "image", pa.array(images))
+    pq.write_table(table, path)
+    shard.sha256 = sha256_file(path)
+    write_manifest(folder, m)
+    return path, table["id"][row].as_py()
+
+
+def test_bad_row_names_its_shard_or_is_skipped(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path / "a")
+    path, row_id = _forge_bad_row(folder, 5, b"\x89PNG broken")
+    with pytest.raises(Exception, match=rf"{path}: row '{row_id}': image is not a readable image"):
+        _arrays(_build(folder)["train"])
+    x, _ = _arrays(_build(folder, on_bad_data="skip")["train"])
+    assert len(x) == 39
+
+
+def test_changed_shard_stops_before_streaming(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    shard = folder / read_manifest(folder).splits["val"].shards[0].path
+    shard.write_bytes(shard.read_bytes()[:-64])
+    with pytest.raises(RaytrainError, match=rf"{shard}: not a readable parquet file"):
+        _build(folder)
+
+
+# -- a dataset 4x the object store ----------------------------------------------------------------
+
+BIG_SIZE = 512  # noise PNGs do not compress: ~260 KB per image on disk and decoded
+
+
+def _big_dataset(root: Path, store_bytes: float) -> tuple[Path, int]:
+    """Classification rows of incompressible noise, 4.2x the object store in total."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (BIG_SIZE, BIG_SIZE), dtype=np.uint8)
+    n = int(4.2 * store_bytes / (BIG_SIZE * BIG_SIZE)) + 1
+
+    def rows() -> Any:
+        for i in range(n):
+            img = np.roll(base, i * 7, axis=i % 2)  # every row different (no parquet dedup)
+            img[0, :8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
+            ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 0])
+            assert ok
+            yield {"id": f"r{i}", "image": buf.tobytes(), "target": i % 2}
+
+    train = write_split(rows(), root, "train", image_schema("label"))
+    val = write_split(list(rows())[:4], root, "val", image_schema("label"))
+    info = {"in_channels": 1, "image_size": BIG_SIZE, "num_classes": 2}
+    write_manifest(root, Manifest("classification", {"train": train, "val": val}, info, "test"))
+    return root, n
+
+
+@pytest.mark.slow
+def test_dataset_four_times_the_object_store_streams_through_an_epoch(tmp_path: Path) -> None:
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    store = ray.cluster_resources()["object_store_memory"]
+    folder, n = _big_dataset(tmp_path / "big", store)
+    on_disk = sum(f.stat().st_size for f in (folder / "train").iterdir())
+    assert on_disk > 4 * store, (on_disk, store)
+    p = Preprocess("image", "label", '"none"', 0)
+    assert not should_cache("auto", read_manifest(folder), "train", p)  # streams, no cache
+    datasets = build_datasets(folder, "image", "label", "basic", 0, splits=("train",))
+
+    # Defined here, so Ray pickles it by value (workers cannot import test modules).
+    def _count_rows_per_worker(config: dict[str, Any]) -> None:
+        import ray.train
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, stride=8), torch.nn.Flatten())
+        head = torch.nn.LazyLinear(2)
+        opt = torch.optim.SGD(list(model.parameters()), lr=0.01)
+        rows = 0
+        for batch in ray.train.get_dataset_shard("train").iter_torch_batches(batch_size=16):
+            x = batch["x"].float() / 255.0
+            loss = torch.nn.functional.cross_entropy(head(model(x)), batch["y"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rows += len(x)
+        Path(config["out"]).write_text(str(rows))  # Train V2 keeps metrics with checkpoints only
+
+    trainer = TorchTrainer(
+        _count_rows_per_worker,
+        scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 0.5}),
+        train_loop_config={"out": str(tmp_path / "rows.txt")},
+        run_config=RunConfig(name="big-epoch", storage_path=str(tmp_path / "runs")),
+        datasets=datasets,
+    )
+    result = trainer.fit()
+    assert result.error is None
+    assert int((tmp_path / "rows.txt").read_text()) == n  # every row, once
+    shutil.rmtree(folder)

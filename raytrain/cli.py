@@ -135,6 +135,11 @@ _address = click.option(
 @_address
 @click.option("--name", default=None, help="Experiment name (default: training.name).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish the search of this name whose driver stopped (same config).",
+)
 @_verbose
 @_plot_switches
 def tune(
@@ -144,12 +149,16 @@ def tune(
     address: str | None,
     name: str | None,
     dry_run: bool,
+    resume: bool,
     verbose: bool,
     no_visualization: bool,
     no_analysis: bool,
     visualization_frequency: int | None,
 ) -> None:
-    """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file)."""
+    """Run a hyperparameter search over SPACE (a search_spaces/*.yaml file).
+
+    Results go to <tune.storage_path or training.output_dir>/<name>/; a name already used
+    needs --resume (finish it) or another --name."""
     from raytrain.config import load_config
 
     overrides = {
@@ -168,12 +177,12 @@ def tune(
 
             cpus, gpus = cluster_resources(address)
         with _about(space):
-            click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe())
+            click.echo(plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus).describe(full=True))
         return
     from raytrain.tune.runner import run_search
 
     with _about(space):
-        run_search(cfg, address=address, echo=click.echo, verbose=verbose)
+        run_search(cfg, address=address, echo=click.echo, verbose=verbose, resume=resume)
 
 
 @main.command()

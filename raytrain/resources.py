@@ -63,7 +63,8 @@ def plan_resources(
                 f"resources.num_workers: {res.num_workers} workers do not fit "
                 f"on {cluster_cpus:g} CPU"
             )
-    cpus_per_trial = res.num_workers * cpw + TRIAL_DRIVER_CPUS
+    # A one-worker trial runs the loop in the trial itself (no worker group, no driver).
+    cpus_per_trial = res.num_workers * cpw + (0.0 if res.num_workers == 1 else TRIAL_DRIVER_CPUS)
     if cpus_per_trial + data_cpus > cluster_cpus + 1e-9:
         raise RaytrainError(
             f"resources: one trial needs {res.num_workers} x {cpw:g} CPU + {data_cpus:g} CPU "

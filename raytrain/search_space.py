@@ -50,6 +50,75 @@ class SearchSpace:
                 n *= len(e.values or e.choices or [])
         return n
 
+    def as_grid(self) -> dict[str, Any]:
+        """The space with every entry enumerated (`search.method: grid`): categorical and grid
+        entries take each value, int ranges each integer (or each step), float ranges each
+        step. A float range without a step has no finite grid and is an error."""
+        from ray import tune
+
+        out = {}
+        for path, entry in self.entries.items():
+            values = grid_values(path, entry)
+            if path in self.by_index:
+                values = list(range(len(values)))
+            out[path] = tune.grid_search(values)
+        return out
+
+    def full_grid_size(self) -> int:
+        """Points of `as_grid()`: the product of each entry's value count."""
+        n = 1
+        for path, entry in self.entries.items():
+            n *= len(grid_values(path, entry))
+        return n
+
+    def mutations(self) -> dict[str, Any]:
+        """What population-based training may change in a running trial: every entry outside
+        `model.*` (a checkpoint cannot take a different architecture). Choices mutate by
+        shifting along their list, ranges by Tune's perturbation, clipped by `clip`."""
+        out: dict[str, Any] = {}
+        for path, entry in self.entries.items():
+            if path.startswith("model."):
+                continue
+            domain = self.param_space[path]
+            if entry.type in ("categorical", "choice", "grid"):
+                n = len(entry.values or entry.choices or [])
+                out[path] = (
+                    list(range(n)) if path in self.by_index else list(entry.values or entry.choices)
+                )
+            else:
+                out[path] = domain
+        return out
+
+    def clip(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Bring perturbed range values back inside their entry's [low, high] (ints rounded)."""
+        out = dict(params)
+        for path, entry in self.entries.items():
+            if path not in out or entry.low is None or entry.high is None:
+                continue
+            v = min(max(out[path], entry.low), entry.high)
+            if entry.type in ("int", "randint", "qrandint"):
+                v = int(round(v))
+            out[path] = v
+        return out
+
+
+def grid_values(key: str, p: SearchParam) -> list[Any]:
+    """Every value of one entry, for a grid; an error for a continuous range without a step."""
+    if p.type in ("categorical", "choice", "grid"):
+        return list(p.values or p.choices or [])
+    low, high = p.low, p.high
+    assert low is not None and high is not None
+    if p.type in ("int", "randint", "qrandint"):
+        step = int(p.step or 1)
+        return list(range(int(low), int(high) + 1, step))
+    if not p.step:
+        raise RaytrainError(
+            f"search_space.{key}: search.method grid needs finite values; give this range a "
+            f"'step' or make it type: grid with 'values'"
+        )
+    n = int(round((high - low) / p.step))
+    return [round(low + i * p.step, 12) for i in range(n + 1)]
+
 
 def _domain(key: str, path: str, p: SearchParam, by_index: dict[str, list[Any]]) -> Any:
     """The Tune domain of one entry; `key` is the YAML key (for messages), `path` the field."""

@@ -246,17 +246,50 @@ class PretrainedSection(Section):
     freeze_epochs: int = Field(0, ge=0)
 
 
+_DIRECTION_ALIASES = {"max": "maximize", "min": "minimize"}
+
+
 class SearchSection(Section):
-    method: Literal["bayesian", "tpe", "random"] = "bayesian"
-    num_trials: int = Field(10, ge=1)
+    """How trials are chosen; see raytrain.tune.searchers for each method."""
+
+    method: Literal["bayesian", "tpe", "cmaes", "random", "grid", "pbt"] = Field(
+        "bayesian",
+        description="bayesian/tpe: Optuna TPE; cmaes: Optuna CMA-ES; random; grid: every "
+        "point of the space; pbt: population-based training (mutations from the space)",
+    )
+    num_trials: int = Field(10, ge=1, description="Trials (grid: ignored; pbt: population)")
     metric: str | None = Field(None, description="Defaults to the task's main validation metric")
     direction: Direction | None = None
+    objectives: dict[str, Direction] | None = Field(
+        None,
+        description="Multi-objective search: metric -> direction (e.g. {val_f1_score: maximize, "
+        "latency_ms: minimize}); the results get a Pareto front. `metric` stays the one that "
+        "schedules trials and picks the checkpoint to register",
+    )
+    seed: int | None = Field(None, description="Sampler seed; default training.seed")
+    startup_trials: int | None = Field(
+        None, ge=1, description="TPE/CMA-ES: random trials before the model takes over"
+    )
 
     @field_validator("direction", mode="before")
     @classmethod
     def _direction_aliases(cls, v: Any) -> Any:
-        aliases = {"max": "maximize", "min": "minimize"}
-        return aliases.get(v, v) if isinstance(v, str) else v
+        return _DIRECTION_ALIASES.get(v, v) if isinstance(v, str) else v
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_aliases(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: _DIRECTION_ALIASES.get(d, d) if isinstance(d, str) else d for k, d in v.items()
+            }
+        return v
+
+    @model_validator(mode="after")
+    def _objectives_shape(self) -> SearchSection:
+        if self.objectives is not None and len(self.objectives) < 2:
+            raise ValueError("objectives needs two metrics or more (one metric: use 'metric')")
+        return self
 
 
 class SearchParam(Section):
@@ -314,9 +347,19 @@ class ResourcesSection(Section):
 
 
 class TuneSection(Section):
-    scheduler: Literal["asha", "fifo"] = "asha"
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(3.0, gt=1)
+    """Scheduler settings (see raytrain.tune.schedulers) and where results live."""
+
+    scheduler: Literal["asha", "hyperband", "median", "fifo"] = Field(
+        "asha", description="Early stopping; search.method: pbt brings its own scheduler"
+    )
+    grace_period: int = Field(1, ge=1, description="ASHA/median: epochs before any stop")
+    reduction_factor: float = Field(3.0, gt=1, description="ASHA/HyperBand: keep 1/this per rung")
+    brackets: int = Field(1, ge=1, description="ASHA brackets")
+    max_t: int | None = Field(None, ge=1, description="ASHA/HyperBand; default num_epochs")
+    min_samples_required: int = Field(3, ge=1, description="Median stopping: trials to compare")
+    perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="PBT: top/bottom share")
+    resample_probability: float = Field(0.25, ge=0, le=1, description="PBT: resample vs perturb")
     storage_path: str | None = Field(None, description="Default: training.output_dir")
     shared_storage: bool = Field(
         False,

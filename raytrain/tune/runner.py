@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,16 @@ from raytrain.errors import RaytrainError
 from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
 from raytrain.search_space import SearchSpace, build_search_space
 from raytrain.train.loop import monitor_of, task_name_of
+from raytrain.tune.experiment import TUNE_DIR, claim, dashboard_url, experiment_dir_for
+from raytrain.tune.objectives import derived_callback, derived_needed, objectives_of, pareto_front
+from raytrain.tune.schedulers import SchedulerSpec, scheduler_spec
+from raytrain.tune.searchers import (
+    SearchContext,
+    SearchMethod,
+    check_method,
+    optuna_storage_url,
+    search_method,
+)
 
 Printer = Callable[[str], None]
 
@@ -40,21 +49,73 @@ class SearchPlan:
     task: str
     metric: str
     mode: str
-    searcher: str
-    scheduler: str
+    method: SearchMethod
+    scheduler: SchedulerSpec
     num_samples: int
     resources: ResourcePlan
     experiment_dir: Path
+    objectives: list[tuple[str, str]]
+    expected_trials: int
     data_dir: Path | None = None
 
-    def describe(self) -> str:
+    @property
+    def context(self) -> SearchContext:
+        return SearchContext(
+            self.config, self.space, self.metric, self.mode, self.objectives, self.experiment_dir
+        )
+
+    @property
+    def param_space(self) -> dict[str, Any]:
+        return self.method.param_space(self.space)
+
+    @property
+    def optuna_storage(self) -> str | None:
+        return optuna_storage_url(self.experiment_dir) if self.method.optuna else None
+
+    def describe(self, full: bool = False) -> str:
+        """The plan as text; `full` adds the resolved config (the dry run prints it)."""
+        cfg = self.config
+        objective = " and ".join(f"{m} {md}" for m, md in self.objectives)
+        if len(self.objectives) > 1:
+            objective = f"{objective} (Pareto front; {self.metric} schedules and registers)"
+        r = self.resources
+        waves = math.ceil(self.expected_trials / max(1, r.max_concurrent_trials))
+        storage = self.optuna_storage or "none (Tune's experiment state only)"
         lines = [
-            f"experiment   {self.config.training.name} -> {self.experiment_dir}",
-            f"model        {self.config.model.architecture} (task: {self.task})",
-            f"objective    {self.mode} {self.metric}",
-            f"searcher     {self.searcher}, {self.num_samples} trial(s)",
-            f"scheduler    {self.scheduler}",
-            f"resources    {self.resources.describe()}",
+            f"experiment   {cfg.training.name} -> {self.experiment_dir}",
+            f"model        {cfg.model.architecture} (task: {self.task})",
+            f"objective    {objective}",
+            f"searcher     {self.method.name}: {self.method.summary}",
+            f"             seed {self.context.seed}, {self.expected_trials} trial(s) expected, "
+            f"{cfg.training_params.num_epochs} epoch(s) each at most",
+            f"scheduler    {self.scheduler.describe(self.context)}",
+            f"per trial    {r.num_workers} worker(s) x {r.cpus_per_worker:g} CPU"
+            + (f" + {r.gpus_per_worker:g} GPU" if r.use_gpu else "")
+            + (
+                " (in-process: the trial is the worker)"
+                if r.num_workers == 1
+                else f" + {TRIAL_DRIVER_CPUS:g} CPU trial driver"
+            )
+            + f" = {r.cpus_per_trial:g} CPU",
+            f"cluster      {r.cluster_cpus:g} CPU / {r.cluster_gpus:g} GPU, {r.data_cpus:g} CPU "
+            f"kept for Ray Data",
+            f"concurrency  {r.max_concurrent_trials} trial(s) at once = min(what fits: "
+            f"({r.cluster_cpus:g} - {r.data_cpus:g}) / {r.cpus_per_trial:g} CPU"
+            + (
+                f", {r.cluster_gpus:g} / {r.num_workers * r.gpus_per_worker:g} GPU"
+                if r.use_gpu
+                else ""
+            )
+            + f"; trials: {self.expected_trials}"
+            + (
+                f"; resources.max_concurrent_trials: {cfg.resources.max_concurrent_trials}"
+                if cfg.resources.max_concurrent_trials
+                else ""
+            )
+            + f") -> about {waves} wave(s)",
+            f"storage      {self.experiment_dir} (tune.shared_storage: "
+            f"{str(cfg.tune.shared_storage).lower()})",
+            f"optuna       {storage}",
             f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}",
             "search space",
         ]
@@ -63,6 +124,10 @@ class SearchPlan:
             lines.append(f"  {path:<28} {json.dumps(spec, default=str)}")
         if not self.space.entries:
             lines.append("  (empty: every trial trains the same config)")
+        if full:
+            lines.append("resolved config")
+            dumped = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+            lines += [f"  {line}" for line in dumped.rstrip().splitlines()]
         return "\n".join(lines)
 
 
@@ -113,6 +178,14 @@ def plan_search(
 
     task_name = task_name_of(cfg)
     space = build_search_space(cfg)
+    if cfg.export.register_best:  # a bad name would only fail after the whole search
+        from raytrain.registry import check_name
+
+        key = "export.registry_name" if cfg.export.registry_name else "training.name"
+        try:
+            check_name(cfg.export.registry_name or cfg.training.name)
+        except RaytrainError as e:
+            raise RaytrainError(f"{key}: {e}") from None
     build_augmentation(
         cfg.dataset.augmentation
         if isinstance(cfg.dataset.augmentation, str)
@@ -122,33 +195,27 @@ def plan_search(
 
     metric, mode = monitor_of(cfg, task_class(task_name))
     _check_models_build(cfg, space, task_name)
-    if space.has_grid and cfg.search.method != "random":
-        raise RaytrainError(
-            "search_space: grid entries need search.method: random "
-            "(Optuna samplers cannot enumerate a grid)"
-        )
-    num_samples = cfg.search.num_trials
-    if space.has_grid:
-        num_samples = max(1, math.ceil(cfg.search.num_trials / space.grid_size()))
-    plan = plan_resources(
-        cfg.resources,
-        cluster_cpus,
-        cluster_gpus,
-        num_trials=num_samples * max(1, space.grid_size()),
-    )
-    searcher = "random" if cfg.search.method == "random" else "optuna TPE"
-    scheduler = "FIFO (every trial runs all epochs)"
-    if cfg.tune.scheduler == "asha":
-        scheduler = (
-            f"ASHA (grace {cfg.tune.grace_period} epoch(s), reduction "
-            f"{cfg.tune.reduction_factor:g}, max {cfg.training_params.num_epochs})"
-        )
-    if experiment_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        root = Path(cfg.tune.storage_path or cfg.training.output_dir)
-        experiment_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
+    objectives = objectives_of(cfg, metric, mode)
+    method = search_method(cfg)
+    exp = experiment_dir or experiment_dir_for(cfg)
+    ctx = SearchContext(cfg, space, metric, mode, objectives, exp)
+    check_method(method, ctx)
+    scheduler = scheduler_spec(ctx)
+    expected = method.expected_trials(cfg, space)
+    plan = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
     return SearchPlan(
-        cfg, space, task_name, metric, mode, searcher, scheduler, num_samples, plan, experiment_dir
+        cfg,
+        space,
+        task_name,
+        metric,
+        mode,
+        method,
+        scheduler,
+        method.num_samples(cfg, space),
+        plan,
+        exp,
+        objectives,
+        expected,
     )
 
 
@@ -227,6 +294,8 @@ class SearchResult:
     best: dict[str, Any] | None
     registered: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
+    #: multi-objective searches: the trials no other trial beats in every objective
+    pareto_front: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _best_epoch(df: Any, metric: str, sign: int) -> Any:
@@ -236,7 +305,7 @@ def _best_epoch(df: Any, metric: str, sign: int) -> Any:
 
 
 def _collect(
-    results: Any, space: SearchSpace, metric: str, mode: str
+    results: Any, space: SearchSpace, metric: str, mode: str, also: tuple[str, ...] = ()
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """One row per trial, the best (trial, epoch) whose checkpoint is on disk, and the errors.
 
@@ -266,6 +335,9 @@ def _collect(
         if top is not None:
             row["epochs"] = int(df["epoch"].max())
             row[f"best_{metric}"] = float(top[metric])
+            for m in also:  # the other objectives, at the same (best) epoch
+                if m in top and top[m] == top[m]:
+                    row[m] = float(top[m])
             if "checkpoint_path" in df:
                 saved = df[
                     df["checkpoint_path"].map(lambda p: isinstance(p, str) and Path(p).is_dir())
@@ -308,12 +380,13 @@ def run_search(
     experiment_dir: Path | None = None,
     echo: Printer = print,
     verbose: bool = False,
+    resume: bool = False,
 ) -> SearchResult:
-    """Run the whole search; register and export the best trial when configured."""
+    """Run the whole search (or, with `resume`, finish one whose driver died); register and
+    export the best trial when configured."""
+    import os
+
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-    from ray.tune.search.optuna import OptunaSearch
 
     cpus, gpus = cluster_resources(address, verbose)
     check_storage(
@@ -321,59 +394,90 @@ def run_search(
     )
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)
     exp = plan.experiment_dir
-    if exp.exists() and any(exp.iterdir()):
-        raise RaytrainError(f"{exp}: experiment folder exists and is not empty")
+    claim(exp, cfg, resume)
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     plan.data_dir = resolve_dataset(cfg, plan.task)
     echo(plan.describe())
-    atomic_write_text(
-        exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    )
-    if cfg.search.method == "random":
-        searcher: Any = BasicVariantGenerator(random_state=cfg.training.seed)
-    else:
-        import optuna
-
-        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.training.seed))
-    scheduler: Any = FIFOScheduler()
-    if cfg.tune.scheduler == "asha":
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=cfg.training_params.num_epochs,
-            grace_period=cfg.tune.grace_period,
-            reduction_factor=cfg.tune.reduction_factor,
+    if plan.optuna_storage:
+        echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
+    url = dashboard_url()
+    echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
+    if not resume:
+        atomic_write_text(
+            exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         )
-    tuner = tune.Tuner(
-        _make_trainable(
-            cfg.model_dump(mode="json"), plan.space, str(plan.data_dir), plan.resources, str(exp)
-        ),
-        param_space=plan.space.param_space,
-        tune_config=tune.TuneConfig(
-            metric=plan.metric,
-            mode=plan.mode,
-            num_samples=plan.num_samples,
-            search_alg=searcher,
-            scheduler=scheduler,
-            max_concurrent_trials=plan.resources.max_concurrent_trials,
-        ),
-        run_config=tune.RunConfig(
-            name="tune",
-            storage_path=str(exp),
-            verbose=1,
-            # in-trial runs checkpoint through Tune: keep each trial's best two
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2,
-                checkpoint_score_attribute=plan.metric,
-                checkpoint_score_order=plan.mode,
-            ),
+    # Save Tune's experiment state every second (default: adaptive, >= 10 s), so a killed driver
+    # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    base = cfg.model_dump(mode="json")
+    trainable = _make_trainable(base, plan.space, str(plan.data_dir), plan.resources, str(exp))
+    callbacks = []
+    derived = derived_needed(cfg)
+    if derived:
+        space = plan.space
+
+        def config_of(params: dict[str, Any]) -> ExperimentConfig:
+            overrides = space.decode({k: v for k, v in params.items() if k in space.param_space})
+            return validate(apply_overrides(base, overrides), source="trial config")
+
+        callbacks.append(derived_callback(derived, config_of))
+    run_config = tune.RunConfig(
+        name=TUNE_DIR,
+        storage_path=str(exp),
+        verbose=1,
+        callbacks=callbacks,
+        # in-trial runs checkpoint through Tune: keep each trial's best two
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2,
+            checkpoint_score_attribute=plan.metric,
+            checkpoint_score_order=plan.mode,
         ),
     )
+    if resume:
+        echo(f"resuming {exp / TUNE_DIR}")
+        tuner = tune.Tuner.restore(
+            str(exp / TUNE_DIR),
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=plan.param_space,
+        )
+    else:
+        ctx = plan.context
+        tuner = tune.Tuner(
+            trainable,
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                metric=plan.metric,
+                mode=plan.mode,
+                num_samples=plan.num_samples,
+                search_alg=plan.method.build(ctx),
+                scheduler=plan.scheduler.build(ctx),
+                max_concurrent_trials=plan.resources.max_concurrent_trials,
+            ),
+            run_config=run_config,
+        )
     results = tuner.fit()
-    trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode)
+    others = tuple(m for m, _ in plan.objectives[1:])
+    trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
+    if plan.optuna_storage:
+        from raytrain.tune.optuna_store import fail_orphans
+
+        fail_orphans(plan.optuna_storage, cfg.training.name, {str(t["trial"]) for t in trials})
+    if len(plan.objectives) > 1:
+        scored = [{**t, plan.metric: t.get(f"best_{plan.metric}")} for t in trials]
+        front = set(pareto_front(scored, plan.objectives))
+        for i, t in enumerate(trials):
+            t["pareto"] = i in front
+        result.pareto_front = [trials[i] for i in sorted(front)]
     _write_trials_csv(exp / "trials.csv", trials)
     echo("\n" + format_table(trials))
+    if result.pareto_front:
+        names = ", ".join(f"{m} ({md})" for m, md in plan.objectives)
+        echo(f"\npareto front over {names}: {len(result.pareto_front)} trial(s)")
+        echo(format_table(result.pareto_front))
     for err in errors:
         echo(f"error: {err}")
     if best is None:
@@ -412,6 +516,12 @@ def run_search(
         if result.registered
         else None,
         "resources": plan.resources.as_dict(),
+        "search_method": plan.method.name,
+        "scheduler": plan.scheduler.name,
+        "objectives": [{"metric": m, "mode": md} for m, md in plan.objectives],
+        "pareto_front": [t["trial"] for t in result.pareto_front],
+        "optuna_storage": plan.optuna_storage,
+        "resumed": resume,
         "wall_time_s": time.time() - t0,
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))

@@ -1,0 +1,78 @@
+"""An OptunaSearch whose history survives the driver: the study lives in a database file and
+the Tune-trial -> Optuna-trial map is rebuilt from that database on resume.
+
+Ray's OptunaSearch pickles its whole state, in-memory study included, with each experiment
+checkpoint, so a driver killed between two checkpoints loses the trials told since (and a
+resumed trial that Optuna never saw makes `on_trial_complete` fail). Here every Optuna trial
+records its Tune trial id as a user attribute; `restore` reopens the study from the database
+and maps ids back, so the sampler keeps every finished trial and the running ones are told
+when their resumed Tune trial ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.search.optuna import OptunaSearch
+
+#: Optuna trial user attribute holding the Tune trial id
+TUNE_TRIAL_ATTR = "tune_trial_id"
+
+
+class DurableOptunaSearch(OptunaSearch):
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None:
+            ot_trial.set_user_attr(TUNE_TRIAL_ATTR, trial_id)
+        return params
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        if self._storage is not None:
+            self.reattach()
+
+    def reattach(self) -> None:
+        """Reopen the study from its storage and rebuild the trial maps from it."""
+        import optuna
+        from optuna.trial import Trial, TrialState
+
+        study = optuna.load_study(
+            study_name=self._study_name, storage=self._storage, sampler=self._sampler
+        )
+        self._ot_study = study
+        self._ot_trials, self._completed_trials = {}, set()
+        for frozen in study.get_trials(deepcopy=False):
+            tid = frozen.user_attrs.get(TUNE_TRIAL_ATTR)
+            if tid is None:
+                continue
+            self._ot_trials[tid] = Trial(study, frozen._trial_id)
+            if frozen.state != TrialState.RUNNING:
+                self._completed_trials.add(tid)
+
+
+def fail_orphans(storage_url: str, study_name: str, known: set[str]) -> int:
+    """Mark FAIL the Optuna trials still RUNNING once the search is over whose Tune trial is
+    not in `known`: a killed driver asked for them but never recorded them, so no one will
+    finish them. Returns how many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    n = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.user_attrs.get(TUNE_TRIAL_ATTR) not in known:
+            study.tell(frozen.number, state=TrialState.FAIL)
+            n += 1
+    return n
+
+
+def study_summary(storage_url: str, study_name: str) -> dict[str, Any]:
+    """Trial counts by state in a stored study (for the summary and the tests)."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return {"study_name": study_name, "storage": storage_url, "trials": counts}

@@ -1,0 +1,142 @@
+"""Trial schedulers (`tune.scheduler`, or PBT from `search.method: pbt`): a registry of builders.
+
+All of them count time in epochs (`training_iteration`: one report per epoch) and watch the
+search's primary metric. A multi-objective search schedules on that metric too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from raytrain.errors import RaytrainError
+from raytrain.tune.searchers import SearchContext, search_method
+
+TIME_ATTR = "training_iteration"
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str
+    build: Callable[[SearchContext], Any]
+    describe: Callable[[SearchContext], str]
+    #: pauses and restarts trials, which needs Tune checkpoints (in-process trials)
+    pauses: bool = False
+
+
+SCHEDULERS: dict[str, SchedulerSpec] = {}
+
+
+def register_scheduler(
+    name: str, describe: Callable[[SearchContext], str], *, pauses: bool = False
+) -> Callable[[Callable[[SearchContext], Any]], Callable[[SearchContext], Any]]:
+    def deco(build: Callable[[SearchContext], Any]) -> Callable[[SearchContext], Any]:
+        SCHEDULERS[name] = SchedulerSpec(name, build, describe, pauses)
+        return build
+
+    return deco
+
+
+def scheduler_spec(ctx: SearchContext) -> SchedulerSpec:
+    """The scheduler a config asks for (PBT when the search method is population-based)."""
+    name = "pbt" if search_method(ctx.cfg).population else ctx.cfg.tune.scheduler
+    spec = SCHEDULERS[name]
+    if spec.pauses and ctx.cfg.resources.num_workers != 1:
+        raise RaytrainError(
+            f"tune.scheduler: {name} pauses trials and resumes them from Tune checkpoints, "
+            f"which needs resources.num_workers: 1 (trials run in-process); use asha, median "
+            f"or fifo with several workers"
+        )
+    return spec
+
+
+def _max_t(ctx: SearchContext) -> int:
+    return ctx.cfg.tune.max_t or ctx.cfg.training_params.num_epochs
+
+
+@register_scheduler(
+    "asha",
+    lambda c: (
+        f"ASHA (grace {c.cfg.tune.grace_period} epoch(s), reduction "
+        f"{c.cfg.tune.reduction_factor:g}, {c.cfg.tune.brackets} bracket(s), max {_max_t(c)})"
+    ),
+)
+def _asha(ctx: SearchContext) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    t = ctx.cfg.tune
+    return ASHAScheduler(
+        time_attr=TIME_ATTR,
+        max_t=_max_t(ctx),
+        grace_period=t.grace_period,
+        reduction_factor=t.reduction_factor,
+        brackets=t.brackets,
+    )
+
+
+@register_scheduler(
+    "hyperband",
+    lambda c: (
+        f"HyperBand (synchronous brackets, reduction {c.cfg.tune.reduction_factor:g}, "
+        f"max {_max_t(c)}; pauses trials between rungs)"
+    ),
+    pauses=True,
+)
+def _hyperband(ctx: SearchContext) -> Any:
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(
+        time_attr=TIME_ATTR, max_t=_max_t(ctx), reduction_factor=ctx.cfg.tune.reduction_factor
+    )
+
+
+@register_scheduler(
+    "median",
+    lambda c: (
+        f"median stopping (stop a trial below the median of {c.cfg.tune.min_samples_required}+ "
+        f"others' running averages, after {c.cfg.tune.grace_period} epoch(s))"
+    ),
+)
+def _median(ctx: SearchContext) -> Any:
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(
+        time_attr=TIME_ATTR,
+        grace_period=ctx.cfg.tune.grace_period,
+        min_samples_required=ctx.cfg.tune.min_samples_required,
+    )
+
+
+@register_scheduler("fifo", lambda c: "FIFO (every trial runs all epochs)")
+def _fifo(ctx: SearchContext) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+def _pbt_describe(ctx: SearchContext) -> str:
+    t = ctx.cfg.tune
+    mutable = ", ".join(ctx.space.mutations()) or "nothing"
+    return (
+        f"PBT (every {t.perturbation_interval} epoch(s) the bottom {t.quantile_fraction:g} "
+        f"copies the top {t.quantile_fraction:g}; resample p={t.resample_probability:g}; "
+        f"mutates {mutable}; replaces tune.scheduler)"
+    )
+
+
+@register_scheduler("pbt", _pbt_describe, pauses=True)
+def _pbt(ctx: SearchContext) -> Any:
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    t = ctx.cfg.tune
+    space = ctx.space
+    return PopulationBasedTraining(
+        time_attr=TIME_ATTR,
+        perturbation_interval=t.perturbation_interval,
+        hyperparam_mutations=space.mutations(),
+        quantile_fraction=t.quantile_fraction,
+        resample_probability=t.resample_probability,
+        custom_explore_fn=space.clip,
+        synch=False,
+    )

@@ -1,0 +1,238 @@
+"""Search methods (`search.method`): a registry of how each one builds its Tune search algorithm.
+
+Each method says how it treats `grid` entries of the space, whether it can optimize several
+objectives, whether its history lives in an Optuna study (resumable, `optuna-dashboard`), and
+how many trials it runs. `raytrain.tune.runner` only looks methods up here, so adding one is
+one decorated function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from raytrain.config.schema import ExperimentConfig
+from raytrain.errors import RaytrainError
+from raytrain.search_space import SearchSpace
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a method needs to build its searcher."""
+
+    cfg: ExperimentConfig
+    space: SearchSpace
+    metric: str
+    mode: str
+    #: (metric, "max" | "min") per objective; one entry for a single-objective search
+    objectives: list[tuple[str, str]]
+    experiment_dir: Path
+
+    @property
+    def seed(self) -> int:
+        s = self.cfg.search.seed
+        return self.cfg.training.seed if s is None else s
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+@dataclass(frozen=True)
+class SearchMethod:
+    name: str
+    summary: str
+    build: Callable[[SearchContext], Any]
+    #: "forbid": grid entries are an error; "cross": each sample is crossed with the grid;
+    #: "all": every entry is enumerated
+    grid: Literal["forbid", "cross", "all"]
+    multi_objective: bool
+    #: history in an Optuna study on disk (optuna.db): resumable, optuna-dashboard
+    optuna: bool
+    #: population-based training: the PBT scheduler replaces tune.scheduler
+    population: bool = False
+
+    def num_samples(self, cfg: ExperimentConfig, space: SearchSpace) -> int:
+        """Tune's `num_samples`; with grid entries each sample is one pass over the grid."""
+        if self.grid == "all":
+            return 1
+        if space.has_grid:
+            return max(1, math.ceil(cfg.search.num_trials / space.grid_size()))
+        return cfg.search.num_trials
+
+    def param_space(self, space: SearchSpace) -> dict[str, Any]:
+        return space.as_grid() if self.grid == "all" else space.param_space
+
+    def expected_trials(self, cfg: ExperimentConfig, space: SearchSpace) -> int:
+        if self.grid == "all":
+            return space.full_grid_size()
+        return self.num_samples(cfg, space) * max(1, space.grid_size())
+
+
+SEARCH_METHODS: dict[str, SearchMethod] = {}
+
+
+def register_search_method(
+    name: str,
+    summary: str,
+    *,
+    grid: Literal["forbid", "cross", "all"] = "forbid",
+    multi_objective: bool = False,
+    optuna: bool = False,
+    population: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Callable[[Callable[[SearchContext], Any]], Callable[[SearchContext], Any]]:
+    def deco(build: Callable[[SearchContext], Any]) -> Callable[[SearchContext], Any]:
+        method = SearchMethod(name, summary, build, grid, multi_objective, optuna, population)
+        for n in (name, *aliases):
+            SEARCH_METHODS[n] = method
+        return build
+
+    return deco
+
+
+def search_method(cfg: ExperimentConfig) -> SearchMethod:
+    try:
+        return SEARCH_METHODS[cfg.search.method]
+    except KeyError:
+        raise RaytrainError(
+            f"search.method: '{cfg.search.method}' is not one of {', '.join(SEARCH_METHODS)}"
+        ) from None
+
+
+def check_method(method: SearchMethod, ctx: SearchContext) -> None:
+    """Combinations that cannot work, found before anything runs."""
+    key = f"search.method: {ctx.cfg.search.method}"
+    if ctx.space.has_grid and method.grid == "forbid":
+        raise RaytrainError(
+            f"{key}: grid entries in search_space need search.method random or grid "
+            f"(this sampler cannot enumerate a grid)"
+        )
+    if method.grid == "all":
+        ctx.space.full_grid_size()  # raises for a range without a step
+    if ctx.multi_objective and not method.multi_objective:
+        multi = ", ".join(sorted({m.name for m in SEARCH_METHODS.values() if m.multi_objective}))
+        raise RaytrainError(
+            f"{key}: cannot optimize several search.objectives; use one of {multi} "
+            f"(random and grid also report a Pareto front)"
+        )
+    if method.population:
+        if ctx.cfg.resources.num_workers != 1:
+            raise RaytrainError(
+                f"{key}: population-based training copies checkpoints between running trials, "
+                f"which needs resources.num_workers: 1 (trials run in-process)"
+            )
+        if not ctx.space.mutations():
+            raise RaytrainError(
+                f"{key}: nothing to mutate; PBT changes search_space entries outside model.* "
+                f"(a checkpoint cannot change architecture), e.g. learning_rate"
+            )
+
+
+def optuna_storage_url(experiment_dir: Path) -> str:
+    """The Optuna study's database: a file in the experiment folder, which `optuna-dashboard`
+    opens and which survives the driver (the sampler's history on resume)."""
+    return f"sqlite:///{experiment_dir / 'optuna.db'}"
+
+
+def _optuna(ctx: SearchContext, sampler: Any) -> Any:
+    import optuna
+
+    from raytrain.tune.optuna_store import DurableOptunaSearch
+
+    storage = optuna.storages.RDBStorage(
+        optuna_storage_url(ctx.experiment_dir),
+        engine_kwargs={"connect_args": {"timeout": 30}},
+    )
+    metric: Any = ctx.metric
+    mode: Any = ctx.mode
+    if ctx.multi_objective:
+        metric = [m for m, _ in ctx.objectives]
+        mode = [d for _, d in ctx.objectives]
+    return DurableOptunaSearch(
+        metric=metric,
+        mode=mode,
+        sampler=sampler,
+        storage=storage,
+        study_name=ctx.cfg.training.name,
+    )
+
+
+def _startup(ctx: SearchContext) -> dict[str, int]:
+    n = ctx.cfg.search.startup_trials
+    return {} if n is None else {"n_startup_trials": n}
+
+
+@register_search_method(
+    "tpe",
+    "Optuna TPE (Bayesian): models good and bad regions from finished and running trials",
+    multi_objective=True,
+    optuna=True,
+    aliases=("bayesian",),
+)
+def _tpe(ctx: SearchContext) -> Any:
+    import optuna
+
+    return _optuna(ctx, optuna.samplers.TPESampler(seed=ctx.seed, **_startup(ctx)))
+
+
+@register_search_method(
+    "cmaes",
+    "Optuna CMA-ES: adapts a Gaussian over the numeric ranges (categoricals are sampled "
+    "independently)",
+    optuna=True,
+)
+def _cmaes(ctx: SearchContext) -> Any:
+    import optuna
+
+    try:
+        import cmaes  # noqa: F401
+    except ImportError:
+        raise RaytrainError(
+            "search.method: cmaes needs the 'cmaes' package (pip install cmaes)"
+        ) from None
+    return _optuna(
+        ctx,
+        optuna.samplers.CmaEsSampler(
+            seed=ctx.seed, warn_independent_sampling=False, **_startup(ctx)
+        ),
+    )
+
+
+@register_search_method(
+    "random",
+    "random sampling (grid entries are crossed with every sample)",
+    grid="cross",
+    multi_objective=True,
+)
+def _random(ctx: SearchContext) -> Any:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=ctx.seed)
+
+
+@register_search_method(
+    "grid",
+    "every point of the space (ranges need a step); search.num_trials is ignored",
+    grid="all",
+    multi_objective=True,
+)
+def _grid(ctx: SearchContext) -> Any:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=ctx.seed)
+
+
+@register_search_method(
+    "pbt",
+    "population-based training: a random population; every perturbation_interval epochs the "
+    "bottom quantile copies a top trial's checkpoint and mutates its hyper-parameters",
+    population=True,
+)
+def _pbt(ctx: SearchContext) -> Any:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=ctx.seed)

@@ -146,9 +146,9 @@ search: {method: pbt, num_trials: 3}
 search_space:
   learning_rate: {type: loguniform, low: 1e-3, high: 1e-1}
   model.dropout: {type: uniform, low: 0.0, high: 0.3}
-tune: {perturbation_interval: 1, quantile_fraction: 0.5, resample_probability: 0.5}
+tune: {perturbation_interval: 2, quantile_fraction: 0.5, resample_probability: 0.5}
 """,
-        epochs=4,
+        epochs=3,
     )
     assert len(result.trials) == 3
     assert info["summary"]["scheduler"] == "pbt"
@@ -162,9 +162,7 @@ tune: {perturbation_interval: 1, quantile_fraction: 0.5, resample_probability: 0
         assert new["model.dropout"] == old["model.dropout"]  # model.* is never mutated
 
 
-def test_multi_objective_tpe_reports_a_pareto_front(
-    ray_start_2_cpus: None, tmp_path: Path
-) -> None:
+def test_multi_objective_tpe_reports_a_pareto_front(ray_start_2_cpus: None, tmp_path: Path) -> None:
     result, info = _run(
         tmp_path,
         "pareto",

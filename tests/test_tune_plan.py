@@ -83,6 +83,8 @@ def test_methods_build_their_searchers(
         assert plan.optuna_storage == f"sqlite:///{tmp_path.absolute() / 'plan' / 'optuna.db'}"
     else:
         assert plan.optuna_storage is None
+        # Tune ignores max_concurrent_trials for a generator it did not build
+        assert searcher.max_concurrent == plan.resources.max_concurrent_trials > 1
 
 
 def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:

@@ -61,6 +61,17 @@ def claim(exp: Path, cfg: ExperimentConfig, resume: bool) -> None:
             )
 
 
+def saved_trial_ids(exp: Path) -> set[str]:
+    """Trial ids in Tune's newest saved experiment state (what a resume will know about)."""
+    import json
+
+    states = sorted((exp / TUNE_DIR).glob("experiment_state-*.json"))
+    if not states:
+        return set()
+    data = json.loads(states[-1].read_text())
+    return {json.loads(t)["trial_id"] for t, _ in data.get("trial_data", [])}
+
+
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two JSON-like trees differ."""
     if isinstance(a, dict) and isinstance(b, dict):

@@ -20,7 +20,20 @@ TUNE_TRIAL_ATTR = "tune_trial_id"
 
 
 class DurableOptunaSearch(OptunaSearch):
+    """Also limits concurrency itself: Tune's ConcurrencyLimiter does not save which trials
+    are live, so after a resume it drops the completions of resumed trials (Optuna never hears
+    of them) and lets too many start."""
+
+    _max_concurrent = 0
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._max_concurrent = max_concurrent
+        return True  # Tune then wraps nothing around this searcher
+
     def suggest(self, trial_id: str) -> dict | None:
+        live = len(self._ot_trials.keys() - self._completed_trials)
+        if trial_id not in self._ot_trials and 0 < self._max_concurrent <= live:
+            return None
         params = super().suggest(trial_id)
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is not None:
@@ -52,9 +65,9 @@ class DurableOptunaSearch(OptunaSearch):
 
 
 def fail_orphans(storage_url: str, study_name: str, known: set[str]) -> int:
-    """Mark FAIL the Optuna trials still RUNNING once the search is over whose Tune trial is
-    not in `known`: a killed driver asked for them but never recorded them, so no one will
-    finish them. Returns how many."""
+    """Mark FAIL the Optuna trials still RUNNING whose Tune trial is not in `known` (Tune's
+    saved state, before a resume; every trial, after the search): a killed driver asked for
+    them but never recorded them, so no one will finish them. Returns how many."""
     import optuna
     from optuna.trial import TrialState
 

@@ -8,10 +8,11 @@ every intermediate result (Ray Train V2: a Tuner takes no Trainer directly).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,13 @@ from raytrain.errors import RaytrainError
 from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
 from raytrain.search_space import SearchSpace, build_search_space
 from raytrain.train.loop import monitor_of, task_name_of
-from raytrain.tune.experiment import TUNE_DIR, claim, dashboard_url, experiment_dir_for
+from raytrain.tune.experiment import (
+    TUNE_DIR,
+    claim,
+    dashboard_url,
+    experiment_dir_for,
+    saved_trial_ids,
+)
 from raytrain.tune.objectives import derived_callback, derived_needed, objectives_of, pareto_front
 from raytrain.tune.schedulers import SchedulerSpec, scheduler_spec
 from raytrain.tune.searchers import (
@@ -61,7 +68,13 @@ class SearchPlan:
     @property
     def context(self) -> SearchContext:
         return SearchContext(
-            self.config, self.space, self.metric, self.mode, self.objectives, self.experiment_dir
+            self.config,
+            self.space,
+            self.metric,
+            self.mode,
+            self.objectives,
+            self.experiment_dir,
+            self.resources.max_concurrent_trials,
         )
 
     @property
@@ -388,13 +401,13 @@ def run_search(
 
     from ray import tune
 
+    exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
+    claim(exp, cfg, resume)  # a name clash fails before Ray starts
     cpus, gpus = cluster_resources(address, verbose)
     check_storage(
         cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
     )
-    plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=experiment_dir)
-    exp = plan.experiment_dir
-    claim(exp, cfg, resume)
+    plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     plan.data_dir = resolve_dataset(cfg, plan.task)
@@ -409,7 +422,7 @@ def run_search(
         )
     # Save Tune's experiment state every second (default: adaptive, >= 10 s), so a killed driver
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}
     base = cfg.model_dump(mode="json")
     trainable = _make_trainable(base, plan.space, str(plan.data_dir), plan.resources, str(exp))
     callbacks = []
@@ -422,20 +435,28 @@ def run_search(
             return validate(apply_overrides(base, overrides), source="trial config")
 
         callbacks.append(derived_callback(derived, config_of))
+        # derived metrics join each result in a callback, after Tune's check that a result has
+        # every searched metric; the train loop itself checks the metrics it must report
+        tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=str(exp),
         verbose=1,
         callbacks=callbacks,
-        # in-trial runs checkpoint through Tune: keep each trial's best two
+        # in-trial runs checkpoint through Tune: keep each trial's best two (PBT: four, so
+        # that a checkpoint another trial is about to copy is not deleted under it)
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=2,
+            num_to_keep=4 if plan.method.population else 2,
             checkpoint_score_attribute=plan.metric,
             checkpoint_score_order=plan.mode,
         ),
     )
     if resume:
         echo(f"resuming {exp / TUNE_DIR}")
+        if plan.optuna_storage and (exp / "optuna.db").exists():
+            from raytrain.tune.optuna_store import fail_orphans
+
+            fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
         tuner = tune.Tuner.restore(
             str(exp / TUNE_DIR),
             trainable,
@@ -458,7 +479,8 @@ def run_search(
             ),
             run_config=run_config,
         )
-    results = tuner.fit()
+    with _environ(tune_env):
+        results = tuner.fit()
     others = tuple(m for m, _ in plan.objectives[1:])
     trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
@@ -533,6 +555,23 @@ def run_search(
         if (exp / "report.html").exists():
             echo(f"report: {exp / 'report.html'}")
     return result
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the search only (Tune reads these in the driver)."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _write_trials_csv(path: Path, trials: list[dict[str, Any]]) -> None:

@@ -30,6 +30,9 @@ class SearchContext:
     #: (metric, "max" | "min") per objective; one entry for a single-objective search
     objectives: list[tuple[str, str]]
     experiment_dir: Path
+    #: trials at once (Tune ignores `max_concurrent_trials` for a BasicVariantGenerator
+    #: it did not build, so the generator gets it here)
+    max_concurrent: int = 0
 
     @property
     def seed(self) -> int:
@@ -211,7 +214,7 @@ def _cmaes(ctx: SearchContext) -> Any:
 def _random(ctx: SearchContext) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=ctx.seed)
+    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
 
 
 @register_search_method(
@@ -223,7 +226,7 @@ def _random(ctx: SearchContext) -> Any:
 def _grid(ctx: SearchContext) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=ctx.seed)
+    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
 
 
 @register_search_method(
@@ -235,4 +238,4 @@ def _grid(ctx: SearchContext) -> Any:
 def _pbt(ctx: SearchContext) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=ctx.seed)
+    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)

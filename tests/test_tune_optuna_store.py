@@ -1,0 +1,58 @@
+"""The durable Optuna searcher without Ray: concurrency it enforces itself, a restore from a
+stale checkpoint that reattaches to the study on disk, and orphaned trials failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from ray import tune
+
+from raytrain.tune.optuna_store import TUNE_TRIAL_ATTR, DurableOptunaSearch, fail_orphans
+
+SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "width": tune.choice([4, 8, 16])}
+
+
+def _searcher(url: str) -> DurableOptunaSearch:
+    s = DurableOptunaSearch(
+        metric="loss",
+        mode="min",
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+        storage=optuna.storages.RDBStorage(url),
+        study_name="s",
+    )
+    s.set_search_properties(None, None, SPACE)
+    assert s.set_max_concurrency(2) is True  # so Tune adds no ConcurrencyLimiter
+    return s
+
+
+def test_concurrency_and_restore_from_a_stale_checkpoint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    s = _searcher(url)
+    assert s.suggest("a") and s.suggest("b")
+    assert s.suggest("c") is None  # two live already
+    s.on_trial_complete("a", {"loss": 0.5})
+    assert s.suggest("c")
+    stale = tmp_path / "searcher.pkl"
+    s.save(str(stale))  # the last checkpoint before the "kill": a done, b and c running
+    s.on_trial_complete("b", {"loss": 0.25})  # told after the checkpoint
+    assert s.suggest("d")  # asked after the checkpoint; Tune never recorded it
+
+    # a new driver: the pickled state says b is running and knows nothing of d
+    r = _searcher(url)
+    r.restore(str(stale))
+    assert r._completed_trials == {"a", "b"}  # b's result came from the database
+    assert set(r._ot_trials) == {"a", "b", "c", "d"}
+    study = optuna.load_study(study_name="s", storage=url)
+    assert [t.value for t in study.trials[:2]] == [0.5, 0.25]
+
+    # Tune's saved state knows a, b, c: d is an orphan nobody will finish
+    assert fail_orphans(url, "s", {"a", "b", "c"}) == 1
+    r.reattach()
+    assert r._completed_trials == {"a", "b", "d"}
+    r.on_trial_complete("c", {"loss": 0.1})  # the resumed trial ends: Optuna hears of it
+    states = {t.user_attrs[TUNE_TRIAL_ATTR]: t.state.name for t in study.get_trials()}
+    assert states == {"a": "COMPLETE", "b": "COMPLETE", "c": "COMPLETE", "d": "FAIL"}
+    assert study.best_value == 0.1
+    # and the sampler goes on from the whole history
+    assert r.suggest("e") and len(study.get_trials()) == 5

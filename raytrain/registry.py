@@ -22,7 +22,8 @@ name holds each; the version that held `production` before becomes `archived`) a
 aliases (`champion`, ...; unique per name). A reference is `name` (highest version),
 `name:1.2.0`, or `name@production` / `name@champion` / `name@latest`. Promotion and removal
 are index rewrites under the same lock, so they never lose or corrupt an entry; the version in
-production is not removed without `force=True`.
+production is not removed without `force=True`; a removed version's number is not reused
+(the index keeps a short record of it under `removed`).
 """
 
 from __future__ import annotations
@@ -212,7 +213,9 @@ class ModelRegistry:
         with self._locked():
             index = self._read_index()
             entries = index["models"].setdefault(name, [])
-            previous = max(entries, key=lambda e: parse_version(e["version"]), default=None)
+            # Removed versions count too: a version number is never handed out twice.
+            issued = entries + index.get("removed", {}).get(name, [])
+            previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
             version = next_version(previous, meta, bump)
             rel = f"{name}/{version}"
             final = self.root / rel
@@ -327,6 +330,12 @@ class ModelRegistry:
             if folder.resolve().parent.parent != self.root.resolve():
                 raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
             remaining = [e for e in index["models"][name] if e is not entry]
+            index.setdefault("removed", {}).setdefault(name, []).append(
+                {
+                    **{k: entry[k] for k in _REMOVED_KEYS if k in entry},
+                    "removed": datetime.now(timezone.utc).isoformat(),
+                }
+            )
             if remaining:
                 index["models"][name] = remaining
             else:
@@ -392,6 +401,10 @@ class ModelRegistry:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return targets
+
+
+#: What the index keeps of a removed version: enough for the version rule and an audit trail.
+_REMOVED_KEYS = ("version", "architecture", "task", "input_shape", "created", "files", "stage")
 
 
 def _entries(models: dict[str, Any], name: str, root: Path) -> list[dict[str, Any]]:

@@ -198,6 +198,23 @@ def test_removing_the_last_version_removes_the_name(tmp_path: Path) -> None:
     assert not (reg.root / "coef").exists()
     with pytest.raises(RaytrainError, match="no registered model 'coef'"):
         reg.get("coef")
+    # Registering the name again does not hand out 1.0.0 a second time.
+    _, ckpt = make_checkpoint(tmp_path / "again", ARCH, seed=3)
+    assert reg.register("coef", ckpt, onnx=False)["version"] == "1.1.0"
+
+
+def test_a_removed_version_number_is_not_reused(
+    three: tuple[ModelRegistry, list[torch.nn.Module]],
+) -> None:
+    reg, _ = three
+    reg.remove("coef", "1.2.0")
+    removed = json.loads((reg.root / INDEX).read_text())["removed"]["coef"]
+    assert [r["version"] for r in removed] == ["1.2.0"] and removed[0]["removed"]
+    _, ckpt = make_checkpoint(reg.root.parent / "next", ARCH, seed=8)
+    assert reg.register("coef", ckpt, onnx=False)["version"] == "1.3.0"
+    _, ckpt = make_checkpoint(reg.root.parent / "other", "anomaly_detector")
+    assert reg.register("coef", ckpt, onnx=False)["version"] == "2.0.0"
+    _assert_index_sound(reg)
 
 
 def test_remove_errors(three: tuple[ModelRegistry, list[torch.nn.Module]]) -> None:

@@ -80,8 +80,11 @@ def _where(batch: dict[str, np.ndarray], i: int, row_id: str) -> str:
     return f"{shard[i]}: row '{row_id}'" if shard is not None else f"row '{row_id}'"
 
 
-def decode_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.ndarray]:
-    """Rows -> model-ready uint8/float arrays, without augmentation."""
+def decode_batch(
+    batch: dict[str, np.ndarray], p: Preprocess, keep_ids: bool = True
+) -> dict[str, np.ndarray]:
+    """Rows -> model-ready uint8/float arrays, without augmentation (row ids kept for
+    `augment_batch`'s seeding when `keep_ids`)."""
     ids = [str(i) for i in batch["id"]]
     if p.inputs == "vector":
         x = np.stack([np.asarray(v, np.float32) for v in batch["features"]])
@@ -108,10 +111,11 @@ def decode_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.nd
     if not xs:
         shape = (0, 1, p.image_size or 0, p.image_size or 0)
         y0 = np.zeros(shape, np.uint8) if p.target == "image" else np.zeros(0, np.int64)
-        return {"x": np.zeros(shape, np.uint8), "y": y0, "id": np.array([], dtype=object)}
+        out = {"x": np.zeros(shape, np.uint8), "y": y0}
+        return {**out, "id": np.array([], dtype=object)} if keep_ids else out
     x = np.stack(xs)[:, None]
     y = np.stack(ys)[:, None] if p.target == "image" else np.asarray(ys, np.int64)
-    return {"x": x, "y": y, "id": np.array(keep, dtype=object)}
+    return {"x": x, "y": y, "id": np.array(keep, dtype=object)} if keep_ids else {"x": x, "y": y}
 
 
 def augment_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.ndarray]:
@@ -237,11 +241,12 @@ def build_datasets(
         }
         augmented = split == "train" and _augmenter(p.augmentation, p.seed) is not None
         if should_cache(cache, manifest, split, p):
-            ds = rows.map_batches(functools.partial(decode_batch, p=p), **map_args).materialize()
+            # Every operator here asks for DATA_TASK_CPUS: a Ray Data operator with the
+            # default 1 CPU (drop_columns, say) never runs beside training on 2 CPUs.
+            decode = functools.partial(decode_batch, p=p, keep_ids=augmented)
+            ds = rows.map_batches(decode, **map_args).materialize()
             if augmented:
                 ds = ds.map_batches(functools.partial(augment_batch, p=p), **map_args)
-            else:
-                ds = ds.drop_columns(["id"]) if task_inputs == "image" else ds
         else:
             ds = rows.map_batches(functools.partial(preprocess_batch, p=p), **map_args)
         out[split] = ds

@@ -324,7 +324,7 @@ class ModelRegistry:
             if entry.get("stage") == "production" and not force:
                 raise RaytrainError(
                     f"model '{name}' v{entry['version']} is in production; promote another "
-                    f"version to production first, or force the removal"
+                    f"version to production first, or force the removal (--force)"
                 )
             folder = self.path_of(entry)
             if folder.resolve().parent.parent != self.root.resolve():

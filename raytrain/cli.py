@@ -344,6 +344,7 @@ def _add_commands() -> None:
     main.add_command(predict_command)
     main.add_command(evaluate_command)
     main.add_command(report_command)
+    main.add_command(__import__("raytrain.train.lr_find", fromlist=["x"]).lr_find_command)
     main.add_command(__import__("raytrain.data.cli", fromlist=["data_command"]).data_command)
     for command in registry_commands:
         main.add_command(command)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HPO efficiency: ASHA + TPE against random search with full training, on the sample edge task.
 
-    python bench/hpo_efficiency.py            # 3 seeds (about 20-40 min on 2 idle cores)
+    python bench/hpo_efficiency.py            # 3 seeds (minutes on 2 idle cores)
     python bench/hpo_efficiency.py --quick    # 1 seed, fewer trials: checks the script
 
 For each seed, two real `raytrain tune` searches on the built-in sample edge data (a small
@@ -129,12 +129,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1 seed, few trials: checks the script")
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=9, help="epochs of a full trial (E)")
-    p.add_argument("--random-trials", type=int, default=8, help="random search trials (R)")
-    p.add_argument("--asha-trials", type=int, default=24, help="ASHA + TPE trials")
-    p.add_argument("--startup-trials", type=int, default=6, help="TPE random start-up trials")
+    p.add_argument("--epochs", type=int, default=6, help="epochs of a full trial (E)")
+    p.add_argument("--random-trials", type=int, default=6, help="random search trials (R)")
+    p.add_argument("--asha-trials", type=int, default=18, help="ASHA + TPE trials")
+    p.add_argument("--startup-trials", type=int, default=5, help="TPE random start-up trials")
     p.add_argument("--reduction-factor", type=int, default=3)
-    p.add_argument("--num-train", type=int, default=128, help="sample training images")
+    p.add_argument("--num-train", type=int, default=64, help="sample training images")
     a = p.parse_args()
     if a.quick:
         a.seeds, a.epochs, a.random_trials, a.asha_trials, a.startup_trials = [0], 3, 2, 4, 2
@@ -142,7 +142,7 @@ def main() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     from raytrain.tune.runner import ensure_ray
 
-    ensure_ray()
+    ensure_ray(os.environ.get("RAY_ADDRESS", "local"))  # never join a stray cluster
     budget = a.random_trials * a.epochs
     print(
         f"sample edge task, U-Net, {a.num_train} training images of 32x32; full trial = "

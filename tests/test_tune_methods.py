@@ -146,15 +146,16 @@ search: {method: pbt, num_trials: 3}
 search_space:
   learning_rate: {type: loguniform, low: 1e-3, high: 1e-1}
   model.dropout: {type: uniform, low: 0.0, high: 0.3}
-tune: {perturbation_interval: 2, quantile_fraction: 0.5, resample_probability: 0.5}
+tune: {perturbation_interval: 1, quantile_fraction: 0.5, resample_probability: 0.5, synch: true}
 """,
         epochs=3,
     )
     assert len(result.trials) == 3
     assert info["summary"]["scheduler"] == "pbt"
     tune_dir = result.experiment_dir / "tune"
-    policies = list(tune_dir.glob("pbt_policy_*.txt"))
-    assert policies, "PBT never exploited a trial"
+    # synchronous: at each epoch boundary the worst of the three copies one of the others
+    exploits = (tune_dir / "pbt_global.txt").read_text().splitlines()
+    assert len(exploits) >= 2, exploits
     for line in (tune_dir / "pbt_global.txt").read_text().splitlines():
         # [target tag, clone tag, target iter, clone iter, old config, new config]
         old, new = json.loads(line)[-2:]

@@ -56,3 +56,20 @@ def test_concurrency_and_restore_from_a_stale_checkpoint(tmp_path: Path) -> None
     assert study.best_value == 0.1
     # and the sampler goes on from the whole history
     assert r.suggest("e") and len(study.get_trials()) == 5
+
+
+def test_multi_objective_study_keeps_every_objective(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    s = DurableOptunaSearch(
+        metric=["val_f1_score", "latency_ms"],
+        mode=["max", "min"],
+        storage=optuna.storages.RDBStorage(url),
+        study_name="mo",
+    )
+    # Tune hands the searcher its single scheduling metric; the objectives must stay
+    s.set_search_properties("val_f1_score", "max", SPACE)
+    study = optuna.load_study(study_name="mo", storage=url)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert s.suggest("a")
+    s.on_trial_complete("a", {"val_f1_score": 0.8, "latency_ms": 2.0})
+    assert study.get_trials()[0].values == [0.8, 2.0]

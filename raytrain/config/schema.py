@@ -360,6 +360,9 @@ class TuneSection(Section):
     perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
     quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="PBT: top/bottom share")
     resample_probability: float = Field(0.25, ge=0, le=1, description="PBT: resample vs perturb")
+    synch: bool = Field(
+        False, description="PBT: wait for the whole population at each interval (reproducible)"
+    )
     storage_path: str | None = Field(None, description="Default: training.output_dir")
     shared_storage: bool = Field(
         False,

@@ -30,6 +30,13 @@ class DurableOptunaSearch(OptunaSearch):
         self._max_concurrent = max_concurrent
         return True  # Tune then wraps nothing around this searcher
 
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **spec: Any
+    ) -> bool:
+        if isinstance(self._metric, list):  # Tune passes only the primary metric: keep all
+            metric, mode = None, None
+        return super().set_search_properties(metric, mode, config, **spec)
+
     def suggest(self, trial_id: str) -> dict | None:
         live = len(self._ot_trials.keys() - self._completed_trials)
         if trial_id not in self._ot_trials and 0 < self._max_concurrent <= live:

@@ -216,6 +216,12 @@ def plan_search(
     scheduler = scheduler_spec(ctx)
     expected = method.expected_trials(cfg, space)
     plan = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
+    if method.population and cfg.tune.synch and plan.max_concurrent_trials < expected:
+        raise RaytrainError(
+            f"tune.synch: synchronous PBT waits for all {expected} members at each interval, "
+            f"but only {plan.max_concurrent_trials} fit at once; lower search.num_trials or "
+            f"resources.cpus_per_worker, or set tune.synch: false"
+        )
     return SearchPlan(
         cfg,
         space,

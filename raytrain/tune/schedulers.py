@@ -121,7 +121,8 @@ def _pbt_describe(ctx: SearchContext) -> str:
     return (
         f"PBT (every {t.perturbation_interval} epoch(s) the bottom {t.quantile_fraction:g} "
         f"copies the top {t.quantile_fraction:g}; resample p={t.resample_probability:g}; "
-        f"mutates {mutable}; replaces tune.scheduler)"
+        f"mutates {mutable}; {'synchronous' if t.synch else 'asynchronous'}; replaces "
+        f"tune.scheduler)"
     )
 
 
@@ -138,5 +139,5 @@ def _pbt(ctx: SearchContext) -> Any:
         quantile_fraction=t.quantile_fraction,
         resample_probability=t.resample_probability,
         custom_explore_fn=space.clip,
-        synch=False,
+        synch=t.synch,
     )

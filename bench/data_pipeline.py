@@ -152,7 +152,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}; prepared in {time.perf_counter() - t:.0f} s",
         flush=True,
     )
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     # Warm the worker pool, as a running experiment has it: a one-image pipeline, untimed.
     ray.data.range(2).map_batches(lambda b: b, num_cpus=0.25).materialize()

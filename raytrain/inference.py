@@ -341,7 +341,13 @@ def _torch_runner(src: ModelSource, device: str) -> Runner:
     else:
         assert src.bundle is not None
         model = build_model_from_meta(src.meta)
-        model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
+        try:
+            model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
+        except RuntimeError as e:  # weights of another architecture or shape
+            raise RaytrainError(
+                f"{src.bundle}: weights do not fit architecture "
+                f"'{src.meta['architecture']}': {str(e).splitlines()[0]}"
+            ) from None
     wrapped = with_activation(model, src.meta).to(device)
 
     def run(x: np.ndarray) -> np.ndarray:

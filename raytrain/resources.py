@@ -10,7 +10,9 @@ plan instead of hoping: the trial driver and the Train controller take no CPU, e
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from raytrain.config.schema import ResourcesSection
 from raytrain.data.pipeline import DATA_TASK_CPUS
@@ -107,9 +109,30 @@ def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
             f"yet; mount the bucket (EFS, NFS, gcsfuse) on every node and set "
             f"tune.shared_storage: true"
         )
+    _check_writable(Path(path))
     if alive_nodes > 1 and not shared:
         raise RaytrainError(
             f"tune.storage_path: {path} is a local path and the cluster has {alive_nodes} "
             f"nodes; point it at a filesystem mounted on every node and set "
             f"tune.shared_storage: true"
         )
+
+
+def _check_writable(path: Path) -> None:
+    """Prove that the results folder can be created, before Ray runs anything: a temp folder
+    is made (and removed) in its nearest existing parent. Checking permission bits would not
+    do: root passes them, and a read-only mount or a file in the way fails anyway."""
+    import tempfile
+
+    parent = path.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is a file")
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".raytrain-write-check-"))
+    except OSError as e:
+        raise RaytrainError(
+            f"{path}: cannot write results there ({e.strerror or e}); set tune.storage_path "
+            f"(or training.output_dir) to a writable folder"
+        ) from None

@@ -13,7 +13,9 @@ writes by hand (`LambdaLR`, `clip_grad_norm_`, `loss.item()` for a running mean)
 and DDP are not part of either: this isolates the loop's own cost.
 
 Epochs alternate (plain, raytrain, plain, ...) after one untimed warm-up epoch each, so a
-slow-down of the machine hits both; the ratio is of the median epoch times. Goal: <= 1.10.
+slow-down of the machine hits both. Printed: median and minimum wall time per epoch and median
+CPU time (process time: what the loop itself consumed, the steadier figure on a shared
+machine), and their raytrain / plain ratios. Goal: <= 1.10.
 
 On a CUDA machine it also times raytrain's loop on a U-Net at 256x256 in bf16 with
 channels_last, and prints images/s and the fraction of the GPU's peak bf16 FLOP/s reached
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import statistics
 import time
@@ -124,24 +127,33 @@ def compare(args: argparse.Namespace) -> None:
         "plain": plain_loop(copy.deepcopy(base), task.loss, spe, epochs, device),
         "raytrain": raytrain_loop(copy.deepcopy(base), task.loss, spe, epochs, device),
     }
-    times: dict[str, list[float]] = {k: [] for k in loops}
+    wall: dict[str, list[float]] = {k: [] for k in loops}
+    cpu: dict[str, list[float]] = {k: [] for k in loops}
     for e in range(epochs):
         for name, run in loops.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run(batches, e)
             if e > 0:  # epoch 0 warms up allocators and kernels for both
-                times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
     print(
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}): U-Net base_filters {args.filters} depth 3, "
         f"{args.images} images {args.size}x{args.size}, batch {args.batch}, "
         f"{args.epochs} timed epochs each"
     )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"  load average at the end: {load:.1f} on {os.cpu_count()} cores")
+    stat = {
+        "median wall": lambda k: statistics.median(wall[k]),
+        "min wall": lambda k: min(wall[k]),
+        "median CPU": lambda k: statistics.median(cpu[k]),
+    }
     for k in loops:
-        spread = ", ".join(f"{t:.3f}" for t in times[k])
-        print(f"  {k:<9} median epoch {med[k]:.3f} s  ({spread})")
-    print(f"  epoch-time ratio raytrain / plain = {med['raytrain'] / med['plain']:.3f}")
+        shown = "  ".join(f"{name} {f(k):.3f} s" for name, f in stat.items())
+        print(f"  {k:<9} {shown}")
+    ratios = "  ".join(f"{name} {f('raytrain') / f('plain'):.3f}" for name, f in stat.items())
+    print(f"  epoch-time ratio raytrain / plain: {ratios}")
 
 
 def flops_per_image(model: torch.nn.Module, size: int, device: torch.device) -> float:
@@ -210,12 +222,15 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--filters", type=int, default=16)
     p.add_argument("--epochs", type=int, default=7, help="timed epochs per loop")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--gpu-batch", type=int, default=32)
     p.add_argument("--gpu-steps", type=int, default=50)
     args = p.parse_args()
     if args.quick:
         args.images, args.size, args.filters, args.epochs = 32, 32, 4, 2
         args.gpu_steps = 5
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     compare(args)
     if torch.cuda.is_available():

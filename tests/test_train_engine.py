@@ -50,7 +50,7 @@ def _train(tmp_path: Path, args: list[str], extra: str = "") -> Path:
     return run
 
 
-def test_train_flags_reach_the_ddp_loop_and_every_step_lr_is_logged(
+def test_train_flags_reach_the_ddp_loop_step_lr_is_logged_and_resume_continues(
     ray_start_2_cpus: None, tmp_path: Path
 ) -> None:
     run = _train(
@@ -95,6 +95,16 @@ def test_train_flags_reach_the_ddp_loop_and_every_step_lr_is_logged(
     assert (run / "best_model" / "model.pt").exists() and (run / "final_model").exists()
     kept = [d for d in (run / "train").glob("checkpoint_*") if d.is_dir()]
     assert 1 <= len(kept) <= 2  # num_to_keep 1 (+ the latest, which Ray keeps for resume)
+
+    # --resume continues the run from its last checkpoint (here: one epoch more)
+    res = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", "4"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    epochs = _rows(run / "training_log.csv")
+    assert [float(r["epoch"]) for r in epochs] == [1, 2, 3, 4]
+    steps = _rows(run / "steps_log.csv")
+    assert [int(r["step"]) for r in steps] == list(range(1, 13))  # step count continues
+    assert json.loads((run / "config.json").read_text())["training_params"]["num_epochs"] == 4
+    assert load_state_dict(run / "final_model" / "train_state.pt")["epoch"] == 3  # 0-based
 
 
 def _pretrained_weights(tmp_path: Path) -> Path:

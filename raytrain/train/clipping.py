@@ -15,27 +15,22 @@ import torch
 
 from raytrain.config.schema import TrainingParamsSection
 
-ClipFn = Callable[[list[torch.Tensor], float], None]
+ClipFn = Callable[[list[torch.nn.Parameter], float], None]
 
 
-def clip_by_value(grads: list[torch.Tensor], limit: float) -> None:
-    for g in grads:
-        g.clamp_(-limit, limit)
+def clip_by_value(params: list[torch.nn.Parameter], limit: float) -> None:
+    torch.nn.utils.clip_grad_value_(params, limit, foreach=True)
 
 
-def clip_by_parameter_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+def clip_by_parameter_norm(params: list[torch.nn.Parameter], max_norm: float) -> None:
     """Each parameter's gradient on its own to norm <= max_norm (Keras `clipnorm`)."""
-    for g in grads:
-        norm = torch.linalg.vector_norm(g.float())
-        g.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0).to(g.dtype))
+    for p in params:
+        torch.nn.utils.clip_grad_norm_([p], max_norm, foreach=True)
 
 
-def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> None:
-    """All gradients together to norm <= max_norm (torch's clip_grad_norm_ rule)."""
-    total = torch.nn.utils.get_total_norm(grads)
-    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(scale.to(g.dtype))
+def clip_by_global_norm(params: list[torch.nn.Parameter], max_norm: float) -> None:
+    """All gradients together to norm <= max_norm (Keras `global_clipnorm`)."""
+    torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
 
 
 #: config field -> clipper, in the order they run
@@ -62,11 +57,11 @@ class Clipping:
         return bool(self.steps)
 
     def __call__(self, params: Iterable[torch.nn.Parameter]) -> None:
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
+        with_grad = [p for p in params if p.grad is not None]
+        if not with_grad:
             return
         for fn, limit in self.steps:
-            fn(grads, limit)
+            fn(with_grad, limit)
 
 
 def global_norm(params: Iterable[torch.nn.Parameter]) -> float:

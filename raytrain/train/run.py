@@ -88,11 +88,9 @@ def run_training(
             raise RaytrainError(f"--resume {run_dir}: no Ray Train run folder 'train/' in it")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(
-            run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2)
-        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     echo(

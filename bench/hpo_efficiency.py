@@ -129,12 +129,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1 seed, few trials: checks the script")
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=6, help="epochs of a full trial (E)")
+    p.add_argument("--epochs", type=int, default=8, help="epochs of a full trial (E)")
     p.add_argument("--random-trials", type=int, default=6, help="random search trials (R)")
     p.add_argument("--asha-trials", type=int, default=18, help="ASHA + TPE trials")
     p.add_argument("--startup-trials", type=int, default=5, help="TPE random start-up trials")
     p.add_argument("--reduction-factor", type=int, default=3)
-    p.add_argument("--num-train", type=int, default=64, help="sample training images")
+    p.add_argument("--num-train", type=int, default=128, help="sample training images")
     a = p.parse_args()
     if a.quick:
         a.seeds, a.epochs, a.random_trials, a.asha_trials, a.startup_trials = [0], 3, 2, 4, 2

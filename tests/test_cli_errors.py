@@ -132,9 +132,10 @@ def test_good_file_dry_runs_without_writing(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["tune", str(UNET_YAML), "--dry-run", "--quick"])
     assert result.exit_code == 0, result.output
-    assert "searcher     optuna TPE, 4 trial(s)" in result.output
+    assert "searcher     tpe: Optuna TPE" in result.output
+    assert "4 trial(s) expected" in result.output
     assert "optimizer.learning_rate" in result.output
-    assert str(tmp_path / "results" / "unet_edge_") in result.output
+    assert f"-> {tmp_path / 'results' / 'unet_edge'}\n" in result.output
     # A dry run decides the experiment folder but creates nothing.
     assert list(tmp_path.iterdir()) == []
 

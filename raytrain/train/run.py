@@ -18,7 +18,7 @@ from typing import Any
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.resolve import data_info_for, resolve_dataset
-from raytrain.errors import RaytrainError
+from raytrain.errors import RaytrainError, failure_reason
 from raytrain.resources import check_storage, plan_resources
 from raytrain.train.launch import build_trainer
 from raytrain.train.loop import monitor_of, task_for, task_name_of
@@ -100,9 +100,14 @@ def run_training(
     trainer = build_trainer(
         cfg, data_dir, plan, name="train", storage_path=run_dir, log_dir=run_dir
     )
-    result = trainer.fit()
+    from ray.train import TrainingFailedError
+
+    try:
+        result = trainer.fit()  # Train V2 raises the run's error from fit()
+    except TrainingFailedError as e:
+        raise RaytrainError(f"training failed: {failure_reason(e)}") from None
     if result.error:
-        raise RaytrainError(f"training failed: {result.error}")
+        raise RaytrainError(f"training failed: {failure_reason(result.error)}")
     best = result.get_best_checkpoint(metric=monitor, mode=mode) or result.checkpoint
     if best is None:
         raise RaytrainError(f"{run_dir}: the run reported no checkpoint")

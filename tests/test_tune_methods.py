@@ -148,14 +148,14 @@ search_space:
   model.dropout: {type: uniform, low: 0.0, high: 0.3}
 tune: {perturbation_interval: 1, quantile_fraction: 0.5, resample_probability: 0.5, synch: true}
 """,
-        epochs=3,
+        epochs=2,
     )
     assert len(result.trials) == 3
     assert info["summary"]["scheduler"] == "pbt"
     tune_dir = result.experiment_dir / "tune"
-    # synchronous: at each epoch boundary the worst of the three copies one of the others
+    # synchronous: after epoch 1 the worst of the three copies one of the others
     exploits = (tune_dir / "pbt_global.txt").read_text().splitlines()
-    assert len(exploits) >= 2, exploits
+    assert exploits
     for line in (tune_dir / "pbt_global.txt").read_text().splitlines():
         # [target tag, clone tag, target iter, clone iter, old config, new config]
         old, new = json.loads(line)[-2:]

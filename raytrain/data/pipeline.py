@@ -180,6 +180,8 @@ def read_shards(paths: list[str]) -> Any:
 def _object_store_bytes() -> float:
     import ray
 
+    if not ray.is_initialized():  # no cluster yet: nothing to cache into
+        return 0.0
     return float(ray.cluster_resources().get("object_store_memory", 0.0))
 
 

@@ -42,3 +42,20 @@ def test_train_input_errors_are_one_line(tmp_path: Path) -> None:
         res = CliRunner().invoke(main, ["train", *args])
         assert res.exit_code == 2, (args, res.output)
         assert message in res.output and "Traceback" not in res.output, (args, res.output)
+
+
+def test_monitor_metric_and_mode_pick_the_best_epoch_and_early_stopping() -> None:
+    from raytrain.models import DataInfo
+    from raytrain.train.loop import monitor_of, task_for
+
+    data = DataInfo(in_channels=1, image_size=32)
+
+    def monitor(extra: str) -> tuple[str, str]:
+        cfg = load_config_text(YAML + extra)
+        return monitor_of(cfg, task_for(cfg, data))
+
+    assert monitor("") == ("val_f1_score", "max")  # the edge task's default
+    assert monitor("training_params: {monitor_metric: val_loss}\n") == ("val_loss", "min")
+    assert monitor("training_params: {monitor_mode: min}\n") == ("val_f1_score", "min")
+    both = "training_params: {monitor_metric: val_iou}\nsearch: {metric: val_loss}\n"
+    assert monitor(both) == ("val_loss", "min")  # a search's metric wins

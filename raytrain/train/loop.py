@@ -57,7 +57,7 @@ def monitor_of(cfg: ExperimentConfig, task: Task | type[Task]) -> tuple[str, str
     metric = cfg.search.metric or tp.monitor_metric or task.default_metric
     if cfg.search.direction:
         return metric, "max" if cfg.search.direction == "maximize" else "min"
-    if tp.monitor_mode and metric == (cfg.search.metric or tp.monitor_metric):
+    if tp.monitor_mode:
         return metric, tp.monitor_mode
     if metric == task.default_metric:
         return metric, task.default_mode
@@ -74,11 +74,11 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
 
 def _count_nodes(world_size: int) -> int:
     """How many distinct Ray nodes this run's workers are on (reported, for the record)."""
+    if world_size == 1 or not (dist.is_available() and dist.is_initialized()):
+        return 1
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    if world_size == 1 or not (dist.is_available() and dist.is_initialized()):
-        return 1
     nodes: list[Any] = [None] * world_size
     dist.all_gather_object(nodes, node)
     return len(set(nodes))
@@ -158,7 +158,8 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             state = load_state_dict(Path(d) / STATE_FILE)
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        stepper.load_state_dict(state["stepper"])
+        if "stepper" in state:  # checkpoints written before per-step schedules lack it
+            stepper.load_state_dict(state["stepper"])
         start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
 
     logger, buffer = None, None

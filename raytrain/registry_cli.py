@@ -128,8 +128,7 @@ def registry_promote(ref: str, stage: str | None, alias: str | None, root: Path)
     name, version = parse_ref(ref)
     if version is None:
         raise RaytrainError(
-            f"promote '{ref}': name the version (NAME:VERSION or NAME@LABEL), "
-            f"e.g. {name}:1.0.0"
+            f"promote '{ref}': name the version (NAME:VERSION or NAME@LABEL), e.g. {name}:1.0.0"
         )
     registry = ModelRegistry(root)
     before = registry.labels(name)

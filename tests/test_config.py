@@ -252,8 +252,12 @@ def test_search_spaces_exist() -> None:
 
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
 @pytest.mark.parametrize("path", SEARCH_SPACES, ids=lambda p: p.name)
-def test_shipped_search_space_dry_runs(path: Path, quick: bool) -> None:
+def test_shipped_search_space_dry_runs(
+    path: Path, quick: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ray
+
+    monkeypatch.chdir(tmp_path)  # output_dir is relative: plan in an empty folder
 
     from raytrain.tune.runner import plan_search
 

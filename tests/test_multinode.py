@@ -152,7 +152,7 @@ def _write_config(root: Path, name: str) -> Path:
 
 
 def _summary(root: Path, name: str) -> dict:
-    (exp,) = (root / "results").glob(f"{name}_*")
+    exp = root / "results" / name  # a search lives in <output_dir>/<name>
     return json.loads((exp / "summary.json").read_text())
 
 
@@ -167,7 +167,7 @@ def test_ddp_trial_spans_both_nodes(two_nodes: dict) -> None:
         timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    (exp,) = (root / "results").glob("spread_*")
+    exp = root / "results" / "spread"
     (log,) = (exp / "trials").glob("*/training_log.csv")
     header, row = log.read_text().splitlines()[:2]
     values = dict(zip(header.split(","), row.split(","), strict=True))
@@ -197,7 +197,7 @@ def test_node_local_storage_is_refused_before_launch(two_nodes: dict) -> None:
     assert out.returncode == 2
     assert "local path and the cluster has 2 nodes" in out.stderr
     assert "Traceback" not in out.stderr
-    assert not list((root / "results").glob("local_storage_*"))
+    assert not (root / "results" / "local_storage").exists()
 
 
 def test_ray_job_submit_runs_a_search(two_nodes: dict) -> None:

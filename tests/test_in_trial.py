@@ -55,3 +55,27 @@ def test_one_worker_trials_train_in_the_trial_and_register(
     assert meta["metrics"][result.metric] == pytest.approx(best["value"])
     entry = ModelRegistry(tmp_path / "m").get("in_trial")
     assert entry["metrics"][result.metric] == pytest.approx(best["value"])
+    summary = json.loads((result.experiment_dir / "summary.json").read_text())
+    assert summary["data"]["skipped_rows"] == 0
+
+
+def test_datasets_built_once_unless_the_search_varies_the_data(
+    ray_start_2_cpus: None, tmp_path: Path
+) -> None:
+    from raytrain.data.resolve import resolve_dataset
+    from raytrain.search_space import build_search_space
+    from raytrain.tune.runner import shared_datasets
+
+    cfg = load_config_text(ONE_WORKER.format(out=tmp_path, registry=tmp_path))
+    data_dir = resolve_dataset(cfg, "regression")
+    shared = shared_datasets(cfg, build_search_space(cfg), data_dir)
+    assert set(shared) == {"train", "val"}
+    assert shared["val"].count() == 32
+
+    varied = load_config_text(
+        ONE_WORKER.format(out=tmp_path, registry=tmp_path).replace(
+            "search_space:\n",
+            "search_space:\n  dataset.augmentation: {type: categorical, choices: [none, basic]}\n",
+        )
+    )
+    assert shared_datasets(varied, build_search_space(varied), data_dir) is None

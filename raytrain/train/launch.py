@@ -26,8 +26,10 @@ def build_trainer(
     storage_path: str | Path,
     log_dir: str | Path,
     callbacks: Sequence[Any] = (),
+    datasets: dict[str, Any] | None = None,
 ) -> Any:
-    """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`."""
+    """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`
+    (`datasets`: the Ray Datasets of a search, built once; default: built here)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -57,22 +59,24 @@ def build_trainer(
             ),
             failure_config=FailureConfig(max_failures=cfg.training_params.max_failures),
         ),
-        datasets=_datasets(cfg, data_dir, task),
+        datasets=datasets or datasets_for(cfg, data_dir),
     )
 
 
 def run_in_trial(
-    cfg: ExperimentConfig, data_dir: str | Path, *, name: str, log_dir: str | Path
+    cfg: ExperimentConfig,
+    data_dir: str | Path,
+    *,
+    name: str,
+    log_dir: str | Path,
+    datasets: dict[str, Any] | None = None,
 ) -> None:
     """Run the train loop inside the current Tune trial: one worker, no worker group.
 
     Same loop, same data pipeline, same checkpoints as a 1-worker `TorchTrainer`, minus the
     worker group's start-up; epochs and checkpoints are reported to Tune directly.
     """
-    data = data_info_for(cfg, data_dir)
-    ctx = InTrialContext(
-        _datasets(cfg, data_dir, task_for(cfg, data)), use_gpu=cfg.resources.use_gpu
-    )
+    ctx = InTrialContext(datasets or datasets_for(cfg, data_dir), use_gpu=cfg.resources.use_gpu)
     run_loop(_loop_config(cfg, data_dir, log_dir, name), ctx)
 
 
@@ -87,7 +91,9 @@ def _loop_config(
     }
 
 
-def _datasets(cfg: ExperimentConfig, data_dir: str | Path, task: Any) -> dict[str, Any]:
+def datasets_for(cfg: ExperimentConfig, data_dir: str | Path) -> dict[str, Any]:
+    """The train and val Ray Datasets of `cfg` (lazy; decoded rows cached when they fit)."""
+    task = task_for(cfg, data_info_for(cfg, data_dir))
     return build_datasets(
         data_dir,
         task.inputs,

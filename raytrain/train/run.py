@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from raytrain.config.schema import ExperimentConfig
+from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
+from raytrain.data.problems import format_report
 from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
 from raytrain.resources import check_storage, plan_resources
@@ -88,14 +90,17 @@ def run_training(
             raise RaytrainError(f"--resume {run_dir}: no Ray Train run folder 'train/' in it")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
+    # the data first: a missing or corrupt dataset stops the run before anything is written
+    data_dir = resolve_dataset(cfg, task_name_of(cfg))
+    data = data_report(data_dir, cfg.dataset.on_bad_data)
+    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
-    data_dir = resolve_dataset(cfg, task_name_of(cfg))
-    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    atomic_write_text(run_dir / "data_report.json", json.dumps(data, indent=2))
     echo(
-        f"training {cfg.model.architecture} on {data_dir}\n  {plan.describe()}\n"
-        f"  results -> {run_dir}"
+        f"training {cfg.model.architecture} on {data_dir} ({format_report(data)})\n"
+        f"  {plan.describe()}\n  results -> {run_dir}"
     )
     trainer = build_trainer(
         cfg, data_dir, plan, name="train", storage_path=run_dir, log_dir=run_dir

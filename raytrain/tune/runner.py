@@ -21,7 +21,9 @@ import yaml
 
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
+from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
+from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
@@ -265,14 +267,34 @@ def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) ->
             raise RaytrainError(f"{e}{where}") from None
 
 
+#: Searched paths that change what the data pipeline yields; any of them -> datasets per trial.
+_DATA_PATHS = ("dataset.", "training.seed", "training.task", "model.architecture")
+_NOT_DATA_PATHS = ("dataset.batch_size", "dataset.num_workers")
+
+
+def shared_datasets(cfg: ExperimentConfig, space: SearchSpace, data_dir: Path) -> Any:
+    """The search's Ray Datasets, built once in the driver and handed to every trial (decoded
+    rows are cached in the object store once, not once per trial) — or None when the search
+    varies the data itself (augmentation, image size, seed), so each trial builds its own."""
+    from raytrain.train.launch import datasets_for
+
+    varied = [p for p in space.entries if p.startswith(_DATA_PATHS) and p not in _NOT_DATA_PATHS]
+    return None if varied else datasets_for(cfg, data_dir)
+
+
 def _make_trainable(
-    base: dict[str, Any], space: SearchSpace, data_dir: str, plan: ResourcePlan, experiment_dir: str
+    base: dict[str, Any],
+    space: SearchSpace,
+    data_dir: str,
+    plan: ResourcePlan,
+    experiment_dir: str,
+    datasets: Any = None,
 ) -> Any:
     from ray import tune
 
     in_trial = plan.num_workers == 1
 
-    def trial(params: dict[str, Any]) -> None:
+    def trial(params: dict[str, Any], datasets: Any = None) -> None:
         import ray.data
         from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -283,7 +305,9 @@ def _make_trainable(
         trial_id = tune.get_context().get_trial_id()
         trials_dir = Path(experiment_dir) / "trials"
         if in_trial:  # one worker: run the loop right here, no worker group to start
-            run_in_trial(cfg, data_dir, name=trial_id, log_dir=trials_dir / trial_id)
+            run_in_trial(
+                cfg, data_dir, name=trial_id, log_dir=trials_dir / trial_id, datasets=datasets
+            )
             return
         trainer = build_trainer(
             cfg,
@@ -293,15 +317,17 @@ def _make_trainable(
             storage_path=trials_dir,
             log_dir=trials_dir / trial_id,
             callbacks=[TuneReportCallback()],
+            datasets=datasets,
         )
         trainer.fit()
 
+    trainable = tune.with_parameters(trial, datasets=datasets)
     if not in_trial:
-        return tune.with_resources(trial, {"CPU": TRIAL_DRIVER_CPUS})
+        return tune.with_resources(trainable, {"CPU": TRIAL_DRIVER_CPUS})
     worker: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker["GPU"] = plan.gpus_per_worker
-    return tune.with_resources(trial, worker)
+    return tune.with_resources(trainable, worker)
 
 
 @dataclass
@@ -417,7 +443,9 @@ def run_search(
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     plan.data_dir = resolve_dataset(cfg, plan.task)
+    data = data_report(plan.data_dir, cfg.dataset.on_bad_data)  # error mode: bad file -> stop
     echo(plan.describe())
+    echo(f"data: {format_report(data)}")
     if plan.optuna_storage:
         echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
     url = dashboard_url()
@@ -430,7 +458,14 @@ def run_search(
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
     tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}
     base = cfg.model_dump(mode="json")
-    trainable = _make_trainable(base, plan.space, str(plan.data_dir), plan.resources, str(exp))
+    trainable = _make_trainable(
+        base,
+        plan.space,
+        str(plan.data_dir),
+        plan.resources,
+        str(exp),
+        shared_datasets(cfg, plan.space, plan.data_dir),
+    )
     callbacks = []
     derived = derived_needed(cfg)
     if derived:
@@ -449,6 +484,11 @@ def run_search(
         storage_path=str(exp),
         verbose=1,
         callbacks=callbacks,
+        # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
+        # retried by Tune, from its last checkpoint
+        failure_config=tune.FailureConfig(
+            max_failures=cfg.training_params.max_failures if plan.resources.num_workers == 1 else 0
+        ),
         # in-trial runs checkpoint through Tune: keep each trial's best two (PBT: four, so
         # that a checkpoint another trial is about to copy is not deleted under it)
         checkpoint_config=tune.CheckpointConfig(
@@ -550,6 +590,7 @@ def run_search(
         "pareto_front": [t["trial"] for t in result.pareto_front],
         "optuna_storage": plan.optuna_storage,
         "resumed": resume,
+        "data": data,
         "wall_time_s": time.time() - t0,
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))

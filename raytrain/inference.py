@@ -41,7 +41,7 @@ import numpy as np
 
 from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.registry import INDEX, ModelRegistry, parse_ref, parse_version
+from raytrain.registry import INDEX, ModelRegistry, parse_ref
 
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
@@ -318,10 +318,7 @@ def resolve_model(
     ref = str(ref)
     if _looks_like_path(ref):
         return _path_source(ref, [Path(b) for b in base_dirs])
-    name, version = parse_ref(ref)
-    if version is not None:
-        parse_version(version)
-    return _registry_source(ModelRegistry(root), name, version)
+    return _registry_source(ModelRegistry(root), *parse_ref(ref))  # version, stage or alias
 
 
 # -- runners: numpy batch in, numpy batch out -----------------------------------------------------

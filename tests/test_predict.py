@@ -543,3 +543,16 @@ def test_cli_refuses_to_overwrite_inputs(root: Path, tmp_path: Path) -> None:
     result = _cli("edge", folder, "--out", folder, "--root", root)
     assert result.exit_code == 2 and "would overwrite an input" in result.output
     assert (folder / "a.png").read_bytes() == before
+
+
+def test_stage_and_alias_refs_load_the_promoted_version(root: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(root, copy)
+    ModelRegistry(copy).promote("anom", "1.0.0", stage="production", alias="champion")
+    x = _inputs("anom")
+    want = Predictor.load("anom:1.0.0", root=copy, device="cpu").predict(x)
+    for ref in ("anom@production", "anom@champion", "anom@latest"):
+        got = Predictor.load(ref, root=copy, device="cpu").predict(x)
+        assert np.array_equal(got.scores, want.scores), ref
+    with pytest.raises(RaytrainError, match="no version in stage or alias 'staging'"):
+        Predictor.load("anom@staging", root=copy, device="cpu")

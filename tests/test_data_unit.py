@@ -287,7 +287,7 @@ def test_plan_one_worker_on_two_cpus() -> None:
     data_cpus = 0.5  # a quarter of the cluster, at least one data task, at most 1 CPU
     assert plan.data_cpus == pytest.approx(data_cpus)
     assert plan.cpus_per_worker == pytest.approx(1.0)  # capped at one CPU
-    assert plan.cpus_per_trial == pytest.approx(1.0 + TRIAL_DRIVER_CPUS)
+    assert plan.cpus_per_trial == pytest.approx(1.0)  # the trial is the worker: no driver
     assert plan.max_concurrent_trials == 1
     assert plan.cpus_per_trial + plan.data_cpus <= 2
     assert not plan.use_gpu and plan.gpus_per_worker == 0.0

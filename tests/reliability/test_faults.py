@@ -51,7 +51,10 @@ def test_a_trial_that_always_fails_is_not_retried_forever(
         "search: {method: grid}\n"
         "search_space:\n  learning_rate: {type: grid, values: [0.01, 10.0]}\n"
         # Two DDP workers: a TorchTrainer per trial, whose FailureConfig does the retrying.
-        "resources: {num_workers: 2}\n" + TINY.format(root=tmp_path)
+        "resources: {num_workers: 2}\n"
+        # batches of 4: 16 SGD steps per worker, so lr=10 always diverges (2 epochs of 2 steps
+        # at batch 16 did not, once)
+        + TINY.format(root=tmp_path).replace("batch_size: 16", "batch_size: 4")
     )
     result = run_search(cfg, experiment_dir=tmp_path / "results" / "faulty", echo=lambda _: None)
 

@@ -7,6 +7,7 @@ input) prints one line and exits with code 2, without a traceback.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -52,8 +53,32 @@ def _about(path: Path) -> Iterator[None]:
         raise type(e)(f"{path}: {e}") from None
 
 
+#: Commands that live in their own modules (each a thin shell over its Python API), imported
+#: only when used: `raytrain tune` does not pay for matplotlib or the evaluation code, and a
+#: command starts in a fraction of the time (the test suite starts hundreds of them).
+LAZY_COMMANDS: dict[str, str] = {
+    "predict": "raytrain.predict_cli:predict_command",
+    "evaluate": "raytrain.evaluate:evaluate_command",
+    "report": "raytrain.report:report_command",
+    "lr-find": "raytrain.train.lr_find:lr_find_command",
+    "data": "raytrain.data.cli:data_command",
+    "registry": "raytrain.registry_cli:registry_group",
+    "export": "raytrain.registry_cli:export_command",
+}
+
+
 class _Group(click.Group):
-    """Turns RaytrainError into one line on stderr and exit code 2."""
+    """Loads `LAZY_COMMANDS` on demand; turns RaytrainError into one line on stderr and exit
+    code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -313,9 +338,10 @@ def train(
 def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     """Check CONFIG (keys, types, model parameters, search space) without running anything."""
     from raytrain.config import load_config
-    from raytrain.tune.runner import plan_search
 
     cfg = load_config(config, overrides=_parse_set(sets), quick=quick)
+    from raytrain.tune.runner import plan_search  # torch: only once the YAML is sound
+
     with _about(config):
         cpus, gpus = _planning_resources(cfg)
         plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
@@ -333,24 +359,6 @@ def models_cmd() -> None:
         spec = get_model_spec(name)
         click.echo(f"{name:<24} {spec.task:<15} {spec.description}")
 
-
-def _add_commands() -> None:
-    """Commands that live in their own modules (each a thin shell over its Python API)."""
-    from raytrain.evaluate import evaluate_command
-    from raytrain.predict_cli import predict_command
-    from raytrain.registry_cli import COMMANDS as registry_commands
-    from raytrain.report import report_command
-
-    main.add_command(predict_command)
-    main.add_command(evaluate_command)
-    main.add_command(report_command)
-    main.add_command(__import__("raytrain.train.lr_find", fromlist=["x"]).lr_find_command)
-    main.add_command(__import__("raytrain.data.cli", fromlist=["data_command"]).data_command)
-    for command in registry_commands:
-        main.add_command(command)
-
-
-_add_commands()
 
 if __name__ == "__main__":
     main()

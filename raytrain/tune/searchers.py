@@ -205,28 +205,26 @@ def _cmaes(ctx: SearchContext) -> Any:
     )
 
 
-@register_search_method(
+def _basic_variant(ctx: SearchContext) -> Any:
+    """Tune's own generator: random samples and/or every grid point of the param space (the
+    space decides which); given the concurrency limit, which Tune ignores for a user-built one."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
+
+
+register_search_method(
     "random",
     "random sampling (grid entries are crossed with every sample)",
     grid="cross",
     multi_objective=True,
-)
-def _random(ctx: SearchContext) -> Any:
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
-
-
-@register_search_method(
+)(_basic_variant)
+register_search_method(
     "grid",
     "every point of the space (ranges need a step); search.num_trials is ignored",
     grid="all",
     multi_objective=True,
-)
-def _grid(ctx: SearchContext) -> Any:
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
+)(_basic_variant)
 
 
 @register_search_method(

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 from click.testing import CliRunner
-from unit_helpers import example_input, make_checkpoint, tiny_model
+from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_model
 
 from raytrain.cli import main
 from raytrain.errors import RaytrainError
@@ -22,14 +22,6 @@ from raytrain.registry import ModelRegistry
 from raytrain.train.checkpoint import read_meta
 
 BATCHES = (1, 3, 8)
-SEED_71_KEYS = {
-    "model_state_dict",
-    "metadata",
-    "specifications",
-    "metrics",
-    "training_config",
-    "requirements",
-}
 
 
 def _registry(tmp_path: Path, arch: str) -> ModelRegistry:

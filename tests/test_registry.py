@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
-from unit_helpers import example_input, make_checkpoint, tiny_model
+from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_model
 
 from raytrain.cli import main
 from raytrain.data.manifest import sha256_file
@@ -20,14 +20,6 @@ from raytrain.train.checkpoint import MODEL_FILE, load_model, load_state_dict
 
 #: Cheapest architecture to export (an MLP); the second one for "architecture changed".
 ARCH = "coefficient_optimizer"
-SEED_71_KEYS = {
-    "model_state_dict",
-    "metadata",
-    "specifications",
-    "metrics",
-    "training_config",
-    "requirements",
-}
 
 
 @pytest.fixture()

@@ -32,6 +32,16 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
 
 IMAGE_SIZE = 32
 
+#: The keys of seed 000 §7.1's exported .pth bundle.
+SEED_71_KEYS = {
+    "model_state_dict",
+    "metadata",
+    "specifications",
+    "metrics",
+    "training_config",
+    "requirements",
+}
+
 #: What the data of each task looks like, in the smallest form the models accept.
 TINY_DATA: dict[str, DataInfo] = {
     "edges": DataInfo(in_channels=1, image_size=IMAGE_SIZE),

@@ -436,7 +436,7 @@ CASES: list[Case] = [
         files={
             "c.yaml": "training: {name: diverge}\nmodel: {architecture: coefficient_optimizer, "
             "hidden_dims: [64, 64]}\n"
-            + SAMPLE.replace("batch_size: 16", "batch_size: 64")
+            + SAMPLE.replace("batch_size: 16", "batch_size: 4")
             + "optimizer: {type: SGD, learning_rate: 10, momentum: 0.9}\n"
             "training_params: {num_epochs: 8}\n"
         },

@@ -74,6 +74,34 @@ def test_cache_changes_nothing_but_where_the_bytes_live(tmp_path: Path) -> None:
             np.testing.assert_array_equal(got, want)
 
 
+def test_cached_epochs_after_the_first_never_read_the_shards_again(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    cached, streamed = _build(folder, cache=True), _build(folder, cache=False)
+    first = {s: _arrays(cached[s]) for s in ("train", "val")}  # epoch 1 fills the cache
+    for shard in folder.rglob("*.parquet"):
+        shard.write_bytes(b"gone")  # nothing on disk to read from now
+    second = {s: _arrays(cached[s]) for s in ("train", "val")}
+    for got, want in zip(second["val"], first["val"], strict=True):
+        np.testing.assert_array_equal(got, want)  # the same rows, from the object store
+    assert second["train"][0].shape == first["train"][0].shape
+    with pytest.raises(Exception, match="not a readable parquet file"):
+        _arrays(streamed["train"])  # the streaming pipeline reads the shards every epoch
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_each_epoch_has_its_own_augmentation_and_reruns_repeat_it(
+    tmp_path: Path, cache: bool
+) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    a, b = _build(folder, cache=cache), _build(folder, cache=cache)
+    a1, a2 = _arrays(a["train"])[0], _arrays(a["train"])[0]
+    b1, b2 = _arrays(b["train"])[0], _arrays(b["train"])[0]
+    assert not np.array_equal(a1, a2)  # epoch 2 is augmented afresh
+    np.testing.assert_array_equal(a1, b1)  # ... and a rerun sees the same epochs
+    np.testing.assert_array_equal(a2, b2)
+    np.testing.assert_array_equal(_arrays(a["val"])[0], _arrays(a["val"])[0])  # val: never
+
+
 def _forge_bad_row(folder: Path, row: int, image: bytes) -> tuple[Path, str]:
     """Replace one row's image and re-sign the shard, as a third-party tool might have."""
     m = read_manifest(folder)

@@ -8,10 +8,11 @@ fraction of a CPU so that they always fit next to the training workers
 (see `raytrain.resources`).
 
 Caching (`dataset.cache_dataset`): when the decoded split fits in a fraction of the object
-store, it is decoded once and kept there (`materialize`), and each epoch only augments; the
-validation split, never augmented, is then served straight from memory. When it does not fit,
-every epoch streams: read, decode and augment in one fused task per block, with Ray Data's
-backpressure keeping the object store bounded (a dataset 4x the store streams through).
+store, the first epoch streams as usual and keeps every decoded chunk in the object store
+(`raytrain.data.cache`); later epochs and later trials only augment. The first batch never waits
+for the whole split to decode. When it does not fit, every epoch streams: read, decode and
+augment in one fused task per block, with Ray Data's backpressure keeping the object store
+bounded (a dataset 4x the store streams through).
 
 Bad data: shards are checked against the manifest before anything streams
 (`checks.usable_shards`); a row that cannot be decoded names its shard file and row. With
@@ -24,6 +25,7 @@ import functools
 import json
 import logging
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import cv2
 import numpy as np
 
 from raytrain.data.augment import build_augmentation
+from raytrain.data.cache import cached_chunks, new_cache
 from raytrain.data.checks import read_checked_manifest, usable_shards
 from raytrain.data.manifest import Manifest
 
@@ -107,29 +110,45 @@ def decode_batch(
             continue
         xs.append(img)
         ys.append(tgt if tgt is not None else target)
-        keep.append(row_id)
+        keep.append(i)
     if not xs:
         shape = (0, 1, p.image_size or 0, p.image_size or 0)
         y0 = np.zeros(shape, np.uint8) if p.target == "image" else np.zeros(0, np.int64)
         out = {"x": np.zeros(shape, np.uint8), "y": y0}
-        return {**out, "id": np.array([], dtype=object)} if keep_ids else out
+        if not keep_ids:
+            return out
+        return {**out, "id": np.array([], dtype=object), "pass": np.zeros(0, np.int64)}
     x = np.stack(xs)[:, None]
     y = np.stack(ys)[:, None] if p.target == "image" else np.asarray(ys, np.int64)
-    return {"x": x, "y": y, "id": np.array(keep, dtype=object)} if keep_ids else {"x": x, "y": y}
+    if not keep_ids:
+        return {"x": x, "y": y}
+    out = {"x": x, "y": y, "id": np.array([ids[i] for i in keep], dtype=object)}
+    if "pass" in batch:
+        out["pass"] = np.asarray(batch["pass"])[keep]
+    return out
 
 
 def augment_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.ndarray]:
     """Augment decoded uint8 images (and edge maps with them); reproducible per batch.
 
-    The generator is seeded from the experiment seed and the batch's first and last row ids,
-    so the same rows in the same batch get the same augmentation on every run.
+    The generator is seeded from the experiment seed, the pass over the data (the epoch, from
+    `raytrain.data.cache`) and the batch's first and last row ids: the same rows in the same
+    batch of the same epoch get the same augmentation on every run, and another epoch another.
     """
     aug = _augmenter(p.augmentation, p.seed)
     ids = [str(i) for i in batch.get("id", [])]
     if aug is None or not ids or p.inputs == "vector":
         return {"x": batch["x"], "y": batch["y"]}
+    passes = batch.get("pass")
+    epoch = int(passes[0]) if passes is not None and len(passes) else 0
     aug.set_random_seed(
-        (p.seed * 1_000_003 + zlib.crc32(ids[0].encode()) + zlib.crc32(ids[-1].encode())) % 2**32
+        (
+            p.seed * 1_000_003
+            + epoch * 7_919
+            + zlib.crc32(ids[0].encode())
+            + zlib.crc32(ids[-1].encode())
+        )
+        % 2**32
     )
     x, y = batch["x"], batch["y"]
     xs, ys = [], []
@@ -148,33 +167,76 @@ def preprocess_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, n
     return augment_batch(decode_batch(batch, p), p)
 
 
-def _read_shard_batch(batch: Any) -> Any:
+def _read_table(path: str) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        t = pq.read_table(path)
+    except Exception as e:  # truncated or damaged after the pre-run check
+        raise ValueError(f"{path}: not a readable parquet file ({e})") from None
+    # the file each row came from, so a bad row's error names it
+    return t.append_column("shard", pa.array([path] * t.num_rows, pa.string()))
+
+
+def _read_shard_batch(batch: Any, counter: Any = None) -> Any:
+    import pyarrow as pa
+    import ray
+
     tables = []
     for path in batch["path"].to_pylist():
-        try:
-            t = pq.read_table(path)
-        except Exception as e:  # truncated or damaged after the pre-run check
-            raise ValueError(f"{path}: not a readable parquet file ({e})") from None
-        # the file each row came from, so a bad row's error names it
-        tables.append(t.append_column("shard", pa.array([path] * t.num_rows, pa.string())))
+        t = _read_table(path)
+        if counter is not None:  # which pass over this shard: seeds this epoch's augmentation
+            n = ray.get(counter.next_pass.remote(path))
+            t = t.append_column("pass", pa.array([n] * t.num_rows, pa.int64()))
+        tables.append(t)
     return pa.concat_tables(tables)
 
 
-def read_shards(paths: list[str]) -> Any:
+def _decode_shard(path: str, p: Preprocess, keep_ids: bool) -> Iterator[dict[str, np.ndarray]]:
+    """One shard's rows, decoded MAP_BATCH_SIZE at a time (the first chunk comes out fast)."""
+    table = _read_table(path)
+    for start in range(0, table.num_rows, MAP_BATCH_SIZE):
+        rows = table.slice(start, MAP_BATCH_SIZE)
+        batch = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
+        out = decode_batch(batch, p, keep_ids)
+        if len(out["x"]):
+            yield out
+
+
+def _read_decoded_cached(
+    batch: dict[str, np.ndarray], p: Preprocess, keep_ids: bool, cache: Any
+) -> Iterator[dict[str, np.ndarray]]:
+    """Shard paths -> decoded chunks, from the object-store cache after the first pass (each
+    tagged with its pass number when it will be augmented)."""
+    import ray
+
+    for path in (str(x) for x in batch["path"]):
+        key = f"{path}|{p.inputs}|{p.target}|{p.image_size}|{p.on_bad_data}|{keep_ids}"
+        n = ray.get(cache.next_pass.remote(key)) if keep_ids else 0
+        for chunk in cached_chunks(cache, key, functools.partial(_decode_shard, path, p, keep_ids)):
+            yield {**chunk, "pass": np.full(len(chunk["x"]), n, np.int64)} if keep_ids else chunk
+
+
+def read_shards(paths: list[str], counter: Any = None) -> Any:
     """A Ray Dataset over parquet shard files, one read task per shard.
 
     Not `ray.data.read_parquet`: in Ray 2.60 its file-listing task always asks for a whole CPU,
     which never fits beside training workers on a small machine, and the search hangs. Reading
     a known list of shards needs no listing, and every task here asks for DATA_TASK_CPUS.
+    With a `counter` (`raytrain.data.cache`), every row carries its shard's pass number.
     """
+    read = functools.partial(_read_shard_batch, counter=counter)
+    return _paths(paths).map_batches(
+        read, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS
+    )
+
+
+def _paths(paths: list[str]) -> Any:
+    """A Dataset of shard paths, one block (so one read task) per shard."""
     import ray.data
 
-    return ray.data.from_items(
-        [{"path": p} for p in paths], override_num_blocks=max(1, len(paths))
-    ).map_batches(_read_shard_batch, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS)
+    return ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
 
 
 def _object_store_bytes() -> float:
@@ -226,6 +288,7 @@ def build_datasets(
     if isinstance(aug, list):
         aug = [a.model_dump() if hasattr(a, "model_dump") else a for a in aug]
     out = {}
+    cache_actor = None  # one cache per build: it lives as long as these datasets
     for split in splits:
         p = Preprocess(
             inputs=task_inputs,
@@ -235,7 +298,6 @@ def build_datasets(
             image_size=image_size,
             on_bad_data=on_bad_data,
         )
-        rows = read_shards(shards[split])
         map_args: dict[str, Any] = {
             "batch_size": MAP_BATCH_SIZE,
             "batch_format": "numpy",
@@ -245,11 +307,19 @@ def build_datasets(
         if should_cache(cache, manifest, split, p):
             # Every operator here asks for DATA_TASK_CPUS: a Ray Data operator with the
             # default 1 CPU (drop_columns, say) never runs beside training on 2 CPUs.
-            decode = functools.partial(decode_batch, p=p, keep_ids=augmented)
-            ds = rows.map_batches(decode, **map_args).materialize()
+            cache_actor = cache_actor or new_cache()
+            read = functools.partial(
+                _read_decoded_cached, p=p, keep_ids=augmented, cache=cache_actor
+            )
+            ds = _paths(shards[split]).map_batches(
+                read, batch_size=1, batch_format="numpy", num_cpus=DATA_TASK_CPUS
+            )
             if augmented:
                 ds = ds.map_batches(functools.partial(augment_batch, p=p), **map_args)
         else:
+            if augmented:  # the actor only counts passes here; nothing is cached
+                cache_actor = cache_actor or new_cache()
+            rows = read_shards(shards[split], cache_actor if augmented else None)
             ds = rows.map_batches(functools.partial(preprocess_batch, p=p), **map_args)
         out[split] = ds
     return out

@@ -142,29 +142,105 @@ def _epochs_to_reach(order: list[float], target: float) -> int | None:
     return None
 
 
+def _measure(curves: list[dict[str, Any]], trials: int, wall: float, budget: int) -> dict:
+    order = _epochs_in_order(curves)
+    return {
+        "curves": curves,
+        "order": order[:budget],  # equal compute: what ASHA + TPE trained past B does not count
+        "wall_s": wall,
+        "trials": trials,
+        "spent": len(order),
+        "epochs": min(len(order), budget),
+        "best": max(order[:budget]),
+    }
+
+
 def _run(method: str, seed: int, out: Path, a: argparse.Namespace, budget: int) -> dict[str, Any]:
     from raytrain.tune.runner import run_search
 
     t0 = time.perf_counter()
     result = run_search(_config(method, seed, out, a), echo=lambda s: None)
     wall = time.perf_counter() - t0
-    curves = _trial_curves(result.experiment_dir)
-    order = _epochs_in_order(curves)
-    spent = len(order)
-    order = order[:budget]  # equal compute: what ASHA + TPE trained past B does not count
-    return {
-        "curves": curves,
-        "order": order,
-        "wall_s": wall,
-        "trials": len(result.trials),
-        "spent": spent,
-        "epochs": len(order),
-        "best": max(order),
-    }
+    return _measure(_trial_curves(result.experiment_dir), len(result.trials), wall, budget)
 
 
 def _geomean(xs: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(x) for x in xs))
+
+
+HEADER = (
+    f"{'seed':>4}  {'method':<9} {'trials':>6} {'epochs':>9} {'wall s':>7} "
+    f"{'best@B/4':>8} {'best@B':>8} {'epochs to random best':>22}"
+)
+
+
+def _report_seed(seed: Any, random: dict, asha: dict, budget: int) -> tuple[float, bool]:
+    """Print one seed's rows; return ASHA+TPE's compute over random's and whether it is a
+    lower bound (ASHA+TPE never reached random's best within B: counted as B)."""
+    target = random["best"]
+    for name, r in (("random", random), ("ASHA+TPE", asha)):
+        r["need"] = _epochs_to_reach(r["order"], target)
+        spent = f"{r['epochs']}" + (f"/{r['spent']}" if r["spent"] != r["epochs"] else "")
+        need = "never" if r["need"] is None else r["need"]
+        print(
+            f"{seed:>4}  {name:<9} {r['trials']:>6} {spent:>9} {r['wall_s']:>7.0f} "
+            f"{_best_within(r['order'], budget // 4):>8.4f} {r['best']:>8.4f} {need:>22}"
+        )
+    never = asha["need"] is None
+    ratio = (asha["epochs"] if never else asha["need"]) / random["need"]
+    print(
+        f"      ASHA+TPE / random = {'>= ' if never else ''}{ratio:.2f} of the compute"
+        f"{' (never reached within B)' if never else ''}\n",
+        flush=True,
+    )
+    return ratio, never
+
+
+def _report_total(ratios: list[float], bounds: list[bool], wall: float) -> None:
+    gm = _geomean(ratios)
+    bound = ">= " if any(bounds) else ""
+    pairs = zip(ratios, bounds, strict=True)
+    per_seed = ", ".join((">=" if b else "") + f"{r:.2f}" for r, b in pairs)
+    met = "met" if gm <= 0.25 and not bound else "not met"
+    print(
+        f"compute ratio per seed: {per_seed}; geometric mean {bound}{gm:.2f} "
+        f"(goal <= 0.25: {met}); searches' wall {wall / 60:.1f} min"
+    )
+
+
+def _combine(files: list[Path]) -> None:
+    """The summary of seeds measured in separate runs (their --dump files, same settings)."""
+    dumps = [json.loads(f.read_text()) for f in files]
+    keys = (
+        "max_t",
+        "random_trials",
+        "asha_trials",
+        "startup_trials",
+        "grace_period",
+        "reduction_factor",
+        "num_train",
+        "num_val",
+    )
+    settings = {tuple(d["args"][k] for k in keys) for d in dumps}
+    if len(settings) != 1:
+        sys.exit(f"error: the dumps were run with different settings: {sorted(settings)}")
+    args = dumps[0]["args"]
+    budget = int(args["random_trials"]) * int(args["max_t"])
+    print(f"settings: {', '.join(f'{k}={args[k]}' for k in keys)}; B = {budget} epochs\n")
+    print(HEADER)
+    print("-" * len(HEADER))
+    ratios, bounds, wall = [], [], 0.0
+    for d in dumps:
+        for seed, runs in d["seeds"].items():
+            r, a = (
+                _measure(runs[m]["curves"], runs[m]["trials"], runs[m]["wall_s"], budget)
+                for m in ("random", "asha_tpe")
+            )
+            ratio, never = _report_seed(seed, r, a, budget)
+            ratios.append(ratio)
+            bounds.append(never)
+            wall += r["wall_s"] + a["wall_s"]
+    _report_total(ratios, bounds, wall)
 
 
 def main() -> None:
@@ -182,7 +258,11 @@ def main() -> None:
     p.add_argument("--num-train", type=int, default=128, help="sample training images")
     p.add_argument("--num-val", type=int, default=64, help="sample validation images")
     p.add_argument("--dump", type=Path, help="write every trial's F1 curve here (JSON)")
+    p.add_argument("--combine", type=Path, nargs="+", help="only summarize earlier --dump files")
     a = p.parse_args()
+    if a.combine:
+        _combine(a.combine)
+        return
     if a.quick:
         a.seeds, a.max_t, a.random_trials, a.asha_trials, a.startup_trials = [0], 4, 2, 5, 2
         a.grace_period, a.reduction_factor = 1, 2
@@ -192,7 +272,6 @@ def main() -> None:
 
     ensure_ray(os.environ.get("RAY_ADDRESS", "local"))  # never join a stray cluster
     budget = a.random_trials * a.max_t
-    quarter = budget // 4
     print(
         f"sample edge task, U-Net, {a.num_train} training / {a.num_val} validation images of "
         f"32x32; full trial = {a.max_t} epochs; budget B = {budget} epochs each:\n"
@@ -201,53 +280,27 @@ def main() -> None:
         f"{a.grace_period}, reduction {a.reduction_factor}, max_t {a.max_t}; first B epochs "
         f"count\n"
     )
-    header = (
-        f"{'seed':>4}  {'method':<9} {'trials':>6} {'epochs':>9} {'wall s':>7} "
-        f"{'best@B/4':>8} {'best@B':>8} {'epochs to random best':>22}"
-    )
-    print(header)
-    print("-" * len(header))
+    print(HEADER)
+    print("-" * len(HEADER))
     ratios: list[float] = []
     bounds: list[bool] = []  # True where ASHA+TPE never reached it (the ratio is a bound)
     dump: dict[str, Any] = {"args": {k: str(v) for k, v in vars(a).items()}, "seeds": {}}
-    t_all = time.perf_counter()
+    wall = 0.0
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
         for seed in a.seeds:
             random = _run("random", seed, Path(tmp), a, budget)
             asha = _run("tpe", seed, Path(tmp), a, budget)
-            target = random["best"]
-            for name, r in (("random", random), ("ASHA+TPE", asha)):
-                r["need"] = _epochs_to_reach(r["order"], target)
-                spent = f"{r['epochs']}" + (f"/{r['spent']}" if r["spent"] != r["epochs"] else "")
-                need = "never" if r["need"] is None else r["need"]
-                print(
-                    f"{seed:>4}  {name:<9} {r['trials']:>6} {spent:>9} {r['wall_s']:>7.0f} "
-                    f"{_best_within(r['order'], quarter):>8.4f} {r['best']:>8.4f} {need:>22}"
-                )
-            never = asha["need"] is None
-            ratios.append((asha["epochs"] if never else asha["need"]) / random["need"])
+            wall += random["wall_s"] + asha["wall_s"]
+            ratio, never = _report_seed(seed, random, asha, budget)
+            ratios.append(ratio)
             bounds.append(never)
-            print(
-                f"      ASHA+TPE / random = {'>= ' if never else ''}{ratios[-1]:.2f} of the "
-                f"compute{' (never reached within B)' if never else ''}\n",
-                flush=True,
-            )
             dump["seeds"][seed] = {
-                m: {k: r[k] for k in ("curves", "wall_s", "trials", "spent", "need")}
+                m: {k: r[k] for k in ("curves", "wall_s", "trials")}
                 for m, r in (("random", random), ("asha_tpe", asha))
             }
-    wall = time.perf_counter() - t_all
-    gm = _geomean(ratios)
-    bound = ">= " if any(bounds) else ""
-    pairs = zip(ratios, bounds, strict=True)
-    per_seed = ", ".join((">=" if b else "") + f"{r:.2f}" for r, b in pairs)
-    met = "met" if gm <= 0.25 and not bound else "not met"
-    print(
-        f"compute ratio per seed: {per_seed}; geometric mean {bound}{gm:.2f} "
-        f"(goal <= 0.25: {met}); wall {wall / 60:.1f} min"
-    )
-    if a.dump:
-        a.dump.write_text(json.dumps(dump))
+            if a.dump:  # after every seed: a run cut short keeps what it measured
+                a.dump.write_text(json.dumps(dump))
+    _report_total(ratios, bounds, wall)
 
 
 if __name__ == "__main__":

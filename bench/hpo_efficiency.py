@@ -50,6 +50,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 METRIC = "val_f1_score"
+#: a second, noise-tolerant target: 98% of random's final best (one F1 point on a 64-image
+#: validation set is within the epoch-to-epoch noise of one trial)
+NEAR = 0.98
 
 BASE = """
 training: {{name: {name}, seed: {seed}, output_dir: {out}}}
@@ -170,7 +173,7 @@ def _geomean(xs: list[float]) -> float:
 
 HEADER = (
     f"{'seed':>4}  {'method':<9} {'trials':>6} {'epochs':>9} {'wall s':>7} "
-    f"{'best@B/4':>8} {'best@B':>8} {'epochs to random best':>22}"
+    f"{'best@B/4':>8} {'best@B':>8} {'epochs to random best':>22} {'to 98% of it':>12}"
 )
 
 
@@ -181,16 +184,21 @@ def _report_seed(seed: Any, random: dict, asha: dict, budget: int) -> tuple[floa
     for name, r in (("random", random), ("ASHA+TPE", asha)):
         r["need"] = _epochs_to_reach(r["order"], target)
         spent = f"{r['epochs']}" + (f"/{r['spent']}" if r["spent"] != r["epochs"] else "")
+        r["near"] = _epochs_to_reach(r["order"], NEAR * target)
         need = "never" if r["need"] is None else r["need"]
+        near = "never" if r["near"] is None else r["near"]
         print(
             f"{seed:>4}  {name:<9} {r['trials']:>6} {spent:>9} {r['wall_s']:>7.0f} "
-            f"{_best_within(r['order'], budget // 4):>8.4f} {r['best']:>8.4f} {need:>22}"
+            f"{_best_within(r['order'], budget // 4):>8.4f} {r['best']:>8.4f} {need:>22} "
+            f"{near:>12}"
         )
     never = asha["need"] is None
+    near_ratio = "never" if asha["near"] is None else f"{asha['near'] / random['near']:.2f}"
     ratio = (asha["epochs"] if never else asha["need"]) / random["need"]
     print(
         f"      ASHA+TPE / random = {'>= ' if never else ''}{ratio:.2f} of the compute"
-        f"{' (never reached within B)' if never else ''}\n",
+        f"{' (never reached within B)' if never else ''}; to 98% of it: "
+        f"{near_ratio}\n",
         flush=True,
     )
     return ratio, never

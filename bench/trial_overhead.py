@@ -175,6 +175,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="Also write the rows here")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="Ray's CPUs")
     ap.add_argument("--limit", type=int, default=600, help="Seconds one search may take")
+    ap.add_argument(
+        "--only", default="", help="Comma-separated systems to run (default: all), e.g. '2 workers'"
+    )
     args = ap.parse_args()
     extra = 1 if args.quick else args.extra
 
@@ -184,6 +187,10 @@ def main() -> None:
     os.environ["RAYTRAIN_DATA_DIR"] = str(root / "datasets")
     os.environ.setdefault("WANDB_MODE", "offline")
     # Our own local Ray (never someone else's running cluster), started before any timing.
+    # Started as raytrain starts a local Ray (`raytrain.ray_local`); RAYTRAIN_FAST_START=0: plain.
+    from raytrain.ray_local import prepare_local_ray
+
+    prepare_local_ray()
     ray.init(address="local", num_cpus=args.cpus, log_to_driver=False, include_dashboard=False)
     import ray.data
 
@@ -210,10 +217,14 @@ def main() -> None:
         ("raytrain 1 worker", raytrain_search(1)),
         ("raytrain 2 workers", raytrain_search(2)),
     ]
+    if args.only:
+        systems = [s for s in systems if any(o.strip() in s[0] for o in args.only.split(","))]
     signal.signal(signal.SIGALRM, _timed_out)
     rows = [measure(label, fn, extra, root, args.limit) for label, fn in systems]
     ray.shutdown()
     by = {r["system"]: r["per_trial_s"] for r in rows}
+    if len(by) < 4:
+        return
     ratio = by["raytrain 1 worker"] / by["plain Tune function"]
     print(
         f"\nraytrain 1 worker / plain Tune = {ratio:.2f}x (goal <= 1.5x); "

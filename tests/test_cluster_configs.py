@@ -21,6 +21,8 @@ import ray.autoscaler
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
+from raytrain.ray_local import cluster_env
+
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"
 ALL_CONFIGS = sorted(CLUSTER.glob("*.yaml"))
@@ -203,6 +205,7 @@ def test_launcher_dashboard_private_and_token_auth_on(path: Path) -> None:
     ]
     for command in starts:
         assert "RAY_AUTH_MODE=token" in command, command
+        assert cluster_env() in command, command  # as raytrain sets up its own local Ray
     # the token travels to every node as a file, never as a value in the config
     token_mounts = [
         r

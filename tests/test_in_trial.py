@@ -27,7 +27,7 @@ search_space:
   learning_rate: {{type: loguniform, low: 1e-3, high: 1e-2}}
 resources: {{num_workers: 1}}
 tune: {{scheduler: fifo}}
-logging: {{visualizations: false}}
+logging: {{visualizations: false, analysis: false}}
 export: {{registry_dir: {registry}, onnx: false}}
 """
 

@@ -29,7 +29,7 @@ dataset: {{batch_size: 4, sample: {{num_train: 48, num_val: 16, num_test: 8, ima
 model: {{architecture: coefficient_optimizer, hidden_dims: [16, 8]}}
 training_params: {{num_epochs: 2, early_stopping_patience: 1}}
 resources: {{num_workers: 2, cpus_per_worker: 0.25}}
-logging: {{visualizations: false}}
+logging: {{visualizations: false, analysis: false}}
 {extra}
 """
 

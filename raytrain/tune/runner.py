@@ -173,6 +173,10 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     from raytrain.ray_address import check_address
 
     check_address(address)  # seconds, where ray.init would retry a dead address for minutes
+    from raytrain.ray_local import prepare_local_ray
+
+    if not address or address == "local":  # a Ray started here; a running cluster keeps its own
+        prepare_local_ray()
     try:
         ray.init(address=address or None, log_to_driver=verbose)
     except ConnectionError as e:

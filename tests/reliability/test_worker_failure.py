@@ -77,7 +77,7 @@ model: {{architecture: coefficient_optimizer, hidden_dims: [16, 8]}}
 optimizer: {{learning_rate: 0.003}}
 training_params: {{num_epochs: {EPOCHS}, max_failures: 1}}
 resources: {{num_workers: 2, cpus_per_worker: 0.25}}
-logging: {{visualizations: false, tensorboard: false}}
+logging: {{visualizations: false, analysis: false, tensorboard: false}}
 """)
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -10,7 +10,8 @@ fraction of a CPU so that they always fit next to the training workers
 Caching (`dataset.cache_dataset`): when the decoded split fits in a fraction of the object
 store, the first epoch streams as usual and keeps every decoded chunk in the object store
 (`raytrain.data.cache`); later epochs and later trials only augment. The first batch never waits
-for the whole split to decode. When it does not fit, every epoch streams: read, decode and
+for the whole split to decode. (A small split that is never augmented, validation say, is just
+decoded up front: that takes well under a second.) When it does not fit, every epoch streams: read, decode and
 augment in one fused task per block, with Ray Data's backpressure keeping the object store
 bounded (a dataset 4x the store streams through).
 
@@ -47,6 +48,10 @@ DATA_TASK_CPUS = 0.25
 MAP_BATCH_SIZE = 128
 #: Decoded splits up to this fraction of the object store are cached there ("auto").
 CACHE_FRACTION = 0.25
+#: A cached split that is never augmented and decodes to at most this many bytes is decoded up
+#: front (`materialize`: well under a second) instead of during the first epoch, so no epoch
+#: runs a task for it. Bigger or augmented splits fill the cache while epoch 1 streams.
+EAGER_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,11 @@ def decoded_bytes(manifest: Manifest, split: str, p: Preprocess) -> int | None:
     return count * size * size * (2 if p.target == "image" else 1)
 
 
+def _small(manifest: Manifest, split: str, p: Preprocess) -> bool:
+    need = decoded_bytes(manifest, split, p)
+    return need is not None and need <= EAGER_BYTES
+
+
 def should_cache(cache: bool | str, manifest: Manifest, split: str, p: Preprocess) -> bool:
     if cache is True or cache is False:
         return cache
@@ -304,7 +314,13 @@ def build_datasets(
             "num_cpus": DATA_TASK_CPUS,
         }
         augmented = split == "train" and _augmenter(p.augmentation, p.seed) is not None
-        if should_cache(cache, manifest, split, p):
+        if should_cache(cache, manifest, split, p) and not augmented and _small(manifest, split, p):
+            # Small and never augmented (validation, or no augmentation at all): decoded up
+            # front in well under a second, then served from memory with no task per epoch.
+            rows = read_shards(shards[split])
+            ds = rows.map_batches(functools.partial(decode_batch, p=p, keep_ids=False), **map_args)
+            ds = ds.materialize()
+        elif should_cache(cache, manifest, split, p):
             # Every operator here asks for DATA_TASK_CPUS: a Ray Data operator with the
             # default 1 CPU (drop_columns, say) never runs beside training on 2 CPUs.
             cache_actor = cache_actor or new_cache()

@@ -73,3 +73,20 @@ def test_multi_objective_study_keeps_every_objective(tmp_path: Path) -> None:
     assert s.suggest("a")
     s.on_trial_complete("a", {"val_f1_score": 0.8, "latency_ms": 2.0})
     assert study.get_trials()[0].values == [0.8, 2.0]
+
+
+def test_a_trial_the_scheduler_stopped_is_pruned_not_complete(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    s = _searcher(url)
+    assert s.suggest("full") and s.suggest("cut")
+    for step, loss in enumerate([0.9, 0.5, 0.3], start=1):
+        s.on_trial_result("full", {"loss": loss, "training_iteration": step})
+    s.on_trial_complete("full", {"loss": 0.3, "training_iteration": 3, "done": True})
+    s.on_trial_result("cut", {"loss": 0.8, "training_iteration": 1})
+    s.on_trial_complete("cut", {"loss": 0.8, "training_iteration": 1, "done": False})  # ASHA
+    study = optuna.load_study(study_name="s", storage=url)
+    by = {t.user_attrs[TUNE_TRIAL_ATTR]: t for t in study.get_trials()}
+    assert by["full"].state.name == "COMPLETE" and by["full"].value == 0.3
+    assert by["cut"].state.name == "PRUNED" and by["cut"].intermediate_values == {1: 0.8}
+    assert study.best_value == 0.3  # a pruned trial's partial value never wins
+    assert s.suggest("next")  # the searcher goes on

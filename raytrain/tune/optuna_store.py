@@ -47,6 +47,29 @@ class DurableOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr(TUNE_TRIAL_ATTR, trial_id)
         return params
 
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """A trial a scheduler stopped (ASHA, median stopping: its last result is not `done`)
+        is PRUNED for Optuna, not COMPLETE: otherwise TPE would rank its 3-epoch F1 beside
+        finished trials' 27-epoch F1. Optuna has its intermediate values (`on_trial_result`),
+        so TPE still learns from it, as from a trial its own pruner stopped."""
+        stopped_early = (
+            result is not None
+            and not error
+            and result.get("done") is False
+            and not isinstance(self._metric, list)  # Optuna prunes single objectives only
+            and trial_id in self._ot_trials
+            and trial_id not in self._completed_trials
+        )
+        if not stopped_early:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        from optuna.trial import TrialState
+
+        self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
         if self._storage is not None:

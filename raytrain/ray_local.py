@@ -3,9 +3,10 @@ the benchmarks): the one setting that makes a worker group's run end sooner.
 
 Ray Train's controller looks at its workers every 2 s (`RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`), so
 a run whose workers have finished is noticed up to 2 s late, and the poll also paces the
-start-up. Measured here with a 2-worker TorchTrainer doing nothing (2 cores, 6 runs each): the time
-from the workers' return to fit()'s return was 2.2-5.0 s with the default, 1.1-2.0 s at 0.5 s. A poll is one `ray.wait` on the workers' futures:
-four a second costs nothing next to training.
+start-up. Measured here with a 2-worker TorchTrainer doing nothing (2 cores, 6 runs each): the
+time from the workers' return to fit()'s return was 2.2-5.0 s with the default, 1.1-2.0 s at
+0.5 s. A poll is one `ray.wait` on the workers' futures: four a second cost nothing next to
+training.
 
 Tried and dropped: `preload_python_modules` (idle Ray workers import torch while they wait). It
 did not shorten a worker group's start (the workers' actors did not land on pre-imported

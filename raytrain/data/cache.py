@@ -3,10 +3,10 @@ pass counter that gives every epoch its own (reproducible) augmentation.
 
 Why not `Dataset.materialize()`: it decodes the whole split before the first batch comes out
 (10 s for 4,096 images of 256x256 on 2 cores), so a trial's first step waited for all of it.
-Here the first epoch streams exactly like an uncached pipeline — read a shard, decode it chunk by
-chunk, yield each chunk at once — and every decoded chunk is also handed to a small actor that
-keeps it in the object store. Later epochs (and later trials of the same search) find the
-shard there and skip the parquet read and the PNG decode; only the augmentation runs again.
+Here the first epoch streams shard by shard exactly like an uncached pipeline, and every decoded
+chunk is also handed to a small actor that keeps it in the object store. Later epochs (and later
+trials of the same search) find the shard there and skip the parquet read and the PNG decode;
+only the augmentation runs again.
 
 The actor owns the cached objects (it `ray.put`s them itself), so they live exactly as long as
 the actor, and the actor lives as long as a Dataset that uses it: the handle is captured in the

@@ -11,9 +11,9 @@ Caching (`dataset.cache_dataset`): when the decoded split fits in a fraction of 
 store, the first epoch streams as usual and keeps every decoded chunk in the object store
 (`raytrain.data.cache`); later epochs and later trials only augment. The first batch never waits
 for the whole split to decode. (A small split that is never augmented, validation say, is just
-decoded up front: that takes well under a second.) When it does not fit, every epoch streams: read, decode and
-augment in one fused task per block, with Ray Data's backpressure keeping the object store
-bounded (a dataset 4x the store streams through).
+decoded up front: that takes well under a second.) When it does not fit, every epoch streams:
+read, decode and augment in one fused task per block, with Ray Data's backpressure keeping the
+object store bounded (a dataset 4x the store streams through).
 
 Bad data: shards are checked against the manifest before anything streams
 (`checks.usable_shards`); a row that cannot be decoded names its shard file and row. With
@@ -199,7 +199,7 @@ def _read_shard_batch(batch: Any, counter: Any = None) -> Any:
 
 
 def _decode_shard(path: str, p: Preprocess, keep_ids: bool) -> Iterator[dict[str, np.ndarray]]:
-    """One shard's rows, decoded MAP_BATCH_SIZE at a time (the first chunk comes out fast)."""
+    """One shard's rows, decoded MAP_BATCH_SIZE rows at a time."""
     table = _read_table(path)
     for start in range(0, table.num_rows, MAP_BATCH_SIZE):
         rows = table.slice(start, MAP_BATCH_SIZE)

@@ -314,13 +314,14 @@ def build_datasets(
             "num_cpus": DATA_TASK_CPUS,
         }
         augmented = split == "train" and _augmenter(p.augmentation, p.seed) is not None
-        if should_cache(cache, manifest, split, p) and not augmented and _small(manifest, split, p):
+        cached = should_cache(cache, manifest, split, p)
+        if cached and not augmented and _small(manifest, split, p):
             # Small and never augmented (validation, or no augmentation at all): decoded up
             # front in well under a second, then served from memory with no task per epoch.
             rows = read_shards(shards[split])
             ds = rows.map_batches(functools.partial(decode_batch, p=p, keep_ids=False), **map_args)
             ds = ds.materialize()
-        elif should_cache(cache, manifest, split, p):
+        elif cached:
             # Every operator here asks for DATA_TASK_CPUS: a Ray Data operator with the
             # default 1 CPU (drop_columns, say) never runs beside training on 2 CPUs.
             cache_actor = cache_actor or new_cache()

@@ -36,7 +36,6 @@ class DecodedCache:
     def __init__(self) -> None:
         self._chunks: dict[str, list[Any]] = {}
         self._passes: dict[str, int] = {}
-        self._bytes = 0
 
     def next_pass(self, key: str) -> int:
         """How many times `key` was read before (0 on the first epoch)."""
@@ -52,19 +51,7 @@ class DecodedCache:
     def store(self, key: str, chunks: list[Batch]) -> None:
         import ray
 
-        old = self._chunks.get(key)
-        if old is not None:
-            self._bytes -= sum(_nbytes(ray.get(r)) for r in old)
-        self._chunks[key] = [ray.put(c) for c in chunks]
-        self._bytes += sum(_nbytes(c) for c in chunks)
-
-    def stats(self) -> dict[str, int]:
-        """Shards cached and their decoded bytes."""
-        return {"shards": len(self._chunks), "bytes": self._bytes}
-
-
-def _nbytes(chunk: Batch) -> int:
-    return int(sum(getattr(v, "nbytes", 0) for v in chunk.values()))
+        self._chunks[key] = [ray.put(c) for c in chunks]  # a replaced copy is freed
 
 
 def new_cache() -> Any:

@@ -16,7 +16,14 @@ import pytest
 
 from raytrain.config.schema import SampleDataSection
 from raytrain.data.manifest import Manifest, read_manifest, sha256_file, write_manifest
-from raytrain.data.pipeline import Preprocess, build_datasets, decoded_bytes, should_cache
+from raytrain.data.pipeline import (
+    Preprocess,
+    RowPick,
+    build_datasets,
+    build_rank_datasets,
+    decoded_bytes,
+    should_cache,
+)
 from raytrain.data.sample import ensure_sample_dataset
 from raytrain.data.shards import image_schema, write_split
 from raytrain.errors import RaytrainError
@@ -72,6 +79,37 @@ def test_cache_changes_nothing_but_where_the_bytes_live(tmp_path: Path) -> None:
     for split in ("train", "val"):
         for got, want in zip(_arrays(cached[split]), _arrays(streamed[split]), strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_row_pick_gives_every_rank_the_same_number_of_disjoint_rows() -> None:
+    shards = [("a", 5), ("b", 3), ("c", 6)]  # 14 rows, global numbers 0-4, 5-7, 8-13
+    picks = [RowPick.of(rank, 3, shards) for rank in range(3)]
+    taken = [
+        [
+            start + int(i)
+            for (path, start) in pick.starts
+            for i in pick.take(path, dict(shards)[path])
+        ]
+        for pick in picks
+    ]
+    assert [len(t) for t in taken] == [4, 4, 4] == [p.rows for p in picks]
+    assert taken[1] == [1, 4, 7, 10]  # rank 1: global rows 1, 1+3, ...; row 12 would be a 5th
+    assert sorted(sum(taken, [])) == list(range(12))  # disjoint; rows 12 and 13 left out
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_rank_datasets_split_the_rows_without_a_coordinator(tmp_path: Path, cache: bool) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    ranks = build_rank_datasets(folder, "image", "image", "none", 0, world_size=3, cache=cache)
+    for split, n in (("train", 40), ("val", 12)):
+        parts = [_arrays(r[split])[0] for r in ranks]
+        assert [len(p) for p in parts] == [n // 3] * 3
+        raw = _decoded(folder, split, "image")
+        got = sorted(x.tobytes() for p in parts for x in p)
+        want = sorted(raw[i].tobytes() for i in range(n - n % 3))  # every rank's rows, once
+        assert got == want
+    with pytest.raises(ValueError, match="on_bad_data"):
+        build_rank_datasets(folder, "image", "image", "none", 0, world_size=2, on_bad_data="skip")
 
 
 def test_cached_epochs_after_the_first_never_read_the_shards_again(tmp_path: Path) -> None:

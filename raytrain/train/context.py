@@ -10,7 +10,7 @@ most of a trial's life when ASHA stops it after an epoch or two.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -38,18 +38,33 @@ class LoopContext(Protocol):
 
 
 class RayTrainContext:
-    """A worker of a Ray Train `TorchTrainer`: DDP, sharded datasets, Train checkpoints."""
+    """A worker of a Ray Train `TorchTrainer`: DDP, sharded datasets, Train checkpoints.
 
-    def __init__(self) -> None:
+    `rank_datasets` (`raytrain.data.pipeline.build_rank_datasets`): one dict of datasets per
+    rank, each already holding only that rank's rows; without it, Ray Train's shard.
+    """
+
+    def __init__(self, rank_datasets: Sequence[Mapping[str, Any]] | None = None) -> None:
         import ray.train
 
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
+        if rank_datasets is not None and len(rank_datasets) != self.world_size:
+            raise RuntimeError(
+                f"{len(rank_datasets)} per-rank datasets for {self.world_size} workers"
+            )
+        self.rank_datasets = rank_datasets
+        if rank_datasets is not None:  # Ray Train's dataset callback would have set this
+            import ray.data
+
+            ray.data.DataContext.get_current().enable_progress_bars = False
 
     def dataset_shard(self, name: str) -> Any:
         import ray.train
 
+        if self.rank_datasets is not None:
+            return self.rank_datasets[self.world_rank][name]
         return ray.train.get_dataset_shard(name)
 
     def checkpoint(self) -> Any:

@@ -104,7 +104,7 @@ def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train entry point: the loop in a `TorchTrainer` worker (see `run_loop`)."""
-    run_loop(loop_config, RayTrainContext())
+    run_loop(loop_config, RayTrainContext(loop_config.get("rank_datasets")))
 
 
 def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:

@@ -283,7 +283,7 @@ def shared_datasets(cfg: ExperimentConfig, space: SearchSpace, data_dir: Path) -
     from raytrain.train.launch import datasets_for
 
     varied = [p for p in space.entries if p.startswith(_DATA_PATHS) and p not in _NOT_DATA_PATHS]
-    return None if varied else datasets_for(cfg, data_dir)
+    return None if varied else datasets_for(cfg, data_dir, cfg.resources.num_workers)
 
 
 def _make_trainable(
@@ -526,6 +526,9 @@ def run_search(
                 search_alg=plan.method.build(ctx),
                 scheduler=plan.scheduler.build(ctx),
                 max_concurrent_trials=plan.resources.max_concurrent_trials,
+                # the next trial runs in the finished trial's actor: no new process, no
+                # re-import of torch (measured: 4.0 s -> 0.1 s a one-worker trial)
+                reuse_actors=True,
             ),
             run_config=run_config,
         )

@@ -23,12 +23,16 @@ Trials run one at a time (`max_concurrent_trials: 1`) so each figure is a trial'
 throughput. Each system runs a search of 1 trial and one of 1+K trials; the *marginal* cost
 per trial is (T(1+K) - T(1)) / K, which leaves out the once-per-search start-up (searcher,
 experiment folder, summary) that T(1) includes. Ray is started and the sample data prepared
-before any timing. The figures come from one run on one machine: compare rows with each other.
+before any timing, and each system first runs one untimed 1-trial search (Ray's first task
+workers, first imports). Plain Tune runs twice: with Tune's default (a new trial actor per
+trial) and with `reuse_actors=True`, which raytrain's searches use. The figures come from one
+run on one machine: compare rows with each other.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -93,7 +97,7 @@ def optuna_search(trials: int, _: Path) -> None:
     )
 
 
-def tune_search(trials: int, out: Path) -> None:
+def tune_search(trials: int, out: Path, reuse_actors: bool = False) -> None:
     from ray import tune
 
     def trainable(config: dict[str, Any]) -> None:
@@ -103,7 +107,11 @@ def tune_search(trials: int, out: Path) -> None:
         trainable,
         param_space={"lr": tune.loguniform(1e-4, 1e-2)},
         tune_config=tune.TuneConfig(
-            metric="val_loss", mode="min", num_samples=trials, max_concurrent_trials=1
+            metric="val_loss",
+            mode="min",
+            num_samples=trials,
+            max_concurrent_trials=1,
+            reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(name="plain", storage_path=str(out), verbose=0),
     ).fit()
@@ -140,15 +148,16 @@ def _timed_out(*_: Any) -> None:
 def measure(
     label: str, search: Callable[[int, Path], None], extra: int, root: Path, limit: int
 ) -> dict[str, Any]:
-    """T(1), T(1+extra) and the marginal seconds per trial."""
+    """T(1), T(1+extra) and the marginal seconds per trial (after an untimed warm-up search:
+    first-in-process costs, such as Ray starting its first task workers, are not a trial's)."""
     times = {}
-    for n in (1, 1 + extra):
+    for n in ("warmup", 1, 1 + extra):
         out = root / f"{label.replace(' ', '_')}_{n}"
         out.mkdir(parents=True)
         t0 = time.perf_counter()
         signal.alarm(limit)  # a search that hangs ends the run with a message, not forever
         try:
-            search(n, out)
+            search(1 if n == "warmup" else n, out)
         finally:
             signal.alarm(0)
         times[n] = time.perf_counter() - t0
@@ -214,6 +223,7 @@ def main() -> None:
     systems: list[tuple[str, Callable[[int, Path], None]]] = [
         ("plain Optuna", optuna_search),
         ("plain Tune function", tune_search),
+        ("plain Tune function, reuse_actors", functools.partial(tune_search, reuse_actors=True)),
         ("raytrain 1 worker", raytrain_search(1)),
         ("raytrain 2 workers", raytrain_search(2)),
     ]
@@ -223,7 +233,7 @@ def main() -> None:
     rows = [measure(label, fn, extra, root, args.limit) for label, fn in systems]
     ray.shutdown()
     by = {r["system"]: r["per_trial_s"] for r in rows}
-    if len(by) < 4:
+    if len(by) < len(systems) or len(systems) < 5:
         return
     ratio = by["raytrain 1 worker"] / by["plain Tune function"]
     print(

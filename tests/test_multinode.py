@@ -130,7 +130,8 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         out = subprocess.run(
             [sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=120
         )
-        assert out.stdout.strip().splitlines()[-1] == "2", out.stderr[-2000:]
+        lines = out.stdout.strip().splitlines()
+        assert lines and lines[-1] == "2", (out.stdout[-500:], out.stderr[-2000:])
         yield {
             "address": address,
             "dashboard": f"http://127.0.0.1:{dash}",

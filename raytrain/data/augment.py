@@ -9,11 +9,39 @@ on the worker, so the bytes that cross the object store stay 4x smaller.
 
 from __future__ import annotations
 
+import os
+import sys
+from types import ModuleType
 from typing import Any
 
-import albumentations as A
-
 from raytrain.errors import RaytrainError, did_you_mean
+
+
+def _import_albumentations() -> ModuleType:
+    """albumentations, minus what it costs a fresh Ray Data task worker to import it.
+
+    Its `__init__` imports `albumentations.pytorch` (for `ToTensorV2`, which raytrain never uses:
+    the train loop makes tensors itself), and so torch: 1.1 of its 1.5 s on 2 cores, paid by
+    every new task worker before the first batch can be decoded. That import sits in a
+    `suppress(ImportError)`, so it is skipped here when torch is not loaded yet; a later
+    `import albumentations.pytorch` still works. It also asks PyPI for a newer version on every
+    import (up to a 2 s timeout on a cluster without internet): off unless the user set
+    `NO_ALBUMENTATIONS_UPDATE`.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if "albumentations" in sys.modules or "torch" in sys.modules:
+        import albumentations
+
+        return albumentations
+    sys.modules["albumentations.pytorch"] = None  # type: ignore[assignment]  # -> ImportError
+    try:
+        import albumentations
+    finally:
+        del sys.modules["albumentations.pytorch"]
+    return albumentations
+
+
+A = _import_albumentations()
 
 
 def _basic() -> list[A.BasicTransform]:

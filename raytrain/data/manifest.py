@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raytrain.errors import RaytrainError
-from raytrain.models.registry import DataInfo
+
+if TYPE_CHECKING:  # the model zoo imports torch; Ray Data's task workers read manifests without
+    from raytrain.models.registry import DataInfo
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -48,6 +50,8 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def data_info(self) -> DataInfo:
+        from raytrain.models.registry import DataInfo
+
         i = self.info
         extra = {
             k: v

@@ -1,21 +1,22 @@
 """The Ray Data pipeline: parquet shards -> decode (+ cache) -> augment -> each worker's shard.
 
-Shards are read by Ray Data tasks, decoded and augmented by `map_batches` tasks that run in
-parallel with training. DDP workers each get their own rows (`build_rank_datasets`: rank r of W
-reads global rows r, r+W, r+2W, ... and decodes only those; every rank gets exactly N // W rows,
-known from the manifest), so no split coordinator sits between the data and the workers; Ray
-Train's `streaming_split` is the fallback where row counts are not known in advance. Images
-travel as uint8 (4x fewer bytes than float32 through the object store); the train loop converts
-them to float on the worker. Data tasks ask for a fraction of a CPU so that they always fit next
-to the training workers (see `raytrain.resources`).
+One Ray Data task per shard reads, decodes and augments it, yielding MAP_BATCH_SIZE rows at a
+time, in parallel with training (at most one task per cluster CPU: the work is CPU-bound). DDP
+workers each get their own rows (`build_rank_datasets`: rank r of W reads global rows r, r+W,
+r+2W, ... and decodes only those; every rank gets exactly N // W rows, known from the manifest),
+so no split coordinator sits between the data and the workers; Ray Train's `streaming_split` is
+the fallback where row counts are not known in advance. Images travel as uint8 (4x fewer bytes
+than float32 through the object store); the train loop converts them to float on the worker.
+Data tasks ask for a fraction of a CPU so that they always fit next to the training workers
+(see `raytrain.resources`).
 
 Caching (`dataset.cache_dataset`): when the decoded split fits in a fraction of the object
 store, the first epoch streams as usual and keeps every decoded chunk in the object store
-(`raytrain.data.cache`); later epochs and later trials only augment. The first batch never waits
-for the whole split to decode. (A small split that is never augmented, validation say, is just
-decoded up front: that takes well under a second.) When it does not fit, every epoch streams:
-read, decode and augment in one fused task per block, with Ray Data's backpressure keeping the
-object store bounded (a dataset 4x the store streams through).
+(`raytrain.data.cache`); later epochs and later trials only augment. The first batch waits for
+one shard, never for the whole split. (A small split that is never augmented, validation say,
+is just decoded up front: that takes well under a second.) When it does not fit, every epoch
+streams: read, decode and augment in one task per shard, with Ray Data's backpressure keeping
+the object store bounded (a dataset 4x the store streams through).
 
 Bad data: shards are checked against the manifest before anything streams
 (`checks.usable_shards`); a row that cannot be decoded names its shard file and row. With
@@ -45,8 +46,7 @@ log = logging.getLogger(__name__)
 
 #: CPUs each Ray Data read/map task asks for. Small, so data tasks fit beside the workers.
 DATA_TASK_CPUS = 0.25
-#: Rows per decode/augment task: big enough that per-task overhead stays small (measured:
-#: 128 beats 32 by 2x on 2 cores), small enough that the first batch comes quickly.
+#: Rows decoded and augmented at a time within a shard's task (numpy batches of this size).
 MAP_BATCH_SIZE = 128
 #: Decoded splits up to this fraction of the object store are cached there ("auto").
 CACHE_FRACTION = 0.25
@@ -227,31 +227,40 @@ def _read_table(path: str, pick: RowPick | None = None) -> Any:
     return t.append_column("shard", pa.array([path] * t.num_rows, pa.string()))
 
 
-def _read_shard_batch(batch: Any, counter: Any = None, pick: RowPick | None = None) -> Any:
+def _read_shard_batch(batch: Any, pick: RowPick | None = None) -> Any:
     import pyarrow as pa
-    import ray
 
-    tables = []
-    for path in batch["path"].to_pylist():
-        t = _read_table(path, pick)
-        if counter is not None:  # which pass over this shard: seeds this epoch's augmentation
-            n = ray.get(counter.next_pass.remote(f"{path}|{pick.key if pick else ''}"))
-            t = t.append_column("pass", pa.array([n] * t.num_rows, pa.int64()))
-        tables.append(t)
-    return pa.concat_tables(tables)
+    return pa.concat_tables([_read_table(path, pick) for path in batch["path"].to_pylist()])
 
 
 def _decode_shard(
-    path: str, p: Preprocess, keep_ids: bool, pick: RowPick | None = None
+    path: str, p: Preprocess, keep_ids: bool, pick: RowPick | None = None, n_pass: int = 0
 ) -> Iterator[dict[str, np.ndarray]]:
-    """One shard's rows (this rank's), decoded MAP_BATCH_SIZE rows at a time."""
+    """One shard's rows (this rank's), decoded MAP_BATCH_SIZE rows at a time (each row tagged
+    with the pass over the shard, `n_pass`, when its ids are kept for augmentation)."""
     table = _read_table(path, pick)
     for start in range(0, table.num_rows, MAP_BATCH_SIZE):
         rows = table.slice(start, MAP_BATCH_SIZE)
         batch = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in rows.column_names}
+        if keep_ids:
+            batch["pass"] = np.full(rows.num_rows, n_pass, np.int64)
         out = decode_batch(batch, p, keep_ids)
         if len(out["x"]):
             yield out
+
+
+def _stream_shards(
+    batch: dict[str, np.ndarray], p: Preprocess, counter: Any = None, pick: RowPick | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Shard paths -> decoded, augmented chunks, every epoch (the uncached pipeline). With a
+    `counter` (`raytrain.data.cache`), each pass over a shard gets its own augmentation."""
+    import ray
+
+    for path in (str(x) for x in batch["path"]):
+        key = f"{path}|{pick.key if pick else ''}"
+        n = ray.get(counter.next_pass.remote(key)) if counter is not None else 0
+        for chunk in _decode_shard(path, p, counter is not None, pick, n):
+            yield augment_batch(chunk, p)
 
 
 def _read_decoded_cached(
@@ -261,8 +270,9 @@ def _read_decoded_cached(
     cache: Any,
     pick: RowPick | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Shard paths -> decoded chunks, from the object-store cache after the first pass (each
-    tagged with its pass number when it will be augmented)."""
+    """Shard paths -> decoded chunks, from the object-store cache after the first pass,
+    augmented here when `keep_ids` (the augmentation is seeded by the chunk's row ids and
+    the pass number, so it is the same whether the chunk came from the cache or the shard)."""
     import ray
 
     for path in (str(x) for x in batch["path"]):
@@ -271,19 +281,21 @@ def _read_decoded_cached(
         n = ray.get(cache.next_pass.remote(key)) if keep_ids else 0
         read = functools.partial(_decode_shard, path, p, keep_ids, pick)
         for chunk in cached_chunks(cache, key, read):
-            yield {**chunk, "pass": np.full(len(chunk["x"]), n, np.int64)} if keep_ids else chunk
+            if keep_ids:
+                yield augment_batch({**chunk, "pass": np.full(len(chunk["x"]), n, np.int64)}, p)
+            else:
+                yield chunk
 
 
-def read_shards(paths: list[str], counter: Any = None, pick: RowPick | None = None) -> Any:
-    """A Ray Dataset over parquet shard files, one read task per shard.
+def read_shards(paths: list[str], pick: RowPick | None = None) -> Any:
+    """A Ray Dataset of the raw rows of parquet shard files, one read task per shard (with a
+    `pick`, only that rank's rows).
 
     Not `ray.data.read_parquet`: in Ray 2.60 its file-listing task always asks for a whole CPU,
     which never fits beside training workers on a small machine, and the search hangs. Reading
     a known list of shards needs no listing, and every task here asks for DATA_TASK_CPUS.
-    With a `counter` (`raytrain.data.cache`), every row carries its shard's pass number; with a
-    `pick`, only that rank's rows are read.
     """
-    read = functools.partial(_read_shard_batch, counter=counter, pick=pick)
+    read = functools.partial(_read_shard_batch, pick=pick)
     return _paths(paths).map_batches(
         read, batch_size=1, batch_format="pyarrow", num_cpus=DATA_TASK_CPUS
     )
@@ -294,6 +306,13 @@ def _paths(paths: list[str]) -> Any:
     import ray.data
 
     return ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
+
+
+def _cpus() -> int:
+    """CPUs of the cluster (1 before Ray is up)."""
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
 
 
 def _object_store_bytes() -> float:
@@ -427,6 +446,8 @@ class _SplitBuilder:
     def dataset(
         self, paths: list[str], p: Preprocess, cached: bool, small: bool, pick: RowPick | None
     ) -> Any:
+        import ray.data
+
         # Every operator here asks for DATA_TASK_CPUS: a Ray Data operator with the default
         # 1 CPU (drop_columns, say) never runs beside training on 2 CPUs.
         map_args: dict[str, Any] = {
@@ -440,18 +461,25 @@ class _SplitBuilder:
             # front in well under a second, then served from memory with no task per epoch.
             decode = functools.partial(decode_batch, p=p, keep_ids=False)
             return read_shards(paths, pick=pick).map_batches(decode, **map_args).materialize()
+        # One task per shard reads, decodes and augments it: one operator, so Ray Data cannot
+        # fuse a second one into it and bundle several shards per task to fill that one's
+        # batches (measured: 4 shards, 1,024 rows, decoded before the first batch came out).
+        # At most one task per cluster CPU (`_cpus`): the work is CPU-bound, and Ray Data's
+        # default (one per DATA_TASK_CPUS, 8 on 2 cores) only starts more worker processes,
+        # whose start-up delayed the first batch by 4 s and slowed every epoch (idle workers
+        # past one per CPU are stopped and restarted the next epoch).
         if cached:
-            read = functools.partial(
+            fn = functools.partial(
                 _read_decoded_cached, p=p, keep_ids=augmented, cache=self._cache(), pick=pick
             )
-            ds = _paths(paths).map_batches(
-                read, batch_size=1, batch_format="numpy", num_cpus=DATA_TASK_CPUS
+        else:  # streamed every epoch; the actor only counts passes (seeds each epoch's aug.)
+            fn = functools.partial(
+                _stream_shards, p=p, counter=self._cache() if augmented else None, pick=pick
             )
-            return (
-                ds.map_batches(functools.partial(augment_batch, p=p), **map_args)
-                if augmented
-                else ds
-            )
-        # streamed every epoch; the actor only counts passes (seeds each epoch's augmentation)
-        rows = read_shards(paths, self._cache() if augmented else None, pick)
-        return rows.map_batches(functools.partial(preprocess_batch, p=p), **map_args)
+        return _paths(paths).map_batches(
+            fn,
+            batch_size=1,
+            batch_format="numpy",
+            num_cpus=DATA_TASK_CPUS,
+            compute=ray.data.TaskPoolStrategy(size=max(1, min(_cpus(), len(paths)))),
+        )

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from raytrain.config.schema import SampleDataSection
+from raytrain.data.checks import data_report
 from raytrain.data.manifest import Manifest, read_manifest, sha256_file, write_manifest
 from raytrain.data.pipeline import (
     Preprocess,
@@ -162,6 +163,21 @@ def test_bad_row_names_its_shard_or_is_skipped(tmp_path: Path) -> None:
         _arrays(_build(folder)["train"])
     x, _ = _arrays(_build(folder, on_bad_data="skip")["train"])
     assert len(x) == 39
+    # the run summary counts the row the stream drops, with its reason and place
+    report = data_report(folder, "skip")
+    assert report["skipped_rows"] == 1
+    assert report["reasons"] == {"unreadable image": 1}
+    assert report["problems"][0]["path"] == f"{path} row '{row_id}'"
+    assert data_report(folder, "error")["skipped_rows"] == 0  # error mode: the stream stops
+
+
+def test_skip_report_counts_a_size_mismatch_only_when_nothing_resizes(tmp_path: Path) -> None:
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    _, _ = _forge_bad_row(folder, 2, cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes())
+    assert data_report(folder, "skip")["reasons"] == {"size mismatch": 1}
+    x, _ = _arrays(_build(folder, on_bad_data="skip")["train"])
+    assert len(x) == 39  # the stream drops it too
+    assert data_report(folder, "skip", image_size=16)["skipped_rows"] == 0  # both resized
 
 
 def test_changed_shard_stops_before_streaming(tmp_path: Path) -> None:

@@ -121,10 +121,33 @@ def usable_shards(
 
 
 def data_report(
-    root: str | Path, on_bad_data: str = "error", splits: tuple[str, ...] = ("train", "val")
+    root: str | Path,
+    on_bad_data: str = "error",
+    splits: tuple[str, ...] = ("train", "val"),
+    image_size: int | None = None,
 ) -> dict[str, Any]:
-    """What a run summary shows about bad data: rows skipped (when prepared and now) and why."""
-    return usable_shards(root, splits, on_bad_data)[1]
+    """What a run summary shows about bad data: rows skipped (when prepared and now) and why.
+
+    In skip mode every row of the usable shards is also decoded once here, so rows that the
+    pipeline will drop while it streams (an unreadable image, an image and edge map of
+    different sizes, unless `image_size` resizes both) are counted with their reason before
+    the run, not only logged by a data task during it. Error mode needs no such pass: the first
+    bad row stops the run, naming it.
+    """
+    shards, report = usable_shards(root, splits, on_bad_data)
+    if on_bad_data != "skip":
+        return report
+    root = Path(root)
+    m = read_checked_manifest(root)
+    sink = Problems("skip")
+    for split in splits:
+        sink.within(split)
+        usable = set(shards[split])
+        for shard in m.splits[split].shards:
+            if str(root / shard.path) in usable:
+                _check_rows_of(root, shard, sink, same_size=image_size is None)
+    rows = sink.report()
+    return merge_reports(report, rows) if rows.get("skipped_rows") else report
 
 
 def check_rows(
@@ -134,7 +157,6 @@ def check_rows(
     min_edge_density: float | None = None,
 ) -> dict[str, int]:
     """Every check of `usable_shards` plus decoding every image row; returns rows per split."""
-    import pyarrow.parquet as pq
 
     root = Path(root)
     m = read_checked_manifest(root)
@@ -145,45 +167,56 @@ def check_rows(
             sink.add(root / MANIFEST, "empty split", f"the '{split}' split is empty", 0)
         n = 0
         for shard in info.shards:
-            if not _check_shard(root, shard, sink, {}):
-                continue
-            table = pq.read_table(root / shard.path)
-            if "image" not in table.column_names:
-                n += table.num_rows
-                continue
-            ids = table["id"].to_pylist()
-            images = table["image"].to_pylist()
-            targets = table["target"].to_pylist()
-            for row_id, img_buf, tgt in zip(ids, images, targets, strict=True):
-                where = f"{root / shard.path} row '{row_id}'"
-                img = _decode(img_buf)
-                if img is None:
-                    sink.add(where, "unreadable image", "image is not a readable image")
-                    continue
-                if min_size is not None and min(img.shape) < min_size:
-                    sink.add(where, "too small", f"image too small: {img.shape[1]}x{img.shape[0]}")
-                    continue
-                if isinstance(tgt, bytes):
-                    edge = _decode(tgt)
-                    if edge is None:
-                        sink.add(where, "unreadable edge map", "edge map is not a readable image")
-                        continue
-                    if edge.shape != img.shape:
-                        sink.add(
-                            where,
-                            "size mismatch",
-                            f"image {img.shape} and edge map {edge.shape} differ",
-                        )
-                        continue
-                    density = np.count_nonzero(edge) / edge.size
-                    if min_edge_density is not None and density < min_edge_density:
-                        sink.add(
-                            where, "edge map too sparse", f"edge map too sparse: {density:.4f}"
-                        )
-                        continue
-                n += 1
+            if _check_shard(root, shard, sink, {}):
+                n += _check_rows_of(root, shard, sink, min_size, min_edge_density)
         counts[split] = n
     return counts
+
+
+def _check_rows_of(
+    root: Path,
+    shard: Any,
+    sink: Problems,
+    min_size: int | None = None,
+    min_edge_density: float | None = None,
+    same_size: bool = True,
+) -> int:
+    """Decode every row of one (readable) shard; add a problem per bad row; return good rows.
+    `same_size`: image and edge map must match (not when the pipeline resizes both)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(root / shard.path)
+    if "image" not in table.column_names:
+        return table.num_rows
+    n = 0
+    ids = table["id"].to_pylist()
+    images = table["image"].to_pylist()
+    targets = table["target"].to_pylist()
+    for row_id, img_buf, tgt in zip(ids, images, targets, strict=True):
+        where = f"{root / shard.path} row '{row_id}'"
+        img = _decode(img_buf)
+        if img is None:
+            sink.add(where, "unreadable image", "image is not a readable image")
+            continue
+        if min_size is not None and min(img.shape) < min_size:
+            sink.add(where, "too small", f"image too small: {img.shape[1]}x{img.shape[0]}")
+            continue
+        if isinstance(tgt, bytes):
+            edge = _decode(tgt)
+            if edge is None:
+                sink.add(where, "unreadable edge map", "edge map is not a readable image")
+                continue
+            if same_size and edge.shape != img.shape:
+                sink.add(
+                    where, "size mismatch", f"image {img.shape} and edge map {edge.shape} differ"
+                )
+                continue
+            density = np.count_nonzero(edge) / edge.size
+            if min_edge_density is not None and density < min_edge_density:
+                sink.add(where, "edge map too sparse", f"edge map too sparse: {density:.4f}")
+                continue
+        n += 1
+    return n
 
 
 def _decode(buf: bytes | None) -> np.ndarray | None:

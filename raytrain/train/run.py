@@ -92,7 +92,7 @@ def run_training(
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
     # the data first: a missing or corrupt dataset stops the run before anything is written
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
-    data = data_report(data_dir, cfg.dataset.on_bad_data)
+    data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)

@@ -447,7 +447,8 @@ def run_search(
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     plan.data_dir = resolve_dataset(cfg, plan.task)
-    data = data_report(plan.data_dir, cfg.dataset.on_bad_data)  # error mode: bad file -> stop
+    # error mode: a bad file stops here; skip mode: every row checked, skips counted
+    data = data_report(plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
     echo(plan.describe())
     echo(f"data: {format_report(data)}")
     if plan.optuna_storage:

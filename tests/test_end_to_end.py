@@ -95,3 +95,16 @@ def test_registry_list_cli_shows_the_model(search: dict) -> None:
     assert out.exit_code == 0, out.output
     listed = json.loads(out.output)
     assert [e["version"] for e in listed["e2e_unet"]] == ["1.0.0"]
+
+
+def test_the_search_wrote_a_report_embedding_every_plot(search: dict) -> None:
+    """report.html after a real search: every PNG of the experiment (search plots and each
+    trial's plots) is inside it, and the search plots are valid images."""
+    exp = search["result"].experiment_dir
+    pngs = sorted(exp.rglob("*.png"))
+    search_plots = list((exp / "search_plots").glob("*.png"))
+    assert search_plots and len(pngs) > len(search_plots)
+    for p in search_plots:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
+    page = (exp / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(pngs)

@@ -39,7 +39,6 @@ from raytrain.viz.search import (
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-EXAMPLE = Path("/tmp/example_experiment")
 T0 = 1_700_000_000
 MAX_EPOCHS = 6
 SETUP_S = 5  # the first iteration of a trial includes its setup
@@ -425,16 +424,6 @@ def test_report_command_prints_the_path_and_rejects_other_folders(tmp_path: Path
     result = CliRunner().invoke(report_command, [str(not_exp)])
     assert isinstance(result.exception, RaytrainError)
     assert str(not_exp) in str(result.exception)
-
-
-@pytest.mark.skipif(not EXAMPLE.is_dir(), reason="no real experiment at /tmp/example_experiment")
-def test_report_on_a_real_experiment(tmp_path: Path) -> None:
-    exp = tmp_path / "real"
-    shutil.copytree(EXAMPLE, exp, ignore=shutil.ignore_patterns("search_plots", "report.html"))
-    report = write_report(exp)
-    for p in (exp / "search_plots").iterdir():
-        assert_valid_png(p)
-    assert report.read_text().count("data:image/png;base64,") == len(_all_pngs(exp))
 
 
 def _chromium() -> str | None:

@@ -108,3 +108,36 @@ def test_the_search_wrote_a_report_embedding_every_plot(search: dict) -> None:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
     page = (exp / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(pngs)
+
+
+STOPPED = """
+training: {{name: e2e_asha, seed: 1, output_dir: {out}}}
+dataset:
+  batch_size: 8
+  augmentation: none
+  sample: {{num_train: 128, num_val: 32, num_test: 16, image_size: 32}}
+model: {{architecture: coefficient_optimizer, hidden_dims: [16]}}
+optimizer: {{type: Adam}}
+training_params: {{num_epochs: 2}}
+logging: {{visualizations: false, analysis: false}}
+search: {{method: grid, metric: val_loss, direction: minimize}}
+search_space:
+  learning_rate: {{type: grid, values: [1e-2, 1e-8, 1e-2]}}
+resources: {{num_workers: 2, max_concurrent_trials: 1}}
+tune: {{scheduler: asha, grace_period: 1, reduction_factor: 2, max_t: 2}}
+export: {{register_best: false}}
+"""
+
+
+def test_a_ddp_trial_stopped_by_asha_does_not_block_the_next(
+    ray_start_2_cpus: None, tmp_path: Path
+) -> None:
+    """Trial 2 (a learning rate that learns nothing) is stopped at ASHA's first rung while its
+    worker group is inside fit(); trial 3 must still get an actor and the CPUs (with Tune's
+    actor reuse it failed with "Could not re-use actor" and the search hung)."""
+    cfg = load_config_text(STOPPED.format(out=tmp_path / "results"))
+    result = run_search(cfg, echo=lambda s: None)
+    assert len(result.trials) == 3, result.trials
+    assert all(t["status"] == "OK" for t in result.trials), result.errors
+    epochs = sorted(t["epochs"] for t in result.trials)
+    assert epochs[0] == 1 and epochs[-1] == 2, result.trials  # one stopped, one ran to max_t

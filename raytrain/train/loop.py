@@ -188,133 +188,139 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
     val_shard = ctx.dataset_shard("val")
     bs = cfg.dataset.batch_size
 
-    for epoch in range(start_epoch, tp.num_epochs):
-        t0 = time.perf_counter()
-        # 1. train on this worker's shard (raytrain.train.step: accumulation, AMP, clipping,
-        #    frozen layers, the per-step LR, the NaN stop); train_sum = [loss * n, n]
-        batches = (
-            _to_inputs(batch, task)
-            for batch in train_shard.iter_torch_batches(
-                batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
-            )
-        )
-        train_sum = train_epoch(stepper, batches, epoch)
-
-        # 2. validate on this worker's shard of the validation split
-        model.eval()
-        stats = task.new_stats(device)
-        if buffer is not None:
-            buffer.reset()  # keep the latest epoch's predictions for the end-of-run plots
-        val_sum = torch.zeros(2, dtype=torch.float64, device=device)
-        with torch.no_grad():
-            for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
-                x, y = _to_inputs(batch, task)
-                out = model(x)
-                val_sum += torch.stack(
-                    [
-                        task.loss(out, y).double() * len(x),
-                        out.new_tensor(len(x), dtype=torch.float64),
-                    ]
+    # A trial the scheduler stops leaves through tune.report (SystemExit); in a reused
+    # trial actor the process lives on, so the logger (TensorBoard thread, CSV, wandb
+    # run) is closed on every way out.
+    try:
+        for epoch in range(start_epoch, tp.num_epochs):
+            t0 = time.perf_counter()
+            # 1. train on this worker's shard (raytrain.train.step: accumulation, AMP, clipping,
+            #    frozen layers, the per-step LR, the NaN stop); train_sum = [loss * n, n]
+            batches = (
+                _to_inputs(batch, task)
+                for batch in train_shard.iter_torch_batches(
+                    batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
                 )
-                task.update_stats(stats, out, y)
-                if buffer is not None:
-                    buffer.add(x, activation(out.float()), y)
-
-        # 3. combine all workers' statistics into exact global metrics
-        reduced = _all_reduce(torch.cat([train_sum, val_sum, stats])).cpu()
-        (tl, tn, vl, vn), stats = reduced[:4].tolist(), reduced[4:]
-        if tn == 0:
-            raise RuntimeError(
-                f"the training split gave no full batch of {bs} rows per "
-                f"worker; lower dataset.batch_size or add data"
             )
-        metrics: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "train_loss": tl / tn,
-            "val_loss": vl / max(vn, 1),
-            "lr": stepper.lr,  # the LR of the epoch's last step (every step's: steps_log.csv)
-        }
-        metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
-        metrics["epoch_time_s"] = time.perf_counter() - t0
-        metrics["world_size"] = ctx.world_size
-        metrics["num_nodes"] = num_nodes
-        if monitor not in metrics:
-            raise ValueError(
-                f"search.metric: '{monitor}' is not reported; reported metrics: "
-                f"{', '.join(sorted(metrics))}"
+            train_sum = train_epoch(stepper, batches, epoch)
+
+            # 2. validate on this worker's shard of the validation split
+            model.eval()
+            stats = task.new_stats(device)
+            if buffer is not None:
+                buffer.reset()  # keep the latest epoch's predictions for the end-of-run plots
+            val_sum = torch.zeros(2, dtype=torch.float64, device=device)
+            with torch.no_grad():
+                for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
+                    x, y = _to_inputs(batch, task)
+                    out = model(x)
+                    val_sum += torch.stack(
+                        [
+                            task.loss(out, y).double() * len(x),
+                            out.new_tensor(len(x), dtype=torch.float64),
+                        ]
+                    )
+                    task.update_stats(stats, out, y)
+                    if buffer is not None:
+                        buffer.add(x, activation(out.float()), y)
+
+            # 3. combine all workers' statistics into exact global metrics
+            reduced = _all_reduce(torch.cat([train_sum, val_sum, stats])).cpu()
+            (tl, tn, vl, vn), stats = reduced[:4].tolist(), reduced[4:]
+            if tn == 0:
+                raise RuntimeError(
+                    f"the training split gave no full batch of {bs} rows per "
+                    f"worker; lower dataset.batch_size or add data"
+                )
+            metrics: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": tl / tn,
+                "val_loss": vl / max(vn, 1),
+                "lr": stepper.lr,  # the LR of the epoch's last step (every step's: steps_log.csv)
+            }
+            metrics.update({f"val_{k}": v for k, v in task.compute_metrics(stats).items()})
+            metrics["epoch_time_s"] = time.perf_counter() - t0
+            metrics["world_size"] = ctx.world_size
+            metrics["num_nodes"] = num_nodes
+            if monitor not in metrics:
+                raise ValueError(
+                    f"search.metric: '{monitor}' is not reported; reported metrics: "
+                    f"{', '.join(sorted(metrics))}"
+                )
+
+            # 4. schedule, best epoch, early stopping (same decision on every worker)
+            value = metrics[monitor]
+            improved = sign * value > best
+            if improved:
+                best, since_best = sign * value, 0
+            else:
+                since_best += 1
+            schedule.epoch_end(
+                metrics["val_loss"] if cfg.scheduler.mode == "min" else value, stepper.step
             )
+            last = epoch + 1 == tp.num_epochs
+            stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
+            metrics["is_best"] = improved
 
-        # 4. schedule, best epoch, early stopping (same decision on every worker)
-        value = metrics[monitor]
-        improved = sign * value > best
-        if improved:
-            best, since_best = sign * value, 0
-        else:
-            since_best += 1
-        schedule.epoch_end(
-            metrics["val_loss"] if cfg.scheduler.mode == "min" else value, stepper.step
-        )
-        last = epoch + 1 == tp.num_epochs
-        stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
-        metrics["is_best"] = improved
+            # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
+            if logger is not None:
+                logger.log(metrics, step=epoch + 1)
+                logger.log_steps(stepper.take_history())
+                shown = {k: v for k, v in metrics.items() if k.startswith(("train_", "val_"))}
+                print(
+                    f"epoch {epoch + 1}/{tp.num_epochs} "
+                    + " ".join(f"{k}={v:.4g}" for k, v in shown.items()),
+                    flush=True,
+                )
+            # 6. plots, then the checkpoint and report. Plots come *before* the report: Tune may
+            #    end the trial as soon as it sees the last epoch (max_t), and would kill a plot
+            #    drawn after.
+            if buffer is not None:
+                log_dir = Path(loop_config["log_dir"])
+                if last or stop:
+                    write_run_plots(
+                        log_dir,
+                        unwrap(model),
+                        input_shape({"data_info": data.__dict__}),
+                        buffer,
+                        **plot_args,
+                        class_names=data.extra.get("class_names"),
+                        threshold=cfg.evaluation.threshold,
+                        analysis=cfg.logging.analysis,
+                    )
+                elif cfg.logging.visualization_frequency and (
+                    (epoch + 1) % cfg.logging.visualization_frequency == 0
+                ):
+                    write_curves(log_dir, **plot_args)
+            # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)
+            save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
+            with tempfile.TemporaryDirectory() as tmp:
+                saved = rank == 0 and save
+                if saved:
+                    meta = {
+                        "architecture": get_model_spec(cfg.model.architecture).name,
+                        "model_params": cfg.model.params(),
+                        "task": task.name,
+                        "data_info": data.__dict__,
+                        "epoch": epoch + 1,
+                        "metrics": metrics,
+                        "monitor": monitor,
+                        "mode": mode,
+                        "config": loop_config["config"],
+                    }
+                    state = {
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "stepper": stepper.state_dict(),
+                        "epoch": epoch,
+                        "best": best,
+                        "since_best": since_best,
+                    }
+                    save_checkpoint(tmp, model, meta, state)
+                ctx.report(metrics, tmp if saved else None)
+            if stop:
+                break
 
-        # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
+    finally:
         if logger is not None:
-            logger.log(metrics, step=epoch + 1)
-            logger.log_steps(stepper.take_history())
-            shown = {k: v for k, v in metrics.items() if k.startswith(("train_", "val_"))}
-            print(
-                f"epoch {epoch + 1}/{tp.num_epochs} "
-                + " ".join(f"{k}={v:.4g}" for k, v in shown.items()),
-                flush=True,
-            )
-        # 6. plots, then the checkpoint and report. Plots come *before* the report: Tune may end the
-        #    trial as soon as it sees the last epoch (max_t), and would kill a plot drawn after.
-        if buffer is not None:
-            log_dir = Path(loop_config["log_dir"])
-            if last or stop:
-                write_run_plots(
-                    log_dir,
-                    unwrap(model),
-                    input_shape({"data_info": data.__dict__}),
-                    buffer,
-                    **plot_args,
-                    class_names=data.extra.get("class_names"),
-                    threshold=cfg.evaluation.threshold,
-                    analysis=cfg.logging.analysis,
-                )
-            elif cfg.logging.visualization_frequency and (
-                (epoch + 1) % cfg.logging.visualization_frequency == 0
-            ):
-                write_curves(log_dir, **plot_args)
-        # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)
-        save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
-        with tempfile.TemporaryDirectory() as tmp:
-            saved = rank == 0 and save
-            if saved:
-                meta = {
-                    "architecture": get_model_spec(cfg.model.architecture).name,
-                    "model_params": cfg.model.params(),
-                    "task": task.name,
-                    "data_info": data.__dict__,
-                    "epoch": epoch + 1,
-                    "metrics": metrics,
-                    "monitor": monitor,
-                    "mode": mode,
-                    "config": loop_config["config"],
-                }
-                state = {
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "stepper": stepper.state_dict(),
-                    "epoch": epoch,
-                    "best": best,
-                    "since_best": since_best,
-                }
-                save_checkpoint(tmp, model, meta, state)
-            ctx.report(metrics, tmp if saved else None)
-        if stop:
-            break
-
-    if logger is not None:
-        logger.close()
+            logger.close()

@@ -175,8 +175,8 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     check_address(address)  # seconds, where ray.init would retry a dead address for minutes
     from raytrain.ray_local import prepare_local_ray
 
-    if not address or address == "local":  # a Ray started here; a running cluster keeps its own
-        prepare_local_ray()
+    if address == "local" or (not address and not _joins_running_ray()):
+        prepare_local_ray()  # a Ray started here; a running cluster keeps its own settings
     try:
         ray.init(address=address or None, log_to_driver=verbose)
     except ConnectionError as e:
@@ -184,6 +184,17 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def _joins_running_ray() -> bool:
+    """Whether `ray.init()` without an address would join a running Ray (RAY_ADDRESS, or the
+    cluster `ray start` recorded in /tmp/ray) rather than start one."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(None) is not None
+    except Exception:  # a stale record of a dead cluster: ray.init will say so
+        return True
 
 
 def plan_search(
@@ -376,6 +387,8 @@ def _collect(
         if r.error:
             errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
         df = r.metrics_dataframe
+        if df is not None and "epoch" not in df:  # a trial that never reported an epoch
+            df = None
         if df is not None and "checkpoint_path" not in df and r.best_checkpoints:
             # in-trial runs report checkpoints to Tune itself: find them by epoch
             paths = {m.get("epoch"): c.path for c, m in r.best_checkpoints}
@@ -527,9 +540,14 @@ def run_search(
                 search_alg=plan.method.build(ctx),
                 scheduler=plan.scheduler.build(ctx),
                 max_concurrent_trials=plan.resources.max_concurrent_trials,
-                # the next trial runs in the finished trial's actor: no new process, no
-                # re-import of torch (measured: 4.0 s -> 0.1 s a one-worker trial)
-                reuse_actors=True,
+                # One-worker trials: the next trial runs in the finished trial's actor (no new
+                # process, no torch import: 4.0 s -> 0.1 s a trial). Not for worker groups: a
+                # trial the scheduler stops is still inside TorchTrainer.fit() (its controller
+                # blocked on a report nobody reads), so Tune cannot reset the actor, fails the
+                # next trial ("Could not re-use actor") and the stopped group keeps its CPUs.
+                # Nor for PBT, which restores trials from each other's checkpoints: with reuse,
+                # a PBT trial now and then came back with no results at all (seen in tests).
+                reuse_actors=plan.resources.num_workers == 1 and plan.scheduler.name != "pbt",
             ),
             run_config=run_config,
         )

@@ -183,6 +183,7 @@ def _check_rows_of(
 ) -> int:
     """Decode every row of one (readable) shard; add a problem per bad row; return good rows.
     `same_size`: image and edge map must match (not when the pipeline resizes both)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(root / shard.path)
@@ -192,6 +193,7 @@ def _check_rows_of(
     ids = table["id"].to_pylist()
     images = table["image"].to_pylist()
     targets = table["target"].to_pylist()
+    edge_maps = pa.types.is_binary(table.schema.field("target").type)
     for row_id, img_buf, tgt in zip(ids, images, targets, strict=True):
         where = f"{root / shard.path} row '{row_id}'"
         img = _decode(img_buf)
@@ -201,8 +203,8 @@ def _check_rows_of(
         if min_size is not None and min(img.shape) < min_size:
             sink.add(where, "too small", f"image too small: {img.shape[1]}x{img.shape[0]}")
             continue
-        if isinstance(tgt, bytes):
-            edge = _decode(tgt)
+        if edge_maps:
+            edge = _decode(tgt)  # None for a null or empty edge map too
             if edge is None:
                 sink.add(where, "unreadable edge map", "edge map is not a readable image")
                 continue

@@ -464,10 +464,12 @@ class _SplitBuilder:
         # One task per shard reads, decodes and augments it: one operator, so Ray Data cannot
         # fuse a second one into it and bundle several shards per task to fill that one's
         # batches (measured: 4 shards, 1,024 rows, decoded before the first batch came out).
-        # At most one task per cluster CPU (`_cpus`): the work is CPU-bound, and Ray Data's
-        # default (one per DATA_TASK_CPUS, 8 on 2 cores) only starts more worker processes,
-        # whose start-up delayed the first batch by 4 s and slowed every epoch (idle workers
-        # past one per CPU are stopped and restarted the next epoch).
+        # At most one task per cluster CPU (`_cpus`, when the datasets are built; each of W
+        # ranks gets 1/W of them): the work is CPU-bound, and Ray Data's default (one per
+        # DATA_TASK_CPUS, 8 on 2 cores) only starts more worker processes, whose start-up
+        # delayed the first batch by 4 s and slowed every epoch (idle workers past one per
+        # CPU are stopped and restarted the next epoch).
+        cap = -(-_cpus() // (pick.world if pick else 1))
         if cached:
             fn = functools.partial(
                 _read_decoded_cached, p=p, keep_ids=augmented, cache=self._cache(), pick=pick
@@ -481,5 +483,5 @@ class _SplitBuilder:
             batch_size=1,
             batch_format="numpy",
             num_cpus=DATA_TASK_CPUS,
-            compute=ray.data.TaskPoolStrategy(size=max(1, min(_cpus(), len(paths)))),
+            compute=ray.data.TaskPoolStrategy(size=max(1, min(cap, len(paths)))),
         )

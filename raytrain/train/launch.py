@@ -5,7 +5,9 @@ Used directly by `raytrain train`, and by every Tune trial (`raytrain.tune.train
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,17 @@ from raytrain.data.resolve import data_info_for
 from raytrain.resources import ResourcePlan
 from raytrain.train.context import InTrialContext
 from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
+
+log = logging.getLogger(__name__)
+
+#: how often a stoppable fit() looks at its stop signal (seconds)
+STOP_POLL_S = 0.2
+#: how long an aborting Train controller may take before it is killed (seconds)
+ABORT_GRACE_S = 10.0
+
+
+class RunStopped(Exception):
+    """`fit()` left early because its `should_stop` said so; the Train run was aborted."""
 
 
 def build_trainer(
@@ -27,11 +40,20 @@ def build_trainer(
     log_dir: str | Path,
     callbacks: Sequence[Any] = (),
     datasets: dict[str, Any] | list[dict[str, Any]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    drain: Callable[[], None] | None = None,
+    janitor: Any = None,
 ) -> Any:
     """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`
     (`datasets`: the Ray Datasets of a search, built once, from `datasets_for`; default: built
     here). Per-rank datasets travel in the loop's config, each worker reading its own; a
-    single dict goes to Ray Train, which splits it across the workers."""
+    single dict goes to Ray Train, which splits it across the workers.
+
+    `should_stop`: polled while `fit()` runs; once it returns True the Train run is aborted
+    (worker group and placement group released) and `fit()` raises `RunStopped`. `drain`
+    empties whatever channel the run's callbacks may be blocked writing to, so the controller
+    can take the abort (see `_trainer_class`). `janitor`: a search's
+    `raytrain.train.pg_cleanup` actor, which then stands in for Ray's per-run cleaner actor."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 
     data = data_info_for(cfg, data_dir)
@@ -45,7 +67,7 @@ def build_trainer(
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker_res["GPU"] = plan.gpus_per_worker
-    return _trainer_class()(
+    trainer = _trainer_class()(
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(
@@ -67,31 +89,118 @@ def build_trainer(
         ),
         datasets=datasets,
     )
+    trainer.should_stop, trainer.drain, trainer.janitor = should_stop, drain, janitor
+    return trainer
 
 
 def _trainer_class() -> type:
-    """`TorchTrainer`, minus Ray Train's dataset actor when it is handed no datasets.
+    """`TorchTrainer` with three changes, each a no-op where a Ray upgrade moves what it uses.
 
-    Ray Train 2.60 starts a `DatasetManager` actor for every run, datasets or not: one more
-    process (measured ~1.5 CPU-seconds of start-up) per trial, for nothing when each worker
-    reads its own rows (`build_rank_datasets`). The override drops that callback only when
-    `datasets` is empty; if a Ray upgrade moves the callback, this is plain `TorchTrainer`.
+    1. Minus Ray Train's dataset actor when it is handed no datasets. Ray Train 2.60 starts a
+       `DatasetManager` actor for every run, datasets or not: one more process (~1.5
+       CPU-seconds of start-up) per trial, for nothing when each worker reads its own rows
+       (`build_rank_datasets`).
+    2. With a `janitor`, the search's placement-group cleaner replaces Ray's per-run one
+       (`raytrain.train.pg_cleanup`): again one process less per trial.
+    3. A `fit()` that can be stopped from outside (`should_stop`). A Tune trial that the
+       scheduler stops is left inside `fit()`: the controller blocks on a report nobody reads
+       and the worker group keeps its CPUs, so Tune cannot reuse the trial's actor for the
+       next trial (a new actor per trial costs ~3 s on 2 cores). Ray's own `fit()` only waits;
+       this one waits in short steps and, once told to stop, aborts the controller the way
+       Ray's Ctrl-C handler does (`TrainController.abort`: worker group aborted, actor exits),
+       killing it if it has not gone within `ABORT_GRACE_S`.
     """
     from ray.train.torch import TorchTrainer
 
     try:
         from ray.train.v2._internal.callbacks.datasets import DatasetsCallback
-    except ImportError:  # another Ray: keep its defaults
+        from ray.train.v2._internal.callbacks.placement_group_callback import (
+            PlacementGroupCleanerCallback,
+        )
+        from ray.train.v2.api import data_parallel_trainer as dpt
+
+        make_controller = _controller_factory(dpt)
+    except (ImportError, AttributeError):  # another Ray: keep its defaults
         return TorchTrainer
 
     class Trainer(TorchTrainer):
+        should_stop: Callable[[], bool] | None = None
+        drain: Callable[[], None] | None = None
+        janitor: Any = None
+
         def _create_default_callbacks(self) -> list[Any]:
             callbacks = super()._create_default_callbacks()
-            if self.datasets:
-                return callbacks
-            return [c for c in callbacks if not isinstance(c, DatasetsCallback)]
+            if not self.datasets:
+                callbacks = [c for c in callbacks if not isinstance(c, DatasetsCallback)]
+            if self.janitor is not None:
+                from raytrain.train.pg_cleanup import JanitorCallback
+
+                callbacks = [
+                    JanitorCallback(self.janitor)
+                    if isinstance(c, PlacementGroupCleanerCallback)
+                    else c
+                    for c in callbacks
+                ]
+            return callbacks
+
+        def _initialize_and_run_controller(self, **controller_init_kwargs: Any) -> Any:
+            if self.should_stop is None:
+                return super()._initialize_and_run_controller(**controller_init_kwargs)
+            import ray
+
+            controller = make_controller(**controller_init_kwargs)
+            run = controller.run.remote()
+            while not ray.wait([run], timeout=STOP_POLL_S)[0]:
+                if self.should_stop():
+                    _abort(controller, run, self.drain)
+                    raise RunStopped
+            ray.get(run)
+            return ray.get(controller.get_result.remote())
 
     return Trainer
+
+
+def _controller_factory(dpt: Any) -> Callable[..., Any]:
+    """Start a `TrainController` actor exactly as Ray 2.60's
+    `DataParallelTrainer._initialize_and_run_controller` does (same options, same env)."""
+    import ray
+
+    names = (
+        "get_env_vars_to_propagate",
+        "RAY_WARN_BLOCKING_GET_INSIDE_ASYNC_ENV_VAR",
+        "DEFAULT_RAY_WARN_BLOCKING_GET_INSIDE_ASYNC_VALUE",
+        "TrainController",
+    )
+    env_vars_fn, warn_var, warn_value, controller_cls = (getattr(dpt, n) for n in names)
+
+    def make(**kwargs: Any) -> Any:
+        env_vars = env_vars_fn()
+        env_vars.setdefault(warn_var, warn_value)
+        actor_cls = ray.remote(
+            num_cpus=0,
+            label_selector={ray._raylet.RAY_NODE_ID_KEY: ray.get_runtime_context().get_node_id()},
+            runtime_env={"env_vars": env_vars},
+        )(controller_cls)
+        return actor_cls.remote(**kwargs)
+
+    return make
+
+
+def _abort(controller: Any, run: Any, drain: Callable[[], None] | None) -> None:
+    """Abort a running Train controller and wait until it is gone (killed after the grace)."""
+    import ray
+
+    aborted = controller.abort.remote()
+    deadline = time.monotonic() + ABORT_GRACE_S
+    while time.monotonic() < deadline:
+        if drain is not None:
+            drain()  # a callback blocked on a full channel holds the controller's event loop
+        if ray.wait([run, aborted], num_returns=1, timeout=STOP_POLL_S)[0]:
+            break
+    else:
+        log.warning("Train controller did not abort within %.0f s; killing it", ABORT_GRACE_S)
+    # Gone or not, kill it: a no-op for an exited actor, and the worker group it owns dies with it.
+    ray.kill(controller, no_restart=True)
 
 
 def run_in_trial(

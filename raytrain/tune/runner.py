@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -309,11 +310,12 @@ def _make_trainable(
 
     in_trial = plan.num_workers == 1
 
-    def trial(params: dict[str, Any], datasets: Any = None) -> None:
+    def trial(params: dict[str, Any], datasets: Any = None, janitor: Any = None) -> None:
         import ray.data
         from ray.tune.integration.ray_train import TuneReportCallback
 
-        from raytrain.train.launch import build_trainer, run_in_trial
+        from raytrain.train.launch import RunStopped, build_trainer, run_in_trial
+        from raytrain.tune import trial_link
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
@@ -324,6 +326,8 @@ def _make_trainable(
                 cfg, data_dir, name=trial_id, log_dir=trials_dir / trial_id, datasets=datasets
             )
             return
+        stop = trial_link.stop_signal()
+        trial_link.report_queue()
         trainer = build_trainer(
             cfg,
             data_dir,
@@ -333,12 +337,22 @@ def _make_trainable(
             log_dir=trials_dir / trial_id,
             callbacks=[TuneReportCallback()],
             datasets=datasets,
+            should_stop=stop.is_set,
+            drain=trial_link.drain,
+            janitor=janitor,
         )
-        trainer.fit()
+        try:
+            trainer.fit()
+        except RunStopped:  # the scheduler stopped this trial; its actor goes to the next one
+            return
 
-    trainable = tune.with_parameters(trial, datasets=datasets)
     if not in_trial:
+        from raytrain.train.pg_cleanup import start_janitor
+
+        # one placement-group cleaner for the whole search, not one actor per trial
+        trainable = tune.with_parameters(trial, datasets=datasets, janitor=start_janitor())
         return tune.with_resources(trainable, {"CPU": TRIAL_DRIVER_CPUS})
+    trainable = tune.with_parameters(trial, datasets=datasets)
     worker: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker["GPU"] = plan.gpus_per_worker
@@ -446,7 +460,6 @@ def run_search(
 ) -> SearchResult:
     """Run the whole search (or, with `resume`, finish one whose driver died); register and
     export the best trial when configured."""
-    import os
 
     from ray import tune
 
@@ -540,14 +553,14 @@ def run_search(
                 search_alg=plan.method.build(ctx),
                 scheduler=plan.scheduler.build(ctx),
                 max_concurrent_trials=plan.resources.max_concurrent_trials,
-                # One-worker trials: the next trial runs in the finished trial's actor (no new
-                # process, no torch import: 4.0 s -> 0.1 s a trial). Not for worker groups: a
-                # trial the scheduler stops is still inside TorchTrainer.fit() (its controller
-                # blocked on a report nobody reads), so Tune cannot reset the actor, fails the
-                # next trial ("Could not re-use actor") and the stopped group keeps its CPUs.
-                # Nor for PBT, which restores trials from each other's checkpoints: with reuse,
-                # a PBT trial now and then came back with no results at all (seen in tests).
-                reuse_actors=plan.resources.num_workers == 1 and plan.scheduler.name != "pbt",
+                # The next trial runs in the finished trial's actor: no new process, no torch
+                # import (one-worker trials: 4.0 s -> 0.1 s a trial). A multi-worker trial
+                # the scheduler stops aborts its Train run when Tune resets the actor
+                # (`trial_link.stop_signal`); before, it stayed inside fit(), Tune failed the next
+                # trial ("Could not re-use actor") and the search hung. Not for PBT, which
+                # restores trials from each other's checkpoints: with reuse, a PBT trial now
+                # and then came back with no results at all (seen in tests).
+                reuse_actors=plan.scheduler.name != "pbt",
             ),
             run_config=run_config,
         )
@@ -633,7 +646,6 @@ def run_search(
 @contextlib.contextmanager
 def _environ(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the search only (Tune reads these in the driver)."""
-    import os
 
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)

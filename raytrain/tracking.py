@@ -32,9 +32,7 @@ class RunLogger:
         self._tb = None
         self._wandb = None
         if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(log_dir=str(self.dir / "tensorboard_logs"))
+            self._tb = ScalarEvents(self.dir / "tensorboard_logs")
         if cfg.use_wandb:
             self._wandb = _start_wandb(self.dir, cfg, run_name, group, config)
 
@@ -92,6 +90,37 @@ class RunLogger:
             self._tb.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+class ScalarEvents:
+    """TensorBoard scalars (`events.out.tfevents.*`), written with tensorboard's own event-file
+    writer and protos.
+
+    Why not `torch.utils.tensorboard.SummaryWriter`: raytrain only logs scalars, and importing
+    that module costs ~0.9 s on 2 cores — paid by rank 0 of every multi-worker trial, whose
+    process is new each trial, before its first epoch. The event writer and protos cost ~0.1 s.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._writer = EventFileWriter(str(log_dir))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        import time
+
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value))])
+        self._writer.add_event(Event(summary=summary, wall_time=time.time(), step=int(step)))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def _csv_header(path: Path) -> list[str]:

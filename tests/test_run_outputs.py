@@ -86,7 +86,7 @@ logging: {{use_wandb: true, wandb_mode: offline}}
     run = result.run_dir
     for name in ("config.json", "training_log.csv", "best_model/model.pt", "final_model/meta.json"):
         assert (run / name).exists(), name
-    assert list((run / "tensorboard_logs").glob("events.out.tfevents.*"))
+    _assert_tensorboard_scalars(run / "tensorboard_logs", epochs=2)
     for name in [*COMMON, *plots]:
         _assert_png(run / "visualizations" / f"{name}.png")
     for name in ANALYSIS:
@@ -115,3 +115,16 @@ logging: {{visualizations: false}}
     run = run_training(cfg, run_dir=tmp_path / "run", echo=lambda s: None).run_dir
     assert (run / "training_log.csv").exists()
     assert not list(run.rglob("*.png"))
+
+
+def _assert_tensorboard_scalars(log_dir: Path, epochs: int) -> None:
+    """TensorBoard itself reads every epoch's metrics and the per-step LR back."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert list(log_dir.glob("events.out.tfevents.*")), log_dir
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert {"train_loss", "val_loss", "step/lr", "step/loss"} <= set(tags), tags
+    assert [e.step for e in acc.Scalars("val_loss")] == list(range(1, epochs + 1))
+    assert all(e.value > 0 for e in acc.Scalars("step/lr"))

@@ -3,6 +3,7 @@ jobs, then the registered model's ONNX export checked in onnxruntime."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -120,7 +121,7 @@ model: {{architecture: coefficient_optimizer, hidden_dims: [16]}}
 optimizer: {{type: Adam}}
 training_params: {{num_epochs: 2}}
 logging: {{visualizations: false, analysis: false}}
-search: {{method: grid, metric: val_loss, direction: minimize}}
+search: {{method: grid, metric: lr, direction: maximize}}
 search_space:
   learning_rate: {{type: grid, values: [1e-2, 1e-8, 1e-2]}}
 resources: {{num_workers: 2, max_concurrent_trials: 1}}
@@ -132,12 +133,23 @@ export: {{register_best: false}}
 def test_a_ddp_trial_stopped_by_asha_does_not_block_the_next(
     ray_start_2_cpus: None, tmp_path: Path
 ) -> None:
-    """Trial 2 (a learning rate that learns nothing) is stopped at ASHA's first rung while its
-    worker group is inside fit(); trial 3 must still get an actor and the CPUs (with Tune's
-    actor reuse it failed with "Could not re-use actor" and the search hung)."""
+    """Trial 2 is stopped at ASHA's first rung while its worker group is inside fit(); trial 3
+    must still get an actor and the CPUs (before the stopped run was aborted, Tune's actor
+    reuse failed it with "Could not re-use actor" and the search hung). The search ranks by
+    the reported learning rate, so which trial ASHA stops does not depend on what one epoch
+    happens to learn (by val_loss, 1e-8 and 1e-2 tie after one epoch here, either way)."""
     cfg = load_config_text(STOPPED.format(out=tmp_path / "results"))
     result = run_search(cfg, echo=lambda s: None)
     assert len(result.trials) == 3, result.trials
     assert all(t["status"] == "OK" for t in result.trials), result.errors
     epochs = sorted(t["epochs"] for t in result.trials)
     assert epochs[0] == 1 and epochs[-1] == 2, result.trials  # one stopped, one ran to max_t
+    stopped = next(t["trial"] for t in result.trials if t["epochs"] == 1)
+    assert stopped.endswith("00001"), result.trials
+    # The stopped trial's Train run was aborted in time for Tune to reuse its actor: every
+    # trial ran in the same trial process (Tune's progress.csv records each result's pid).
+    pids = set()
+    for progress in (result.experiment_dir / "tune").glob("*/progress.csv"):
+        with progress.open() as f:
+            pids |= {row["pid"] for row in csv.DictReader(f)}
+    assert len(pids) == 1, pids

@@ -72,3 +72,18 @@ def test_a_forgotten_controller_is_no_longer_watched() -> None:
     assert ray.get(janitor.stats.remote())["removed"] == 0
     ray.util.remove_placement_group(pg)
     ray.kill(janitor)
+
+
+@pytest.mark.usefixtures("ray_start_2_cpus")
+def test_settle_removes_the_pgs_of_just_killed_controllers_then_ends_the_janitor() -> None:
+    """What a search does after Tune returns: trials it killed at the end leave no PG."""
+    from raytrain.train.pg_cleanup import settle
+
+    janitor = start_janitor()
+    ctl = FakeController.remote()
+    pg = ray.get(ctl.make_pg.remote(janitor))
+    ray.kill(ctl, no_restart=True)
+    settle(janitor)
+    assert _state(pg) == "REMOVED"
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(janitor.stats.remote())

@@ -55,14 +55,19 @@ class PlacementGroupJanitor:
         with self._lock:
             return {"watched": len(self._watched), "removed": self._removed}
 
+    def sweep(self) -> int:
+        """Look at every watched controller now; how many are still watched after."""
+        with self._lock:
+            watched = list(self._watched.items())
+        for key, (controller, pg) in watched:
+            if _is_dead(controller):
+                self._remove(key, pg)
+        return self.stats()["watched"]
+
     def _loop(self) -> None:
         while True:
             time.sleep(self._interval)
-            with self._lock:
-                watched = list(self._watched.items())
-            for key, (controller, pg) in watched:
-                if _is_dead(controller):
-                    self._remove(key, pg)
+            self.sweep()
 
     def _remove(self, key: str, pg: Any) -> None:
         from ray.util.placement_group import placement_group_table, remove_placement_group
@@ -101,6 +106,18 @@ def start_janitor() -> Any:
         .options(num_cpus=0, max_concurrency=4, scheduling_strategy="DEFAULT")
         .remote()
     )
+
+
+def settle(janitor: Any, timeout_s: float = 10.0) -> None:
+    """At the end of a search: wait (up to `timeout_s`) until the controllers of trials Tune
+    has just killed are seen dead and their PGs removed, then let the janitor go. Without it a
+    PG could outlive the search in a Ray session that goes on (notebooks, tests)."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while ray.get(janitor.sweep.remote()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        ray.kill(janitor)
 
 
 class JanitorCallback(ControllerCallback, WorkerGroupCallback):

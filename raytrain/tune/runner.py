@@ -305,7 +305,10 @@ def _make_trainable(
     plan: ResourcePlan,
     experiment_dir: str,
     datasets: Any = None,
+    janitor: Any = None,
 ) -> Any:
+    """The Tune trainable of a search. `janitor`: the search's placement-group cleaner
+    (`raytrain.train.pg_cleanup`), for multi-worker trials."""
     from ray import tune
 
     in_trial = plan.num_workers == 1
@@ -347,10 +350,7 @@ def _make_trainable(
             return
 
     if not in_trial:
-        from raytrain.train.pg_cleanup import start_janitor
-
-        # one placement-group cleaner for the whole search, not one actor per trial
-        trainable = tune.with_parameters(trial, datasets=datasets, janitor=start_janitor())
+        trainable = tune.with_parameters(trial, datasets=datasets, janitor=janitor)
         return tune.with_resources(trainable, {"CPU": TRIAL_DRIVER_CPUS})
     trainable = tune.with_parameters(trial, datasets=datasets)
     worker: dict[str, float] = {"CPU": plan.cpus_per_worker}
@@ -489,6 +489,12 @@ def run_search(
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
     tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}
     base = cfg.model_dump(mode="json")
+    # multi-worker trials: one placement-group cleaner for the whole search, not one per trial
+    janitor = None
+    if plan.resources.num_workers > 1:
+        from raytrain.train.pg_cleanup import start_janitor
+
+        janitor = start_janitor()
     trainable = _make_trainable(
         base,
         plan.space,
@@ -496,6 +502,7 @@ def run_search(
         plan.resources,
         str(exp),
         shared_datasets(cfg, plan.space, plan.data_dir),
+        janitor,
     )
     callbacks = []
     derived = derived_needed(cfg)
@@ -565,7 +572,13 @@ def run_search(
             run_config=run_config,
         )
     with _environ(tune_env):
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+        finally:
+            if janitor is not None:  # trials Tune killed at the end: their PGs go now
+                from raytrain.train.pg_cleanup import settle
+
+                settle(janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
     trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)

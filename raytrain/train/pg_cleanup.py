@@ -94,6 +94,8 @@ def _is_dead(controller: Any) -> bool:
         return False
     try:
         ray.get(ref)
+    except ray.exceptions.ActorUnavailableError:  # "may be available later": not dead
+        return False
     except ray.exceptions.RayActorError:
         return True
     return False
@@ -137,7 +139,9 @@ class JanitorCallback(ControllerCallback, WorkerGroupCallback):
         ray.get(self._janitor.watch.remote(self._key, me, pg))
 
     async def before_controller_shutdown(self) -> None:
+        # runs after the worker group (and its PG) is shut down: nothing left to clean
         self._janitor.forget.remote(self._key)
 
-    def before_controller_abort(self) -> None:
-        self._janitor.forget.remote(self._key)
+    # No `before_controller_abort`: it runs *before* the abort removes the PG, and a trial
+    # actor killed meanwhile (PBT pause, end of search) takes the controller with it. The
+    # controller stays watched; once it is gone the janitor finds its PG removed, or removes it.

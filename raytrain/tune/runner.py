@@ -461,8 +461,6 @@ def run_search(
     """Run the whole search (or, with `resume`, finish one whose driver died); register and
     export the best trial when configured."""
 
-    from ray import tune
-
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
     claim(exp, cfg, resume)  # a name clash fails before Ray starts
     cpus, gpus = cluster_resources(address, verbose)
@@ -488,97 +486,14 @@ def run_search(
     # Save Tune's experiment state every second (default: adaptive, >= 10 s), so a killed driver
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
     tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}
-    base = cfg.model_dump(mode="json")
     # multi-worker trials: one placement-group cleaner for the whole search, not one per trial
     janitor = None
     if plan.resources.num_workers > 1:
         from raytrain.train.pg_cleanup import start_janitor
 
         janitor = start_janitor()
-    trainable = _make_trainable(
-        base,
-        plan.space,
-        str(plan.data_dir),
-        plan.resources,
-        str(exp),
-        shared_datasets(cfg, plan.space, plan.data_dir),
-        janitor,
-    )
-    callbacks = []
-    derived = derived_needed(cfg)
-    if derived:
-        space = plan.space
-
-        def config_of(params: dict[str, Any]) -> ExperimentConfig:
-            overrides = space.decode({k: v for k, v in params.items() if k in space.param_space})
-            return validate(apply_overrides(base, overrides), source="trial config")
-
-        callbacks.append(derived_callback(derived, config_of))
-        # derived metrics join each result in a callback, after Tune's check that a result has
-        # every searched metric; the train loop itself checks the metrics it must report
-        tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    run_config = tune.RunConfig(
-        name=TUNE_DIR,
-        storage_path=str(exp),
-        verbose=1,
-        callbacks=callbacks,
-        # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
-        # retried by Tune, from its last checkpoint
-        failure_config=tune.FailureConfig(
-            max_failures=cfg.training_params.max_failures if plan.resources.num_workers == 1 else 0
-        ),
-        # in-trial runs checkpoint through Tune: keep each trial's best two (PBT: four, so
-        # that a checkpoint another trial is about to copy is not deleted under it)
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=4 if plan.method.population else 2,
-            checkpoint_score_attribute=plan.metric,
-            checkpoint_score_order=plan.mode,
-        ),
-    )
-    if resume:
-        echo(f"resuming {exp / TUNE_DIR}")
-        if plan.optuna_storage and (exp / "optuna.db").exists():
-            from raytrain.tune.optuna_store import fail_orphans
-
-            fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
-        tuner = tune.Tuner.restore(
-            str(exp / TUNE_DIR),
-            trainable,
-            resume_unfinished=True,
-            resume_errored=True,
-            param_space=plan.param_space,
-        )
-    else:
-        ctx = plan.context
-        tuner = tune.Tuner(
-            trainable,
-            param_space=plan.param_space,
-            tune_config=tune.TuneConfig(
-                metric=plan.metric,
-                mode=plan.mode,
-                num_samples=plan.num_samples,
-                search_alg=plan.method.build(ctx),
-                scheduler=plan.scheduler.build(ctx),
-                max_concurrent_trials=plan.resources.max_concurrent_trials,
-                # The next trial runs in the finished trial's actor: no new process, no torch
-                # import (one-worker trials: 4.0 s -> 0.1 s a trial). A multi-worker trial
-                # the scheduler stops aborts its Train run when Tune resets the actor
-                # (`trial_link.stop_signal`); before, it stayed inside fit(), Tune failed the next
-                # trial ("Could not re-use actor") and the search hung. Not for PBT, which
-                # restores trials from each other's checkpoints: with reuse, a PBT trial now
-                # and then came back with no results at all (seen in tests).
-                reuse_actors=plan.scheduler.name != "pbt",
-            ),
-            run_config=run_config,
-        )
-    with _environ(tune_env):
-        try:
-            results = tuner.fit()
-        finally:
-            if janitor is not None:  # trials Tune killed at the end: their PGs go now
-                from raytrain.train.pg_cleanup import settle
-
-                settle(janitor)
+    with _settled(janitor):
+        results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
     trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
@@ -654,6 +569,114 @@ def run_search(
         if (exp / "report.html").exists():
             echo(f"report: {exp / 'report.html'}")
     return result
+
+
+@contextlib.contextmanager
+def _settled(janitor: Any) -> Iterator[None]:
+    """Settle the search's placement-group janitor however the search ends: the PGs of
+    trials Tune killed at the end go now, and the janitor with them."""
+    try:
+        yield
+    finally:
+        if janitor is not None:
+            from raytrain.train.pg_cleanup import settle
+
+            settle(janitor)
+
+
+def _fit(
+    cfg: ExperimentConfig,
+    plan: SearchPlan,
+    exp: Path,
+    echo: Printer,
+    resume: bool,
+    tune_env: dict[str, str],
+    janitor: Any,
+) -> Any:
+    """Build the trainable and the Tuner (new, or restored with `resume`) and run it."""
+    from ray import tune
+
+    base = cfg.model_dump(mode="json")
+    trainable = _make_trainable(
+        base,
+        plan.space,
+        str(plan.data_dir),
+        plan.resources,
+        str(exp),
+        shared_datasets(cfg, plan.space, plan.data_dir),
+        janitor,
+    )
+    callbacks = []
+    derived = derived_needed(cfg)
+    if derived:
+        space = plan.space
+
+        def config_of(params: dict[str, Any]) -> ExperimentConfig:
+            overrides = space.decode({k: v for k, v in params.items() if k in space.param_space})
+            return validate(apply_overrides(base, overrides), source="trial config")
+
+        callbacks.append(derived_callback(derived, config_of))
+        # derived metrics join each result in a callback, after Tune's check that a result has
+        # every searched metric; the train loop itself checks the metrics it must report
+        tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    run_config = tune.RunConfig(
+        name=TUNE_DIR,
+        storage_path=str(exp),
+        verbose=1,
+        callbacks=callbacks,
+        # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
+        # retried by Tune, from its last checkpoint
+        failure_config=tune.FailureConfig(
+            max_failures=cfg.training_params.max_failures if plan.resources.num_workers == 1 else 0
+        ),
+        # in-trial runs checkpoint through Tune: keep each trial's best two (PBT: four, so
+        # that a checkpoint another trial is about to copy is not deleted under it)
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=4 if plan.method.population else 2,
+            checkpoint_score_attribute=plan.metric,
+            checkpoint_score_order=plan.mode,
+        ),
+    )
+    if resume:
+        echo(f"resuming {exp / TUNE_DIR}")
+        if plan.optuna_storage and (exp / "optuna.db").exists():
+            from raytrain.tune.optuna_store import fail_orphans
+
+            fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
+        tuner = tune.Tuner.restore(
+            str(exp / TUNE_DIR),
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=plan.param_space,
+        )
+    else:
+        ctx = plan.context
+        tuner = tune.Tuner(
+            trainable,
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                metric=plan.metric,
+                mode=plan.mode,
+                num_samples=plan.num_samples,
+                search_alg=plan.method.build(ctx),
+                scheduler=plan.scheduler.build(ctx),
+                max_concurrent_trials=plan.resources.max_concurrent_trials,
+                # The next trial runs in the finished trial's actor: no new process, no torch
+                # import (one-worker trials: 4.0 s -> 0.1 s a trial). A multi-worker trial
+                # the scheduler stops aborts its Train run when Tune resets the actor
+                # (`trial_link.stop_signal`); before, it stayed inside fit(), Tune failed the next
+                # trial ("Could not re-use actor") and the search hung. Until Tune hands the
+                # kept actor its next trial, the stopped run trains on at most about one more
+                # epoch, then blocks on its full report queue. Not for PBT, which
+                # restores trials from each other's checkpoints: with reuse, a PBT trial now
+                # and then came back with no results at all (seen in tests).
+                reuse_actors=plan.scheduler.name != "pbt",
+            ),
+            run_config=run_config,
+        )
+    with _environ(tune_env):
+        return tuner.fit()
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from raytrain.data.resolve import data_info_for
 from raytrain.resources import ResourcePlan
 from raytrain.train.context import InTrialContext
 from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
+from raytrain.train.torch_backend import TorchBackendConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,12 @@ def build_trainer(
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker_res["GPU"] = plan.gpus_per_worker
-    trainer = _trainer_class()(
+    trainer_cls = _trainer_class()
+    # a controller that does not import torch (raytrain.train.torch_backend), with our trainer
+    extra = {"torch_config": TorchBackendConfig()} if hasattr(trainer_cls, "janitor") else {}
+    trainer = trainer_cls(
         train_loop_per_worker,
+        **extra,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(
             num_workers=plan.num_workers,

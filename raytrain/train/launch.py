@@ -68,12 +68,8 @@ def build_trainer(
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
     if plan.use_gpu:
         worker_res["GPU"] = plan.gpus_per_worker
-    trainer_cls = _trainer_class()
-    # a controller that does not import torch (raytrain.train.torch_backend), with our trainer
-    extra = {"torch_config": TorchBackendConfig()} if hasattr(trainer_cls, "janitor") else {}
-    trainer = trainer_cls(
+    trainer = _trainer_class()(
         train_loop_per_worker,
-        **extra,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(
             num_workers=plan.num_workers,
@@ -99,7 +95,7 @@ def build_trainer(
 
 
 def _trainer_class() -> type:
-    """`TorchTrainer` with three changes, each a no-op where a Ray upgrade moves what it uses.
+    """`TorchTrainer` with four changes, each a no-op where a Ray upgrade moves what it uses.
 
     1. Minus Ray Train's dataset actor when it is handed no datasets. Ray Train 2.60 starts a
        `DatasetManager` actor for every run, datasets or not: one more process (~1.5
@@ -114,6 +110,8 @@ def _trainer_class() -> type:
        this one waits in short steps and, once told to stop, aborts the controller the way
        Ray's Ctrl-C handler does (`TrainController.abort`: worker group aborted, actor exits),
        killing it if it has not gone within `ABORT_GRACE_S`.
+    4. Torch's process group set up by `TorchBackendConfig` (`raytrain.train.torch_backend`),
+       so that the controller process does not import torch (~2 s of every trial).
     """
     from ray.train.torch import TorchTrainer
 
@@ -132,6 +130,9 @@ def _trainer_class() -> type:
         should_stop: Callable[[], bool] | None = None
         drain: Callable[[], None] | None = None
         janitor: Any = None
+
+        def __init__(self, *args: Any, torch_config: Any = None, **kwargs: Any) -> None:
+            super().__init__(*args, torch_config=torch_config or TorchBackendConfig(), **kwargs)
 
         def _create_default_callbacks(self) -> list[Any]:
             callbacks = super()._create_default_callbacks()

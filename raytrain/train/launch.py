@@ -6,7 +6,6 @@ Used directly by `raytrain train`, and by every Tune trial (`raytrain.tune.train
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,11 @@ from raytrain.data.pipeline import build_datasets, build_rank_datasets
 from raytrain.data.resolve import data_info_for
 from raytrain.resources import ResourcePlan
 from raytrain.train.context import InTrialContext
+from raytrain.train.controller_here import run_controller_here
 from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
 from raytrain.train.torch_backend import TorchBackendConfig
 
 log = logging.getLogger(__name__)
-
-#: how often a stoppable fit() looks at its stop signal (seconds)
-STOP_POLL_S = 0.2
-#: how long an aborting Train controller may take before it is killed (seconds)
-ABORT_GRACE_S = 10.0
-
-
-class RunStopped(Exception):
-    """`fit()` left early because its `should_stop` said so; the Train run was aborted."""
 
 
 def build_trainer(
@@ -42,7 +33,6 @@ def build_trainer(
     callbacks: Sequence[Any] = (),
     datasets: dict[str, Any] | list[dict[str, Any]] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    drain: Callable[[], None] | None = None,
     janitor: Any = None,
 ) -> Any:
     """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`
@@ -50,11 +40,11 @@ def build_trainer(
     here). Per-rank datasets travel in the loop's config, each worker reading its own; a
     single dict goes to Ray Train, which splits it across the workers.
 
-    `should_stop`: polled while `fit()` runs; once it returns True the Train run is aborted
-    (worker group and placement group released) and `fit()` raises `RunStopped`. `drain`
-    empties whatever channel the run's callbacks may be blocked writing to, so the controller
-    can take the abort (see `_trainer_class`). `janitor`: a search's
-    `raytrain.train.pg_cleanup` actor, which then stands in for Ray's per-run cleaner actor."""
+    `should_stop` (a Tune trial's): the run's controller runs in this thread
+    (`raytrain.train.controller_here`), which polls it; once it returns True the Train run is
+    aborted (worker group and placement group released) and `fit()` raises `RunStopped`.
+    `janitor`: a search's `raytrain.train.pg_cleanup` actor, which then stands in for Ray's
+    per-run cleaner actor."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 
     data = data_info_for(cfg, data_dir)
@@ -90,7 +80,7 @@ def build_trainer(
         ),
         datasets=datasets,
     )
-    trainer.should_stop, trainer.drain, trainer.janitor = should_stop, drain, janitor
+    trainer.should_stop, trainer.janitor = should_stop, janitor
     return trainer
 
 
@@ -103,15 +93,14 @@ def _trainer_class() -> type:
        (`build_rank_datasets`).
     2. With a `janitor`, the search's placement-group cleaner replaces Ray's per-run one
        (`raytrain.train.pg_cleanup`): again one process less per trial.
-    3. A `fit()` that can be stopped from outside (`should_stop`). A Tune trial that the
-       scheduler stops is left inside `fit()`: the controller blocks on a report nobody reads
-       and the worker group keeps its CPUs, so Tune cannot reuse the trial's actor for the
-       next trial (a new actor per trial costs ~3 s on 2 cores). Ray's own `fit()` only waits;
-       this one waits in short steps and, once told to stop, aborts the controller the way
-       Ray's Ctrl-C handler does (`TrainController.abort`: worker group aborted, actor exits),
-       killing it if it has not gone within `ABORT_GRACE_S`.
+    3. With `should_stop` (in a Tune trial), the run's controller runs in the trial's own
+       thread instead of a new actor process (`raytrain.train.controller_here`: ~2.4 s of a
+       2-worker trial), and `fit()` can be stopped from outside. A Tune trial that the
+       scheduler stops would otherwise stay inside Ray's `fit()`, its worker group holding
+       CPUs, and Tune could not reuse the trial's actor for the next trial (a new actor per
+       trial costs ~3 s on 2 cores); here the run is aborted and `fit()` raises `RunStopped`.
     4. Torch's process group set up by `TorchBackendConfig` (`raytrain.train.torch_backend`),
-       so that the controller process does not import torch (~2 s of every trial).
+       so that the controller does not import torch (~2 s of every run).
     """
     from ray.train.torch import TorchTrainer
 
@@ -120,15 +109,12 @@ def _trainer_class() -> type:
         from ray.train.v2._internal.callbacks.placement_group_callback import (
             PlacementGroupCleanerCallback,
         )
-        from ray.train.v2.api import data_parallel_trainer as dpt
-
-        make_controller = _controller_factory(dpt)
-    except (ImportError, AttributeError):  # another Ray: keep its defaults
+        from ray.train.v2._internal.execution.controller import TrainController
+    except ImportError:  # another Ray: keep its defaults
         return TorchTrainer
 
     class Trainer(TorchTrainer):
         should_stop: Callable[[], bool] | None = None
-        drain: Callable[[], None] | None = None
         janitor: Any = None
 
         def __init__(self, *args: Any, torch_config: Any = None, **kwargs: Any) -> None:
@@ -152,61 +138,9 @@ def _trainer_class() -> type:
         def _initialize_and_run_controller(self, **controller_init_kwargs: Any) -> Any:
             if self.should_stop is None:
                 return super()._initialize_and_run_controller(**controller_init_kwargs)
-            import ray
-
-            controller = make_controller(**controller_init_kwargs)
-            run = controller.run.remote()
-            while not ray.wait([run], timeout=STOP_POLL_S)[0]:
-                if self.should_stop():
-                    _abort(controller, run, self.drain)
-                    raise RunStopped
-            ray.get(run)
-            return ray.get(controller.get_result.remote())
+            return run_controller_here(TrainController, self.should_stop, **controller_init_kwargs)
 
     return Trainer
-
-
-def _controller_factory(dpt: Any) -> Callable[..., Any]:
-    """Start a `TrainController` actor exactly as Ray 2.60's
-    `DataParallelTrainer._initialize_and_run_controller` does (same options, same env)."""
-    import ray
-
-    names = (
-        "get_env_vars_to_propagate",
-        "RAY_WARN_BLOCKING_GET_INSIDE_ASYNC_ENV_VAR",
-        "DEFAULT_RAY_WARN_BLOCKING_GET_INSIDE_ASYNC_VALUE",
-        "TrainController",
-    )
-    env_vars_fn, warn_var, warn_value, controller_cls = (getattr(dpt, n) for n in names)
-
-    def make(**kwargs: Any) -> Any:
-        env_vars = env_vars_fn()
-        env_vars.setdefault(warn_var, warn_value)
-        actor_cls = ray.remote(
-            num_cpus=0,
-            label_selector={ray._raylet.RAY_NODE_ID_KEY: ray.get_runtime_context().get_node_id()},
-            runtime_env={"env_vars": env_vars},
-        )(controller_cls)
-        return actor_cls.remote(**kwargs)
-
-    return make
-
-
-def _abort(controller: Any, run: Any, drain: Callable[[], None] | None) -> None:
-    """Abort a running Train controller and wait until it is gone (killed after the grace)."""
-    import ray
-
-    aborted = controller.abort.remote()
-    deadline = time.monotonic() + ABORT_GRACE_S
-    while time.monotonic() < deadline:
-        if drain is not None:
-            drain()  # a callback blocked on a full channel holds the controller's event loop
-        if ray.wait([run, aborted], num_returns=1, timeout=STOP_POLL_S)[0]:
-            break
-    else:
-        log.warning("Train controller did not abort within %.0f s; killing it", ABORT_GRACE_S)
-    # Gone or not, kill it: a no-op for an exited actor, and the worker group it owns dies with it.
-    ray.kill(controller, no_restart=True)
 
 
 def run_in_trial(

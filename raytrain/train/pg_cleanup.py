@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 from ray.train.v2._internal.execution.callback import ControllerCallback, WorkerGroupCallback
+from ray.train.v2._internal.execution.controller.state import AbortedState
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class JanitorCallback(ControllerCallback, WorkerGroupCallback):
         self._key: str | None = None
 
     def after_controller_start(self, train_run_context: Any) -> None:
+        # the controller's actor: its own, or the Tune trial's it runs in (`controller_here`)
         self._key = ray.get_runtime_context().get_actor_id()
 
     def after_worker_group_start(self, worker_group: Any) -> None:
@@ -141,6 +143,12 @@ class JanitorCallback(ControllerCallback, WorkerGroupCallback):
     async def before_controller_shutdown(self) -> None:
         # runs after the worker group (and its PG) is shut down: nothing left to clean
         self._janitor.forget.remote(self._key)
+
+    def after_controller_state_update(self, previous_state: Any, current_state: Any) -> None:
+        # A run is set ABORTED only once its worker group's abort has removed the PG. A
+        # controller running in a trial's thread (`controller_here`) lives on after that.
+        if isinstance(current_state, AbortedState):
+            self._janitor.forget.remote(self._key)
 
     # No `before_controller_abort`: it runs *before* the abort removes the PG, and a trial
     # actor killed meanwhile (PBT pause, end of search) takes the controller with it. The

@@ -1,9 +1,11 @@
 """`raytrain tune`: plan a search, run it with Ray Tune, pick, register and export the best.
 
-Each Tune trial is a small *function trainable* that builds a `TorchTrainer` for its sampled
-config and calls `fit()`; `TuneReportCallback` forwards every epoch's metrics (and the
-checkpoint path) from rank 0 to Tune, so ASHA can stop poor trials early and Optuna sees
-every intermediate result (Ray Train V2: a Tuner takes no Trainer directly).
+Each Tune trial is a small *function trainable*. A one-worker trial runs the train loop right
+in the trial; a multi-worker trial builds a `TorchTrainer` for its sampled config and calls
+`fit()`, the run's controller in the trial's thread, and `trial_link.ReportToTune` forwards
+every epoch's metrics (and the checkpoint path) from rank 0 to Tune, so ASHA can stop poor
+trials early and Optuna sees every intermediate result (Ray Train V2: a Tuner takes no
+Trainer directly).
 """
 
 from __future__ import annotations
@@ -315,9 +317,9 @@ def _make_trainable(
 
     def trial(params: dict[str, Any], datasets: Any = None, janitor: Any = None) -> None:
         import ray.data
-        from ray.tune.integration.ray_train import TuneReportCallback
 
-        from raytrain.train.launch import RunStopped, build_trainer, run_in_trial
+        from raytrain.train.controller_here import RunStopped
+        from raytrain.train.launch import build_trainer, run_in_trial
         from raytrain.tune import trial_link
 
         ray.data.DataContext.get_current().enable_progress_bars = False
@@ -330,7 +332,6 @@ def _make_trainable(
             )
             return
         stop = trial_link.stop_signal()
-        trial_link.report_queue()
         trainer = build_trainer(
             cfg,
             data_dir,
@@ -338,10 +339,9 @@ def _make_trainable(
             name=trial_id,
             storage_path=trials_dir,
             log_dir=trials_dir / trial_id,
-            callbacks=[TuneReportCallback()],
+            callbacks=[trial_link.ReportToTune()],
             datasets=datasets,
             should_stop=stop.is_set,
-            drain=trial_link.drain,
             janitor=janitor,
         )
         try:
@@ -668,7 +668,7 @@ def _fit(
                 # (`trial_link.stop_signal`); before, it stayed inside fit(), Tune failed the next
                 # trial ("Could not re-use actor") and the search hung. Until Tune hands the
                 # kept actor its next trial, the stopped run trains on at most about one more
-                # epoch, then blocks on its full report queue. Not for PBT, which
+                # epoch, then waits in its next report. Not for PBT, which
                 # restores trials from each other's checkpoints: with reuse, a PBT trial now
                 # and then came back with no results at all (seen in tests).
                 reuse_actors=plan.scheduler.name != "pbt",

@@ -1,16 +1,16 @@
 """The link between a Tune trial and the Ray Train run inside it (multi-worker trials).
 
-A multi-worker trial is a Tune function trainable whose thread sits in `TorchTrainer.fit()`;
-the run's controller sends each epoch's report to the trial through a Ray queue
-(`TuneReportCallback`). Two things in Ray 2.60 make such trials cost more than they need to:
+A multi-worker trial is a Tune function trainable whose thread runs the Train run's controller
+itself (`raytrain.train.controller_here`). Two things link the two:
 
-* A trial the scheduler stops stays inside `fit()`: Tune cannot reuse its actor for the next
-  trial (a new trial actor costs ~3 s on 2 cores) and the worker group keeps its CPUs.
-  `stop_signal` hands `fit()` the event Tune sets when it ends the trial's thread, and the
-  run is aborted on it (`raytrain.train.launch`).
-* Every trial makes a new queue, and a Ray queue is an actor: one more process per trial
-  (~1.7 CPU-seconds). `report_queue` keeps one queue per trial actor; a reused actor's next
-  trial finds it already running.
+* `stop_signal`: the event Tune sets when it ends the trial's thread (a scheduler stopping
+  the trial, the actor being reused or shut down). The run is aborted on it, so the trial
+  leaves `fit()` and Tune can reuse its actor for the next trial (a new trial actor costs ~3 s
+  on 2 cores) instead of the worker group holding its CPUs.
+* `ReportToTune`: each epoch's report goes from the controller's callback straight into the
+  trial's Tune session, in the trial's own thread. Ray's `TuneReportCallback` sends it
+  through a Ray queue instead, because Ray's controller is another process; a queue is an
+  actor (one more process per trial, ~1.7 CPU-seconds) and a round trip per report.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ray.train.v2.api.callback import UserCallback
+
 #: how long Tune waits for a stopped trial's thread before it gives up reusing the actor. The
 #: default (2 s) is shorter than aborting a worker group takes on 2 busy cores.
 THREAD_TIMEOUT_S = "30"
-
-_queue: Any = None  # this trial actor's report queue, kept across the trials it runs
+#: the metric that carries a report's checkpoint directory (as Ray's `TuneReportCallback`)
+CHECKPOINT_PATH_KEY = "checkpoint_path"
 
 
 def stop_signal() -> Any:
@@ -37,28 +39,20 @@ def stop_signal() -> Any:
     return get_session().stop_event
 
 
-def report_queue() -> Any:
-    """Install this actor's report queue in the trial's session, empty, before the run's
-    `TuneReportCallback` is made (it picks up the session's queue instead of making one)."""
-    from ray.train._internal.session import get_session
-    from ray.util.queue import Queue
+class ReportToTune(UserCallback):
+    """Ray Train callback: rank 0's metrics of each report (plus the path of the checkpoint
+    Ray Train has already persisted) become a result of this Tune trial.
 
-    global _queue
-    if _queue is None:
-        _queue = Queue(1, actor_options={"num_cpus": 0})  # as Ray's own, but once
-    drain(_queue)  # nothing of an earlier, aborted trial may reach this one
-    get_session()._inter_actor_queue = _queue
-    return _queue
+    Must run in the trial's thread (the controller runs there). As for any function
+    trainable, the report waits until Tune has taken it, and a trial Tune stops leaves it
+    with `SystemExit`, on which the run is aborted (`controller_here`)."""
 
+    def after_report(
+        self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any
+    ) -> None:
+        from ray.train._internal.session import get_session
 
-def drain(queue: Any = None) -> None:
-    """Drop the reports waiting in the queue: a stopped trial's controller blocks on a full
-    queue (size 1) and, blocked, cannot take the abort."""
-    from ray.util.queue import Empty
-
-    queue = queue if queue is not None else _queue
-    while queue is not None:
-        try:
-            queue.get_nowait()
-        except Empty:
-            return
+        result = dict(metrics[0])
+        if checkpoint is not None:
+            result[CHECKPOINT_PATH_KEY] = checkpoint.path
+        get_session().report(result)

@@ -34,6 +34,7 @@ def build_trainer(
     datasets: dict[str, Any] | list[dict[str, Any]] | None = None,
     should_stop: Callable[[], bool] | None = None,
     janitor: Any = None,
+    resume_from: str | Path | None = None,
 ) -> Any:
     """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`
     (`datasets`: the Ray Datasets of a search, built once, from `datasets_for`; default: built
@@ -44,7 +45,8 @@ def build_trainer(
     (`raytrain.train.controller_here`), which polls it; once it returns True the Train run is
     aborted (worker group and placement group released) and `fit()` raises `RunStopped`.
     `janitor`: a search's `raytrain.train.pg_cleanup` actor, which then stands in for Ray's
-    per-run cleaner actor."""
+    per-run cleaner actor. `resume_from`: the checkpoint folder to start from when Ray Train has
+    none of its own for this run (a `raytrain train --resume` of a run it did not write)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 
     data = data_info_for(cfg, data_dir)
@@ -52,7 +54,9 @@ def build_trainer(
     monitor, mode = monitor_of(cfg, task)
     if datasets is None:
         datasets = datasets_for(cfg, data_dir, plan.num_workers)
-    loop_config = _loop_config(cfg, data_dir, log_dir, name)
+    loop_config = loop_config_for(cfg, data_dir, log_dir, name)
+    if resume_from is not None:
+        loop_config["resume_from"] = str(resume_from)
     if isinstance(datasets, list):
         loop_config["rank_datasets"], datasets = datasets, None
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
@@ -157,12 +161,13 @@ def run_in_trial(
     worker group's start-up; epochs and checkpoints are reported to Tune directly.
     """
     ctx = InTrialContext(datasets or datasets_for(cfg, data_dir), use_gpu=cfg.resources.use_gpu)
-    run_loop(_loop_config(cfg, data_dir, log_dir, name), ctx)
+    run_loop(loop_config_for(cfg, data_dir, log_dir, name), ctx)
 
 
-def _loop_config(
+def loop_config_for(
     cfg: ExperimentConfig, data_dir: str | Path, log_dir: str | Path, name: str
 ) -> dict[str, Any]:
+    """What `run_loop` is handed, wherever it runs (all JSON: it travels to Ray workers)."""
     return {
         "config": cfg.model_dump(mode="json"),
         "data_dir": str(data_dir),

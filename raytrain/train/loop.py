@@ -149,9 +149,13 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
     monitor, mode = monitor_of(cfg, task)
     sign = 1.0 if mode == "max" else -1.0
 
-    # -- resume from the last checkpoint, if Ray Train restarted us --------------------------
+    # -- resume from the last checkpoint: Ray Train's after a restart, else the run's own ------
     start_epoch, best, since_best = 0, -math.inf, 0
     ckpt = ctx.checkpoint()
+    if ckpt is None and loop_config.get("resume_from"):  # `raytrain train --resume` (any layout)
+        import ray.train
+
+        ckpt = ray.train.Checkpoint.from_directory(loop_config["resume_from"])
     if ckpt:
         with ckpt.as_directory() as d:
             unwrap(model).load_state_dict(load_state_dict(Path(d) / "model.pt"))

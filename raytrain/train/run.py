@@ -2,7 +2,10 @@
 
 Writes seed 002's results layout under `<output_dir>/<name>_<timestamp>/`: `config.json`,
 `best_model/` and `final_model/` (checkpoint folders), `training_log.csv`,
-`tensorboard_logs/`, and Ray Train's own run folder `train/`.
+`tensorboard_logs/`, and the checkpoints in `train/`.
+
+A one-worker run on one machine trains right here, in this process (`trains_here`); any other
+runs a Ray Train `TorchTrainer` worker group (DDP), whose own run folder is then `train/`.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
-from raytrain.resources import check_storage, plan_resources
+from raytrain.resources import ResourcePlan, check_storage, plan_resources
+from raytrain.train.keeper import CheckpointKeeper, latest_checkpoint
 from raytrain.train.launch import build_trainer
 from raytrain.train.loop import monitor_of, task_for, task_name_of
+
+#: the file by which Ray Train restores a run's checkpoint records on resume (Ray 2.60)
+RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"
 
 
 @dataclass
@@ -84,16 +91,15 @@ def run_training(
         root = Path(cfg.tune.storage_path or cfg.training.output_dir)
         run_dir = (root / f"{cfg.training.name}_{stamp}").absolute()
     if resume:
-        # Ray Train finds the run's checkpoints under the same name and storage path and
-        # restarts the workers from the latest one.
+        # the run continues from the latest checkpoint in its 'train/' folder
         if not (run_dir / "train").is_dir():
-            raise RaytrainError(f"--resume {run_dir}: no Ray Train run folder 'train/' in it")
+            raise RaytrainError(f"--resume {run_dir}: no run folder 'train/' in it")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RaytrainError(f"{run_dir}: run folder exists and is not empty")
     # the data first: a missing or corrupt dataset stops the run before anything is written
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
-    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))  # a bad monitor stops it here
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
@@ -102,29 +108,21 @@ def run_training(
         f"training {cfg.model.architecture} on {data_dir} ({format_report(data)})\n"
         f"  {plan.describe()}\n  results -> {run_dir}"
     )
-    trainer = build_trainer(
-        cfg, data_dir, plan, name="train", storage_path=run_dir, log_dir=run_dir
-    )
-    from ray.train import TrainingFailedError
-
-    try:
-        result = trainer.fit()  # Train V2 raises the run's error from fit()
-    except TrainingFailedError as e:
-        raise RaytrainError(f"training failed: {failure_reason(e)}") from None
-    if result.error:
-        raise RaytrainError(f"training failed: {failure_reason(result.error)}")
-    best = result.get_best_checkpoint(metric=monitor, mode=mode) or result.checkpoint
-    if best is None:
-        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+    resume_from = latest_checkpoint(run_dir / "train") if resume else None
+    if resume and resume_from is None:
+        echo("  no checkpoint to resume from yet: starting at epoch 1")
+    # A run Ray Train wrote goes on in Ray Train, which restores its own checkpoint records.
+    ray_train_run = (run_dir / "train" / RAY_TRAIN_SNAPSHOT).exists()
+    if trains_here(cfg, plan) and not ray_train_run:
+        metrics, best, final = _fit_here(cfg, data_dir, plan, run_dir, resume_from)
+    else:
+        metrics, best, final = _fit_worker_group(cfg, data_dir, plan, run_dir, resume_from)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
-    for folder, source in ((best_dir, best.path), (final_dir, result.checkpoint.path)):
+    for folder, source in ((best_dir, best), (final_dir, final)):
         shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy
         shutil.copytree(source, folder)
-    out = TrainResult(run_dir, dict(result.metrics), best_dir, final_dir)
-    echo(
-        "final: "
-        + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
-    )
+    result = TrainResult(run_dir, metrics, best_dir, final_dir)
+    echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     if register:
         from raytrain.registry import ModelRegistry
 
@@ -136,6 +134,86 @@ def run_training(
             opset=cfg.export.opset,
             tolerance=cfg.export.tolerance,
         )
-        out.registered = entry
+        result.registered = entry
         echo(f"registered {entry['name']} v{entry['version']}")
-    return out
+    return result
+
+
+def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:
+    """Whether the run trains in this process (`DriverContext`) rather than in a Ray Train
+    worker group: one worker, on a one-node Ray (this machine is the worker's), with no
+    worker-group restarts asked for (`max_failures`), and any GPU it wants visible here."""
+    import torch
+
+    from raytrain.tune.runner import alive_nodes
+
+    return (
+        plan.num_workers == 1
+        and cfg.training_params.max_failures == 0
+        and alive_nodes() == 1
+        and (not plan.use_gpu or torch.cuda.is_available())
+    )
+
+
+def _fit_here(
+    cfg: ExperimentConfig,
+    data_dir: Path,
+    plan: ResourcePlan,
+    run_dir: Path,
+    resume_from: Path | None,
+) -> tuple[dict[str, Any], Path, Path]:
+    """Train in this process; (last metrics, best checkpoint, latest checkpoint)."""
+    from raytrain.train.context import DriverContext
+    from raytrain.train.launch import datasets_for, loop_config_for
+    from raytrain.train.loop import run_loop
+
+    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    keeper = CheckpointKeeper(run_dir / "train", monitor, mode, cfg.training_params.num_to_keep)
+    datasets = datasets_for(cfg, data_dir)
+    assert isinstance(datasets, dict)  # one worker: one dict of whole datasets
+    ctx = DriverContext(
+        datasets,
+        keeper,
+        resume_from=str(resume_from) if resume_from else None,
+        use_gpu=plan.use_gpu,
+    )
+    try:
+        run_loop(loop_config_for(cfg, data_dir, run_dir, "train"), ctx)
+    except Exception as e:  # the same one line as a worker group's failure gives
+        raise RaytrainError(f"training failed: {failure_reason(e)}") from None
+    final = ctx.last_checkpoint or resume_from
+    if final is None:
+        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+    return ctx.last_metrics, keeper.best() or final, final
+
+
+def _fit_worker_group(
+    cfg: ExperimentConfig,
+    data_dir: Path,
+    plan: ResourcePlan,
+    run_dir: Path,
+    resume_from: Path | None,
+) -> tuple[dict[str, Any], Path, Path]:
+    """Train in a Ray Train worker group; (last metrics, best checkpoint, latest checkpoint)."""
+    from ray.train import TrainingFailedError
+
+    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    trainer = build_trainer(
+        cfg,
+        data_dir,
+        plan,
+        name="train",
+        storage_path=run_dir,
+        log_dir=run_dir,
+        resume_from=resume_from,
+    )
+    try:
+        result = trainer.fit()  # Train V2 raises the run's error from fit()
+    except TrainingFailedError as e:
+        raise RaytrainError(f"training failed: {failure_reason(e)}") from None
+    if result.error:
+        raise RaytrainError(f"training failed: {failure_reason(result.error)}")
+    best = result.get_best_checkpoint(metric=monitor, mode=mode) or result.checkpoint
+    if best is None:
+        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+    return dict(result.metrics), Path(best.path), Path(result.checkpoint.path)

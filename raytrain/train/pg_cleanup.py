@@ -57,11 +57,13 @@ class PlacementGroupJanitor:
             return {"watched": len(self._watched), "removed": self._removed}
 
     def sweep(self) -> int:
-        """Look at every watched controller now; how many are still watched after."""
+        """Look at every watched controller now (all at once: one wait, however many there
+        are); how many are still watched after."""
         with self._lock:
             watched = list(self._watched.items())
-        for key, (controller, pg) in watched:
-            if _is_dead(controller):
+        dead = _dead([controller for _, (controller, _) in watched])
+        for (key, (_, pg)), gone in zip(watched, dead, strict=True):
+            if gone:
                 self._remove(key, pg)
         return self.stats()["watched"]
 
@@ -86,11 +88,18 @@ class PlacementGroupJanitor:
             log.warning("could not remove placement group of controller %s: %s", key, e)
 
 
-def _is_dead(controller: Any) -> bool:
-    """True only when Ray says the actor is gone. A busy controller that does not answer
-    within the timeout counts as alive: its PG is left alone, never removed under a run."""
-    ref = controller.__ray_ready__.remote()
-    ready, _ = ray.wait([ref], timeout=2.0)
+def _dead(controllers: list[Any], timeout_s: float = 2.0) -> list[bool]:
+    """For each controller, True only when Ray says the actor is gone. A busy controller that
+    does not answer within the timeout counts as alive: its PG is left alone, never removed
+    under a run."""
+    refs = [c.__ray_ready__.remote() for c in controllers]
+    if refs:
+        ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    return [_gone(ref) for ref in refs]
+
+
+def _gone(ref: Any) -> bool:
+    ready, _ = ray.wait([ref], timeout=0)
     if not ready:
         return False
     try:

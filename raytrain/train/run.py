@@ -10,9 +10,11 @@ runs a Ray Train `TorchTrainer` worker group (DDP), whose own run folder is then
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -162,29 +164,68 @@ def _fit_here(
     run_dir: Path,
     resume_from: Path | None,
 ) -> tuple[dict[str, Any], Path, Path]:
-    """Train in this process; (last metrics, best checkpoint, latest checkpoint)."""
+    """Train in this process; (last metrics, best checkpoint, latest checkpoint).
+
+    The console shows the loop's epoch lines and Ray Data's warnings, not Ray Data's notices
+    about each dataset execution (three lines per dataset per epoch; in a worker group they
+    are the workers' to show)."""
     from raytrain.train.context import DriverContext
     from raytrain.train.launch import datasets_for, loop_config_for
     from raytrain.train.loop import run_loop
 
     monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     keeper = CheckpointKeeper(run_dir / "train", monitor, mode, cfg.training_params.num_to_keep)
-    datasets = datasets_for(cfg, data_dir)
-    assert isinstance(datasets, dict)  # one worker: one dict of whole datasets
-    ctx = DriverContext(
-        datasets,
-        keeper,
-        resume_from=str(resume_from) if resume_from else None,
-        use_gpu=plan.use_gpu,
-    )
     try:
-        run_loop(loop_config_for(cfg, data_dir, run_dir, "train"), ctx)
+        with _quiet_ray_data():
+            datasets = datasets_for(cfg, data_dir)
+            assert isinstance(datasets, dict)  # one worker: one dict of whole datasets
+            ctx = DriverContext(
+                datasets,
+                keeper,
+                resume_from=str(resume_from) if resume_from else None,
+                use_gpu=plan.use_gpu,
+            )
+            run_loop(loop_config_for(cfg, data_dir, run_dir, "train"), ctx)
     except Exception as e:  # the same one line as a worker group's failure gives
         raise RaytrainError(f"training failed: {failure_reason(e)}") from None
     final = ctx.last_checkpoint or resume_from
     if final is None:
         raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
     return ctx.last_metrics, keeper.best() or final, final
+
+
+class _Below(logging.Filter):
+    """Drops a logger's records below `level`."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+#: Ray Data's loggers that speak once per dataset execution, and what of theirs still shows
+_RAY_DATA_CHATTER = {
+    # "Starting execution of Dataset ...", its plan, "execution finished in ..."
+    "ray.data._internal.execution.streaming_executor": logging.WARNING,
+    # "Progress bars disabled. To enable, set ..." (raytrain turns them off on purpose)
+    "ray.data._internal.progress": logging.ERROR,
+}
+
+
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Without Ray Data's per-execution chatter; its warnings and errors still show. Logger
+    filters, not levels: Ray Data sets its loggers' levels itself as it runs."""
+    filters = {name: _Below(level) for name, level in _RAY_DATA_CHATTER.items()}
+    for name, f in filters.items():
+        logging.getLogger(name).addFilter(f)
+    try:
+        yield
+    finally:
+        for name, f in filters.items():
+            logging.getLogger(name).removeFilter(f)
 
 
 def _fit_worker_group(

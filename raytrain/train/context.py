@@ -11,9 +11,13 @@ most of a trial's life when ASHA stops it after an epoch or two.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
+
+if TYPE_CHECKING:
+    from raytrain.train.keeper import CheckpointKeeper
 
 
 class LoopContext(Protocol):
@@ -141,7 +145,7 @@ class DriverContext(InTrialContext):
     def __init__(
         self,
         datasets: Mapping[str, Any],
-        keeper: Any,
+        keeper: CheckpointKeeper,
         resume_from: str | None = None,
         use_gpu: bool = False,
     ) -> None:
@@ -149,7 +153,7 @@ class DriverContext(InTrialContext):
         self.keeper = keeper
         self.resume_from = resume_from
         self.last_metrics: dict[str, Any] = {}
-        self.last_checkpoint: Any = None
+        self.last_checkpoint: Path | None = None
 
     def checkpoint(self) -> Any:
         import ray.train

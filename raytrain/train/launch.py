@@ -5,7 +5,6 @@ Used directly by `raytrain train`, and by every Tune trial (`raytrain.tune.train
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ from raytrain.train.context import InTrialContext
 from raytrain.train.controller_here import run_controller_here
 from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
 from raytrain.train.torch_backend import TorchBackendConfig
-
-log = logging.getLogger(__name__)
 
 
 def build_trainer(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ray_helpers import actors_started
 
 from raytrain.config import load_config_text
 from raytrain.registry import ModelRegistry
@@ -139,7 +140,7 @@ def test_a_ddp_trial_stopped_by_asha_does_not_block_the_next(
     the reported learning rate, so which trial ASHA stops does not depend on what one epoch
     happens to learn (by val_loss, 1e-8 and 1e-2 tie after one epoch here, either way)."""
     cfg = load_config_text(STOPPED.format(out=tmp_path / "results"))
-    controllers_before, pgs_before = _train_controller_actors(), _live_placement_groups()
+    controllers_before, pgs_before = actors_started("TrainController"), _live_placement_groups()
     result = run_search(cfg, echo=lambda s: None)
     assert len(result.trials) == 3, result.trials
     assert all(t["status"] == "OK" for t in result.trials), result.errors
@@ -156,15 +157,8 @@ def test_a_ddp_trial_stopped_by_asha_does_not_block_the_next(
     assert len(pids) == 1, pids
     # Each run's Train controller ran in its trial's thread (`controller_here`), not in an
     # actor of its own, and no worker group's placement group outlived its run.
-    assert _train_controller_actors() == controllers_before
+    assert actors_started("TrainController") == controllers_before
     assert _live_placement_groups() <= pgs_before
-
-
-def _train_controller_actors() -> int:
-    """How many Ray Train controller actors this Ray session has started (alive or dead)."""
-    from ray.util.state import list_actors
-
-    return len(list_actors(filters=[("class_name", "=", "TrainController")], limit=10_000))
 
 
 def _live_placement_groups() -> set[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ray_helpers import actors_started
 
 from raytrain.cli import main
 from raytrain.train.keeper import CheckpointKeeper, latest_checkpoint
@@ -97,12 +98,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _actors(class_name: str) -> int:
-    from ray.util.state import list_actors
-
-    return len(list_actors(filters=[("class_name", "=", class_name)], limit=10_000))
-
-
 def _invoke(args: list[str]) -> None:
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output + repr(res.exception)
@@ -114,17 +109,17 @@ def test_one_worker_trains_here_resumes_here_then_in_a_worker_group(
 ) -> None:
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG.format(out=tmp_path / "results"))
-    workers_before = _actors("RayTrainWorker")
+    workers_before = actors_started("RayTrainWorker")
     _invoke(["train", str(cfg)])
     (run,) = (tmp_path / "results").glob("here_*")
     # no worker group was started: the loop ran in this (the driver's) process
-    assert _actors("RayTrainWorker") == workers_before
+    assert actors_started("RayTrainWorker") == workers_before
     assert [float(r["epoch"]) for r in _rows(run / "training_log.csv")] == [1]
     assert (run / "best_model" / "model.pt").exists() and (run / "final_model").exists()
 
     # --resume continues in this process from the latest checkpoint: epoch 2
     _invoke(["train", "--resume", str(run), "--epochs", "2"])
-    assert _actors("RayTrainWorker") == workers_before
+    assert actors_started("RayTrainWorker") == workers_before
     log = _rows(run / "training_log.csv")
     assert [float(r["epoch"]) for r in log] == [1, 2]
     # 48 rows / batch 8 = 6 steps an epoch; the step count goes on
@@ -135,7 +130,7 @@ def test_one_worker_trains_here_resumes_here_then_in_a_worker_group(
 
     # ... and with two workers, a Ray Train run that starts from this run's checkpoint
     _invoke(["train", "--resume", str(run), "--epochs", "3", "--set", "resources.num_workers=2"])
-    assert _actors("RayTrainWorker") == workers_before + 2
+    assert actors_started("RayTrainWorker") == workers_before + 2
     log = _rows(run / "training_log.csv")
     assert [(float(r["epoch"]), float(r["world_size"])) for r in log] == [(1, 1), (2, 1), (3, 2)]
     assert json.loads((run / "final_model" / "meta.json").read_text())["epoch"] == 3

@@ -101,7 +101,8 @@ def run_training(
     # the data first: a missing or corrupt dataset stops the run before anything is written
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
-    monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))  # a bad monitor stops it here
+    # a bad monitor stops the run here, before anything is written
+    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
@@ -115,10 +116,9 @@ def run_training(
         echo("  no checkpoint to resume from yet: starting at epoch 1")
     # A run Ray Train wrote goes on in Ray Train, which restores its own checkpoint records.
     ray_train_run = (run_dir / "train" / RAY_TRAIN_SNAPSHOT).exists()
-    if trains_here(cfg, plan) and not ray_train_run:
-        metrics, best, final = _fit_here(cfg, data_dir, plan, run_dir, resume_from)
-    else:
-        metrics, best, final = _fit_worker_group(cfg, data_dir, plan, run_dir, resume_from)
+    run = _Run(cfg, data_dir, plan, run_dir, resume_from, monitor, mode)
+    fit = _fit_here if trains_here(cfg, plan) and not ray_train_run else _fit_worker_group
+    metrics, best, final = fit(run)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
     for folder, source in ((best_dir, best), (final_dir, final)):
         shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy
@@ -157,13 +157,20 @@ def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:
     )
 
 
-def _fit_here(
-    cfg: ExperimentConfig,
-    data_dir: Path,
-    plan: ResourcePlan,
-    run_dir: Path,
-    resume_from: Path | None,
-) -> tuple[dict[str, Any], Path, Path]:
+@dataclass(frozen=True)
+class _Run:
+    """What a run trains with, worked out once by `run_training` for either way it trains."""
+
+    cfg: ExperimentConfig
+    data_dir: Path
+    plan: ResourcePlan
+    run_dir: Path
+    resume_from: Path | None
+    monitor: str  # the metric that picks the best checkpoint
+    mode: str  # "max" or "min"
+
+
+def _fit_here(run: _Run) -> tuple[dict[str, Any], Path, Path]:
     """Train in this process; (last metrics, best checkpoint, latest checkpoint).
 
     The console shows the loop's epoch lines and Ray Data's warnings, not Ray Data's notices
@@ -173,24 +180,26 @@ def _fit_here(
     from raytrain.train.launch import datasets_for, loop_config_for
     from raytrain.train.loop import run_loop
 
-    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
-    keeper = CheckpointKeeper(run_dir / "train", monitor, mode, cfg.training_params.num_to_keep)
+    cfg, resume_from = run.cfg, run.resume_from
+    keeper = CheckpointKeeper(
+        run.run_dir / "train", run.monitor, run.mode, cfg.training_params.num_to_keep
+    )
     try:
         with _quiet_ray_data():
-            datasets = datasets_for(cfg, data_dir)
+            datasets = datasets_for(cfg, run.data_dir)
             assert isinstance(datasets, dict)  # one worker: one dict of whole datasets
             ctx = DriverContext(
                 datasets,
                 keeper,
                 resume_from=str(resume_from) if resume_from else None,
-                use_gpu=plan.use_gpu,
+                use_gpu=run.plan.use_gpu,
             )
-            run_loop(loop_config_for(cfg, data_dir, run_dir, "train"), ctx)
+            run_loop(loop_config_for(cfg, run.data_dir, run.run_dir, "train"), ctx)
     except Exception as e:  # the same one line as a worker group's failure gives
         raise RaytrainError(f"training failed: {failure_reason(e)}") from None
     final = ctx.last_checkpoint or resume_from
     if final is None:
-        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+        raise RaytrainError(f"{run.run_dir}: the run reported no checkpoint")
     return ctx.last_metrics, keeper.best() or final, final
 
 
@@ -228,25 +237,18 @@ def _quiet_ray_data() -> Iterator[None]:
             logging.getLogger(name).removeFilter(f)
 
 
-def _fit_worker_group(
-    cfg: ExperimentConfig,
-    data_dir: Path,
-    plan: ResourcePlan,
-    run_dir: Path,
-    resume_from: Path | None,
-) -> tuple[dict[str, Any], Path, Path]:
+def _fit_worker_group(run: _Run) -> tuple[dict[str, Any], Path, Path]:
     """Train in a Ray Train worker group; (last metrics, best checkpoint, latest checkpoint)."""
     from ray.train import TrainingFailedError
 
-    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
     trainer = build_trainer(
-        cfg,
-        data_dir,
-        plan,
+        run.cfg,
+        run.data_dir,
+        run.plan,
         name="train",
-        storage_path=run_dir,
-        log_dir=run_dir,
-        resume_from=resume_from,
+        storage_path=run.run_dir,
+        log_dir=run.run_dir,
+        resume_from=run.resume_from,
     )
     try:
         result = trainer.fit()  # Train V2 raises the run's error from fit()
@@ -254,7 +256,7 @@ def _fit_worker_group(
         raise RaytrainError(f"training failed: {failure_reason(e)}") from None
     if result.error:
         raise RaytrainError(f"training failed: {failure_reason(result.error)}")
-    best = result.get_best_checkpoint(metric=monitor, mode=mode) or result.checkpoint
+    best = result.get_best_checkpoint(metric=run.monitor, mode=run.mode) or result.checkpoint
     if best is None:
-        raise RaytrainError(f"{run_dir}: the run reported no checkpoint")
+        raise RaytrainError(f"{run.run_dir}: the run reported no checkpoint")
     return dict(result.metrics), Path(best.path), Path(result.checkpoint.path)

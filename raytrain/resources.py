@@ -38,11 +38,25 @@ class ResourcePlan:
         return asdict(self)
 
     def describe(self) -> str:
-        gpu = f", {self.gpus_per_worker:g} GPU" if self.use_gpu else ""
+        """The search's line: per trial, and how many trials run at once."""
         return (
-            f"{self.num_workers} worker(s) x ({self.cpus_per_worker:g} CPU{gpu}) per trial, "
+            f"{self._workers()} per trial, {self._rest()} -> "
+            f"{self.max_concurrent_trials} trial(s) at once"
+        )
+
+    def describe_run(self, here: bool) -> str:
+        """`raytrain train`'s line: one run, in this process (`here`) or a worker group."""
+        where = "in this process" if here else "in a Ray Train worker group"
+        return f"{self._workers()} {where}, {self._rest()}"
+
+    def _workers(self) -> str:
+        gpu = f", {self.gpus_per_worker:g} GPU" if self.use_gpu else ""
+        return f"{self.num_workers} worker(s) x ({self.cpus_per_worker:g} CPU{gpu})"
+
+    def _rest(self) -> str:
+        return (
             f"{self.data_cpus:g} CPU kept for Ray Data, cluster {self.cluster_cpus:g} CPU / "
-            f"{self.cluster_gpus:g} GPU -> {self.max_concurrent_trials} trial(s) at once"
+            f"{self.cluster_gpus:g} GPU"
         )
 
 

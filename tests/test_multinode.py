@@ -1,6 +1,6 @@
 """A real two-node Ray cluster on this machine (`ray start --head` + a second `ray start
---address`): a search whose 2-worker DDP trial spans both nodes, the same search submitted with
-`ray job submit`, a node-local storage path refused, and an unauthenticated job refused."""
+--address`): a search whose 2-worker DDP trial spans both nodes, a one-worker search submitted
+with `ray job submit`, a node-local storage path refused, and an unauthenticated job refused."""
 
 from __future__ import annotations
 
@@ -219,6 +219,10 @@ def test_ray_job_submit_runs_a_search(two_nodes: dict) -> None:
         str(BIN / "raytrain"),
         "tune",
         str(cfg),
+        # one worker: what this test checks is the submission; a DDP trial across the two
+        # nodes is test_ddp_trial_spans_both_nodes's (a worker group costs ~40 s more here)
+        "--set",
+        "resources.num_workers=1",
     ]
     for _ in range(12):  # the head's job agent can take a while to come up on a loaded machine
         out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)

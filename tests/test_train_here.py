@@ -98,9 +98,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _invoke(args: list[str]) -> None:
+def _invoke(args: list[str]) -> str:
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output + repr(res.exception)
+    return res.output
 
 
 @pytest.mark.slow
@@ -110,7 +111,8 @@ def test_one_worker_trains_here_resumes_here_then_in_a_worker_group(
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(CONFIG.format(out=tmp_path / "results"))
     workers_before = actors_started("RayTrainWorker")
-    _invoke(["train", str(cfg)])
+    out = _invoke(["train", str(cfg)])
+    assert "1 worker(s) x (1 CPU) in this process" in out and "trial" not in out
     (run,) = (tmp_path / "results").glob("here_*")
     # no worker group was started: the loop ran in this (the driver's) process
     assert actors_started("RayTrainWorker") == workers_before
@@ -129,7 +131,10 @@ def test_one_worker_trains_here_resumes_here_then_in_a_worker_group(
     assert json.loads((run / "final_model" / "meta.json").read_text())["epoch"] == 2
 
     # ... and with two workers, a Ray Train run that starts from this run's checkpoint
-    _invoke(["train", "--resume", str(run), "--epochs", "3", "--set", "resources.num_workers=2"])
+    out = _invoke(
+        ["train", "--resume", str(run), "--epochs", "3", "--set", "resources.num_workers=2"]
+    )
+    assert "2 worker(s) x (" in out and "in a Ray Train worker group" in out
     assert actors_started("RayTrainWorker") == workers_before + 2
     log = _rows(run / "training_log.csv")
     assert [(float(r["epoch"]), float(r["world_size"])) for r in log] == [(1, 1), (2, 1), (3, 2)]

@@ -107,18 +107,18 @@ def run_training(
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
     atomic_write_text(run_dir / "data_report.json", json.dumps(data, indent=2))
+    # A run Ray Train wrote goes on in Ray Train, which restores its own checkpoint records.
+    ray_train_run = (run_dir / "train" / RAY_TRAIN_SNAPSHOT).exists()
+    here = trains_here(cfg, plan) and not ray_train_run
     echo(
         f"training {cfg.model.architecture} on {data_dir} ({format_report(data)})\n"
-        f"  {plan.describe()}\n  results -> {run_dir}"
+        f"  {plan.describe_run(here)}\n  results -> {run_dir}"
     )
     resume_from = latest_checkpoint(run_dir / "train") if resume else None
     if resume and resume_from is None:
         echo("  no checkpoint to resume from yet: starting at epoch 1")
-    # A run Ray Train wrote goes on in Ray Train, which restores its own checkpoint records.
-    ray_train_run = (run_dir / "train" / RAY_TRAIN_SNAPSHOT).exists()
     run = _Run(cfg, data_dir, plan, run_dir, resume_from, monitor, mode)
-    fit = _fit_here if trains_here(cfg, plan) and not ray_train_run else _fit_worker_group
-    metrics, best, final = fit(run)
+    metrics, best, final = (_fit_here if here else _fit_worker_group)(run)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
     for folder, source in ((best_dir, best), (final_dir, final)):
         shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy

@@ -2,7 +2,7 @@
 
 Why: a Ray Train run's worker group lives in a placement group (PG) that its `TrainController`
 creates. The controller removes it when it ends, but a controller that dies (Tune kills a trial
-actor that owns it: PBT pauses, a failed trial, the end of a search) leaves a PG that Ray keeps
+actor that owns it: a failed or early-stopped trial, the end of a search) leaves a PG that Ray keeps
 until the *job* ends, holding CPUs the next trials wait for. Ray Train 2.60 guards against
 that with a detached `PlacementGroupCleaner` actor per run: one more Python process per trial
 (~2.5 CPU-seconds measured on 2 cores, a sixth of a 2-worker trial's fixed cost), which also
@@ -160,5 +160,5 @@ class JanitorCallback(ControllerCallback, WorkerGroupCallback):
             self._janitor.forget.remote(self._key)
 
     # No `before_controller_abort`: it runs *before* the abort removes the PG, and a trial
-    # actor killed meanwhile (PBT pause, end of search) takes the controller with it. The
+    # actor killed meanwhile (a stopped trial, end of search) takes the controller with it. The
     # controller stays watched; once it is gone the janitor finds its PG removed, or removes it.

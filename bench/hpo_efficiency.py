@@ -198,6 +198,11 @@ def _report_seed(seed: Any, random: dict, asha: dict, budget: int) -> tuple[floa
             f"{_best_within(r['order'], budget // 4):>8.4f} {r['best']:>8.4f} {need:>22} "
             f"{near:>12}"
         )
+    if asha["spent"] < budget:
+        print(
+            f"      warning: ASHA+TPE ran out of trials after {asha['spent']} of B = {budget} "
+            f"epochs (it had less compute than random): raise --asha-trials"
+        )
     never = asha["need"] is None
     near_ratio = "never" if asha["near"] is None else f"{asha['near'] / random['near']:.2f}"
     ratio = (asha["epochs"] if never else asha["need"]) / random["need"]
@@ -225,10 +230,11 @@ def _report_total(ratios: list[float], bounds: list[bool], wall: float) -> None:
 def _combine(files: list[Path]) -> None:
     """The summary of seeds measured in separate runs (their --dump files, same settings)."""
     dumps = [json.loads(f.read_text()) for f in files]
+    # Not `asha_trials`: it only sets how far past B the ASHA + TPE search runs (what it trains
+    # after B is cut off anyway); a search that ran out before B is flagged per seed.
     keys = (
         "max_t",
         "random_trials",
-        "asha_trials",
         "startup_trials",
         "grace_period",
         "reduction_factor",
@@ -264,7 +270,7 @@ def main() -> None:
     p.add_argument("--max-t", type=int, default=27, help="epochs of a full trial")
     p.add_argument("--random-trials", type=int, default=8, help="random search trials (R)")
     p.add_argument(
-        "--asha-trials", type=int, default=60, help="ASHA + TPE trials (enough to spend B)"
+        "--asha-trials", type=int, default=40, help="ASHA + TPE trials (enough to spend B)"
     )
     p.add_argument("--startup-trials", type=int, default=8, help="TPE random start-up trials")
     p.add_argument("--grace-period", type=int, default=1)

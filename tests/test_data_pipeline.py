@@ -23,6 +23,7 @@ from raytrain.data.pipeline import (
     build_datasets,
     build_rank_datasets,
     decoded_bytes,
+    scope_passes,
     should_cache,
 )
 from raytrain.data.sample import ensure_sample_dataset
@@ -139,6 +140,29 @@ def test_each_epoch_has_its_own_augmentation_and_reruns_repeat_it(
     np.testing.assert_array_equal(a1, b1)  # ... and a rerun sees the same epochs
     np.testing.assert_array_equal(a2, b2)
     np.testing.assert_array_equal(_arrays(a["val"])[0], _arrays(a["val"])[0])  # val: never
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_trials_sharing_a_searchs_datasets_each_get_the_epochs_of_a_lone_run(
+    tmp_path: Path, cache: bool
+) -> None:
+    """A search builds its Datasets once; every trial gets its own copy (from the object store),
+    and its augmentation must not depend on how many passes other trials made before it."""
+    import ray
+
+    folder = ensure_sample_dataset("edges", TINY, root=tmp_path)
+    shared = _build(folder, cache=cache)
+    alone = _build(folder, cache=cache)
+    a = scope_passes(ray.get(ray.put(shared)), "trial_a")
+    b = scope_passes(ray.get(ray.put(shared)), "trial_b")
+    a1 = _arrays(a["train"])[0]
+    b1, b2 = _arrays(b["train"])[0], _arrays(b["train"])[0]  # b starts after a's epoch 1
+    a2 = _arrays(a["train"])[0]
+    lone1, lone2 = _arrays(alone["train"])[0], _arrays(alone["train"])[0]
+    for first, second in ((a1, a2), (b1, b2)):
+        np.testing.assert_array_equal(first, lone1)
+        np.testing.assert_array_equal(second, lone2)
+    assert not np.array_equal(b1, b2)
 
 
 def _forge_bad_row(folder: Path, row: int, image: bytes) -> tuple[Path, str]:

@@ -17,6 +17,8 @@ Pass counting: a Ray Data pipeline cannot know which epoch it is serving, yet au
 differ from epoch to epoch (else it is one fixed augmented copy of the data) and still be
 reproducible. Every pass over a shard asks the actor for its pass number, which the augmentation
 seeds from: pass 0 of a fresh pipeline always gets the same augmentation, pass 1 another.
+Passes are counted per consumer: the trials of a search share one set of Datasets (and this
+actor), and each counts its own passes (`raytrain.data.pipeline.scope_passes`).
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 DATA_TASK_CPUS = 0.25
 #: Rows decoded and augmented at a time within a shard's task (numpy batches of this size).
 MAP_BATCH_SIZE = 128
+
+#: The `DataContext` setting under which the consumer of shared Datasets (a Tune trial) names
+#: itself, so that augmentation passes are counted per consumer (`scope_passes`).
+PASS_SCOPE = "raytrain.pass_scope"
 #: Decoded splits up to this fraction of the object store are cached there ("auto").
 CACHE_FRACTION = 0.25
 #: A cached split that is never augmented and decodes to at most this many bytes is decoded up
@@ -258,7 +262,7 @@ def _stream_shards(
 
     for path in (str(x) for x in batch["path"]):
         key = f"{path}|{pick.key if pick else ''}"
-        n = ray.get(counter.next_pass.remote(key)) if counter is not None else 0
+        n = ray.get(counter.next_pass.remote(_pass_key(key))) if counter is not None else 0
         for chunk in _decode_shard(path, p, counter is not None, pick, n):
             yield augment_batch(chunk, p)
 
@@ -278,13 +282,38 @@ def _read_decoded_cached(
     for path in (str(x) for x in batch["path"]):
         key = f"{path}|{p.inputs}|{p.target}|{p.image_size}|{p.on_bad_data}|{keep_ids}"
         key += f"|{pick.key}" if pick else ""
-        n = ray.get(cache.next_pass.remote(key)) if keep_ids else 0
+        n = ray.get(cache.next_pass.remote(_pass_key(key))) if keep_ids else 0
         read = functools.partial(_decode_shard, path, p, keep_ids, pick)
         for chunk in cached_chunks(cache, key, read):
             if keep_ids:
                 yield augment_batch({**chunk, "pass": np.full(len(chunk["x"]), n, np.int64)}, p)
             else:
                 yield chunk
+
+
+def _pass_key(key: str) -> str:
+    """The pass counter's key of a shard for the consumer running this task (`scope_passes`)."""
+    from ray.data import DataContext
+
+    return f"{DataContext.get_current().get_config(PASS_SCOPE, '')}|{key}"
+
+
+def scope_passes(datasets: Any, scope: str) -> Any:
+    """Count the augmentation passes of `datasets` (a dict of splits, or one per rank) under
+    `scope`, and return them.
+
+    Why: a search builds its Datasets once and every trial reads them, while each pass over a
+    shard takes the next pass number from one counter. Unscoped, a trial's first epoch would
+    get pass 3 when two trials read the shard before it: its augmentation would depend on
+    what other trials did, and rerunning its config would not repeat it. Each trial gets its
+    own copy of the Datasets (deserialized from the object store), so setting the scope in the
+    copy's `DataContext` (which Ray Data hands to every task of that copy) counts passes per
+    trial, while decoded rows stay shared.
+    """
+    for split in datasets if isinstance(datasets, list) else [datasets]:
+        for ds in split.values():
+            ds.context.set_config(PASS_SCOPE, scope)
+    return datasets
 
 
 def read_shards(paths: list[str], pick: RowPick | None = None) -> Any:

@@ -318,6 +318,7 @@ def _make_trainable(
     def trial(params: dict[str, Any], datasets: Any = None, janitor: Any = None) -> None:
         import ray.data
 
+        from raytrain.data.pipeline import scope_passes
         from raytrain.train.controller_here import RunStopped
         from raytrain.train.launch import build_trainer, run_in_trial
         from raytrain.tune import trial_link
@@ -325,6 +326,8 @@ def _make_trainable(
         ray.data.DataContext.get_current().enable_progress_bars = False
         cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
         trial_id = tune.get_context().get_trial_id()
+        if datasets is not None:  # shared by the search: augment as if this trial were alone
+            datasets = scope_passes(datasets, trial_id)
         trials_dir = Path(experiment_dir) / "trials"
         if in_trial:  # one worker: run the loop right here, no worker group to start
             run_in_trial(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HPO efficiency: ASHA + TPE against random search with full training, on the sample edge task.
 
-    python bench/hpo_efficiency.py            # 3 seeds (about 11 min a seed on 2 idle cores)
+    python bench/hpo_efficiency.py            # 3 seeds (7-9 min a seed on 2 idle cores)
     python bench/hpo_efficiency.py --quick    # 1 seed, few short trials: checks the script
 
 For each seed, two real `raytrain tune` searches over the same space, on the same built-in

@@ -36,6 +36,9 @@ Figure of merit: the epochs each method needed to first reach random search's *f
 F1 of that seed; goal: ASHA + TPE needs at most 1/4 of random search's (geometric mean over
 seeds). A seed where ASHA + TPE never reaches it within B counts as B (a lower bound, marked
 ">="). Also printed: the equal-quality view, each method's best F1 after B/4 and after B.
+And an oracle: of all configurations either search trained in the seed, the fewest epochs one
+took to reach random's best, times the 3 trials at once — what a search that started with the
+right configuration would need, so what no search method can beat on this seed.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ METRIC = "val_f1_score"
 #: a second, noise-tolerant target: 98% of random's final best (one F1 point on a small
 #: validation set is within the epoch-to-epoch noise of one trial)
 NEAR = 0.98
+#: trials at once, for both methods (what 2 cores hold; fixed, so the experiment is the same
+#: on a larger machine)
+CONCURRENT = 3
 
 BASE = """
 training: {{name: {name}, seed: {seed}, output_dir: {out}}}
@@ -79,7 +85,7 @@ search_space:
   model.base_filters: {{type: categorical, choices: [4, 8, 16]}}
   model.depth: {{type: categorical, choices: [1, 2, 3]}}
   model.dropout: {{type: uniform, low: 0.0, high: 0.5}}
-resources: {{num_workers: 1, cpus_per_worker: 0.5, max_concurrent_trials: 3}}
+resources: {{num_workers: 1, cpus_per_worker: 0.5, max_concurrent_trials: {concurrent}}}
 tune: {tune}
 export: {{register_best: false}}
 """
@@ -109,6 +115,7 @@ def _config(method: str, seed: int, out: Path, a: argparse.Namespace) -> Any:
         metric=METRIC,
         startup=startup,
         tune=tune,
+        concurrent=CONCURRENT,
     )
     return load_config_text(text)
 
@@ -151,6 +158,15 @@ def _epochs_to_reach(order: list[float], target: float) -> int | None:
     return None
 
 
+def _oracle_epochs(curves: list[dict[str, Any]], target: float) -> int | None:
+    """The compute a search that knew the answer would need: of every configuration trained in
+    the seed (by either method), the fewest epochs any took to reach `target`, times the trials
+    running at once (the other slots' epochs count too). None: no configuration reached it."""
+    firsts = [_epochs_to_reach(c["f1"], target) for c in curves]
+    reached = [n for n in firsts if n is not None]
+    return CONCURRENT * min(reached) if reached else None
+
+
 def _measure(curves: list[dict[str, Any]], trials: int, wall: float, budget: int) -> dict:
     order = _epochs_in_order(curves)
     return {
@@ -183,9 +199,12 @@ HEADER = (
 )
 
 
-def _report_seed(seed: Any, random: dict, asha: dict, budget: int) -> tuple[float, bool]:
-    """Print one seed's rows; return ASHA+TPE's compute over random's and whether it is a
-    lower bound (ASHA+TPE never reached random's best within B: counted as B)."""
+def _report_seed(
+    seed: Any, random: dict, asha: dict, budget: int
+) -> tuple[float, bool, float | None]:
+    """Print one seed's rows; return ASHA+TPE's compute over random's, whether it is a lower
+    bound (ASHA+TPE never reached random's best within B: counted as B), and the oracle's
+    compute over random's (`_oracle_epochs`: what no search method can beat here)."""
     target = random["best"]
     for name, r in (("random", random), ("ASHA+TPE", asha)):
         r["need"] = _epochs_to_reach(r["order"], target)
@@ -206,24 +225,31 @@ def _report_seed(seed: Any, random: dict, asha: dict, budget: int) -> tuple[floa
     never = asha["need"] is None
     near_ratio = "never" if asha["near"] is None else f"{asha['near'] / random['near']:.2f}"
     ratio = (asha["epochs"] if never else asha["need"]) / random["need"]
+    oracle = _oracle_epochs(random["curves"] + asha["curves"], target)
+    oracle_ratio = None if oracle is None else oracle / random["need"]
     print(
         f"      ASHA+TPE / random = {'>= ' if never else ''}{ratio:.2f} of the compute"
         f"{' (never reached within B)' if never else ''}; to 98% of it: "
-        f"{near_ratio}\n",
+        f"{near_ratio}; oracle (fastest configuration seen, run first): "
+        f"{'-' if oracle_ratio is None else f'{oracle} epochs = {oracle_ratio:.2f}'}\n",
         flush=True,
     )
-    return ratio, never
+    return ratio, never, oracle_ratio
 
 
-def _report_total(ratios: list[float], bounds: list[bool], wall: float) -> None:
+def _report_total(seeds: list[tuple[float, bool, float | None]], wall: float) -> None:
+    """The summary line of `_report_seed`'s results: per-seed ratios and their geometric mean,
+    ASHA + TPE's and the oracle's."""
+    ratios = [r for r, _, _ in seeds]
     gm = _geomean(ratios)
-    bound = ">= " if any(bounds) else ""
-    pairs = zip(ratios, bounds, strict=True)
-    per_seed = ", ".join((">=" if b else "") + f"{r:.2f}" for r, b in pairs)
+    bound = ">= " if any(b for _, b, _ in seeds) else ""
+    per_seed = ", ".join((">=" if b else "") + f"{r:.2f}" for r, b, _ in seeds)
     met = "met" if gm <= 0.25 and not bound else "not met"
+    oracles = [o for _, _, o in seeds if o is not None]
+    oracle = f"{_geomean(oracles):.2f}" if len(oracles) == len(seeds) else "-"
     print(
         f"compute ratio per seed: {per_seed}; geometric mean {bound}{gm:.2f} "
-        f"(goal <= 0.25: {met}); searches' wall {wall / 60:.1f} min"
+        f"(goal <= 0.25: {met}; the oracle's: {oracle}); searches' wall {wall / 60:.1f} min"
     )
 
 
@@ -249,18 +275,16 @@ def _combine(files: list[Path]) -> None:
     print(f"settings: {', '.join(f'{k}={args[k]}' for k in keys)}; B = {budget} epochs\n")
     print(HEADER)
     print("-" * len(HEADER))
-    ratios, bounds, wall = [], [], 0.0
+    seeds, wall = [], 0.0
     for d in dumps:
         for seed, runs in d["seeds"].items():
             r, a = (
                 _measure(runs[m]["curves"], runs[m]["trials"], runs[m]["wall_s"], budget)
                 for m in ("random", "asha_tpe")
             )
-            ratio, never = _report_seed(seed, r, a, budget)
-            ratios.append(ratio)
-            bounds.append(never)
+            seeds.append(_report_seed(seed, r, a, budget))
             wall += r["wall_s"] + a["wall_s"]
-    _report_total(ratios, bounds, wall)
+    _report_total(seeds, wall)
 
 
 def main() -> None:
@@ -302,8 +326,7 @@ def main() -> None:
     )
     print(HEADER)
     print("-" * len(HEADER))
-    ratios: list[float] = []
-    bounds: list[bool] = []  # True where ASHA+TPE never reached it (the ratio is a bound)
+    seeds: list[tuple[float, bool, float | None]] = []  # `_report_seed`'s, one per seed
     dump: dict[str, Any] = {"args": {k: str(v) for k, v in vars(a).items()}, "seeds": {}}
     wall = 0.0
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
@@ -311,16 +334,14 @@ def main() -> None:
             random = _run("random", seed, Path(tmp), a, budget)
             asha = _run("tpe", seed, Path(tmp), a, budget)
             wall += random["wall_s"] + asha["wall_s"]
-            ratio, never = _report_seed(seed, random, asha, budget)
-            ratios.append(ratio)
-            bounds.append(never)
+            seeds.append(_report_seed(seed, random, asha, budget))
             dump["seeds"][seed] = {
                 m: {k: r[k] for k in ("curves", "wall_s", "trials")}
                 for m, r in (("random", random), ("asha_tpe", asha))
             }
             if a.dump:  # after every seed: a run cut short keeps what it measured
                 a.dump.write_text(json.dumps(dump))
-    _report_total(ratios, bounds, wall)
+    _report_total(seeds, wall)
 
 
 if __name__ == "__main__":

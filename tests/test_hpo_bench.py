@@ -66,9 +66,11 @@ def test_ratio_is_asha_epochs_to_random_best_over_randoms(capsys) -> None:
         [_curve("r", 0.0, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])], 1, 1, budget
     )
     asha = hpo._measure([_curve("t", 0.0, [0.5, 0.8, 0.9, 0.2, 0.1, 0.1, 0.1, 0.1])], 1, 1, budget)
-    ratio, never = hpo._report_seed(0, random, asha, budget)
+    ratio, never, oracle = hpo._report_seed(0, random, asha, budget)
     assert (random["need"], asha["need"]) == (8, 2)
     assert ratio == pytest.approx(2 / 8) and not never
+    # the oracle: ASHA's configuration reached 0.8 at its epoch 2, x 3 trials at once
+    assert oracle == pytest.approx(2 * hpo.CONCURRENT / 8)
     assert "0.25 of the compute" in capsys.readouterr().out
 
 
@@ -76,8 +78,9 @@ def test_never_reaching_counts_as_the_whole_budget_and_is_a_bound(capsys) -> Non
     budget = 4
     random = hpo._measure([_curve("r", 0.0, [0.1, 0.9, 0.9, 0.9])], 1, 1, budget)
     asha = hpo._measure([_curve("t", 0.0, [0.1, 0.2, 0.3, 0.4])], 1, 1, budget)
-    ratio, never = hpo._report_seed(0, random, asha, budget)
+    ratio, never, oracle = hpo._report_seed(0, random, asha, budget)
     assert never and ratio == pytest.approx(4 / 2)
+    assert oracle == pytest.approx(hpo.CONCURRENT * 2 / 2)  # random's own trial is the fastest
     assert ">= 2.00" in capsys.readouterr().out
 
 
@@ -87,6 +90,16 @@ def test_a_search_that_ran_out_of_trials_before_b_is_flagged(capsys) -> None:
     asha = hpo._measure([_curve("t", 0.0, [0.2, 0.3])], 1, 1, budget)
     hpo._report_seed(0, random, asha, budget)
     assert "ran out of trials after 2 of B = 6" in capsys.readouterr().out
+
+
+def test_the_oracle_takes_the_fastest_configuration_of_either_search() -> None:
+    curves = [
+        _curve("slow", 0.0, [0.1, 0.2, 0.3, 0.9]),
+        _curve("fast", 5.0, [0.5, 0.95]),  # started late, but reaches 0.9 in 2 epochs
+        _curve("never", 0.0, [0.1, 0.1]),
+    ]
+    assert hpo._oracle_epochs(curves, 0.9) == 2 * hpo.CONCURRENT
+    assert hpo._oracle_epochs(curves, 0.99) is None
 
 
 def _dump(path: Path, **overrides: str) -> Path:
@@ -120,7 +133,7 @@ def test_combine_summarizes_dumps_that_differ_only_in_asha_trials(tmp_path: Path
     hpo._combine([a, b])
     out = capsys.readouterr().out
     assert out.count("ASHA+TPE / random = 0.10 of the compute") == 2
-    assert "geometric mean 0.10 (goal <= 0.25: met)" in out
+    assert "geometric mean 0.10 (goal <= 0.25: met; the oracle's: 0.30)" in out
 
 
 def test_combine_refuses_dumps_of_different_experiments(tmp_path: Path) -> None:

@@ -100,7 +100,8 @@ def _config(method: str, seed: int, out: Path, a: argparse.Namespace) -> Any:
         trials = a.asha_trials
         tune = (
             f"{{scheduler: asha, grace_period: {a.grace_period}, "
-            f"reduction_factor: {a.reduction_factor}, max_t: {a.max_t}}}"
+            f"reduction_factor: {a.reduction_factor}, max_t: {a.max_t}, "
+            f"revisit_early_promotions: {str(a.revisit).lower()}}}"
         )
         startup = f", startup_trials: {a.startup_trials}"
     text = BASE.format(
@@ -266,13 +267,15 @@ def _combine(files: list[Path]) -> None:
         "reduction_factor",
         "num_train",
         "num_val",
+        "revisit",
     )
-    settings = {tuple(d["args"][k] for k in keys) for d in dumps}
+    settings = {tuple(d["args"].get(k, "False") for k in keys) for d in dumps}
     if len(settings) != 1:
         sys.exit(f"error: the dumps were run with different settings: {sorted(settings)}")
     args = dumps[0]["args"]
     budget = int(args["random_trials"]) * int(args["max_t"])
-    print(f"settings: {', '.join(f'{k}={args[k]}' for k in keys)}; B = {budget} epochs\n")
+    settings_line = ", ".join(f"{k}={args.get(k, False)}" for k in keys)
+    print(f"settings: {settings_line}; B = {budget} epochs\n")
     print(HEADER)
     print("-" * len(HEADER))
     seeds, wall = [], 0.0
@@ -299,6 +302,11 @@ def main() -> None:
     p.add_argument("--startup-trials", type=int, default=8, help="TPE random start-up trials")
     p.add_argument("--grace-period", type=int, default=1)
     p.add_argument("--reduction-factor", type=int, default=3)
+    p.add_argument(
+        "--revisit",
+        action="store_true",
+        help="ASHA with tune.revisit_early_promotions (raytrain.tune.asha)",
+    )
     p.add_argument("--num-train", type=int, default=512, help="sample training images")
     p.add_argument("--num-val", type=int, default=128, help="sample validation images")
     p.add_argument("--dump", type=Path, help="write every trial's F1 curve here (JSON)")
@@ -321,8 +329,8 @@ def main() -> None:
         f"32x32; full trial = {a.max_t} epochs; budget B = {budget} epochs each:\n"
         f"  random: {a.random_trials} full trials, FIFO\n"
         f"  ASHA+TPE: up to {a.asha_trials} trials ({a.startup_trials} random start-up), grace "
-        f"{a.grace_period}, reduction {a.reduction_factor}, max_t {a.max_t}; first B epochs "
-        f"count\n"
+        f"{a.grace_period}, reduction {a.reduction_factor}, max_t {a.max_t}"
+        f"{', revisiting early promotions' if a.revisit else ''}; first B epochs count\n"
     )
     print(HEADER)
     print("-" * len(HEADER))

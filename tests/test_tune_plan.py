@@ -96,6 +96,8 @@ def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:
         PopulationBasedTraining,
     )
 
+    from raytrain.tune.asha import RevisitingASHA
+
     def build(tune: str, method: str = "tpe") -> object:
         plan = _plan(tmp_path, f"search: {{method: {method}}}\n{SPACE}tune: {tune}\n")
         return plan.scheduler.build(plan.context)
@@ -105,6 +107,9 @@ def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:
     assert asha._max_t == 6 and len(asha._brackets) == 2
     assert asha._reduction_factor == 4 and asha._brackets[0]._rungs[-1][0] == 2
     assert build("{scheduler: asha, max_t: 3}")._max_t == 3
+    assert not isinstance(asha, RevisitingASHA)  # Ray's own ASHA unless asked
+    revisiting = build("{scheduler: asha, grace_period: 2, revisit_early_promotions: true}")
+    assert isinstance(revisiting, RevisitingASHA) and revisiting._brackets[0]._rungs[-1][0] == 2
     hb = build("{scheduler: hyperband, reduction_factor: 2}")
     assert isinstance(hb, HyperBandScheduler) and hb._eta == 2 and hb._max_t_attr == 6
     median = build("{scheduler: median, grace_period: 3, min_samples_required: 5}")

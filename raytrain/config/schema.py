@@ -356,6 +356,11 @@ class TuneSection(Section):
     reduction_factor: float = Field(3.0, gt=1, description="ASHA/HyperBand: keep 1/this per rung")
     brackets: int = Field(1, ge=1, description="ASHA brackets")
     max_t: int | None = Field(None, ge=1, description="ASHA/HyperBand; default num_epochs")
+    revisit_early_promotions: bool = Field(
+        False,
+        description="ASHA: judge again a trial that passed a rung before the rung had "
+        "reduction_factor other results (raytrain.tune.asha)",
+    )
     min_samples_required: int = Field(3, ge=1, description="Median stopping: trials to compare")
     perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
     quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="PBT: top/bottom share")

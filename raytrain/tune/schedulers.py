@@ -59,14 +59,18 @@ def _max_t(ctx: SearchContext) -> int:
     "asha",
     lambda c: (
         f"ASHA (grace {c.cfg.tune.grace_period} epoch(s), reduction "
-        f"{c.cfg.tune.reduction_factor:g}, {c.cfg.tune.brackets} bracket(s), max {_max_t(c)})"
+        f"{c.cfg.tune.reduction_factor:g}, {c.cfg.tune.brackets} bracket(s), max {_max_t(c)}"
+        f"{'; revisits early promotions' if c.cfg.tune.revisit_early_promotions else ''})"
     ),
 )
 def _asha(ctx: SearchContext) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
+    from raytrain.tune.asha import RevisitingASHA
+
     t = ctx.cfg.tune
-    return ASHAScheduler(
+    scheduler = RevisitingASHA if t.revisit_early_promotions else ASHAScheduler
+    return scheduler(
         time_attr=TIME_ATTR,
         max_t=_max_t(ctx),
         grace_period=t.grace_period,

@@ -31,8 +31,12 @@ class _RevisitingBracket(_Bracket):
         #: trial id -> the rungs (milestones) it passed with fewer than `rf` others recorded
         self._unjudged: dict[str, set[float]] = {}
 
-    def _others(self, milestone: float, trial_id: str) -> list[float]:
-        recorded = next(r for m, r in self._rungs if m == milestone)
+    def _rung(self, milestone: float) -> dict[str, float]:
+        """The results recorded at `milestone`: trial id -> metric."""
+        return next(r for m, r in self._rungs if m == milestone)
+
+    @staticmethod
+    def _others(recorded: dict[str, float], trial_id: str) -> list[float]:
         return [v for t, v in recorded.items() if t != trial_id]
 
     def on_result(self, trial: Any, cur_iter: int, cur_rew: float | None) -> str:
@@ -43,14 +47,14 @@ class _RevisitingBracket(_Bracket):
             return action
         for milestone, recorded in self._rungs:
             just_recorded = tid in recorded and not seen[milestone]
-            if just_recorded and len(self._others(milestone, tid)) < self.rf:  # judged on few
+            if just_recorded and len(self._others(recorded, tid)) < self.rf:  # judged on few
                 self._unjudged.setdefault(tid, set()).add(milestone)
         for milestone in sorted(self._unjudged.get(tid, ())):
-            others = self._others(milestone, tid)
+            recorded = self._rung(milestone)
+            others = self._others(recorded, tid)
             if len(others) < self.rf:
                 continue  # still too few to judge it by
             self._unjudged[tid].discard(milestone)
-            recorded = next(r for m, r in self._rungs if m == milestone)
             cutoff = np.nanpercentile(others, (1 - 1 / self.rf) * 100)
             if recorded[tid] < cutoff:
                 return TrialScheduler.STOP

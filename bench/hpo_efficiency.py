@@ -320,7 +320,7 @@ def main() -> None:
         a.grace_period, a.reduction_factor = 1, 2
         a.num_train = 64
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    from raytrain.tune.runner import ensure_ray
+    from raytrain.runtime.session import ensure_ray
 
     ensure_ray(os.environ.get("RAY_ADDRESS", "local"))  # never join a stray cluster
     budget = a.random_trials * a.max_t

@@ -7,7 +7,8 @@
 For each model (U-Net base_filters 16, depth 3 at 1x64x64 and 1x256x256; the coefficient
 optimizer MLP on 5 features; the anomaly detector MLP on 64 features) it builds the model with
 *random weights* (latency does not depend on the values of the weights), exports it with
-`raytrain.export.export_onnx` (which checks ONNX against PyTorch), and times the model as users
+`raytrain.artifacts.export.export_onnx` (which checks ONNX against PyTorch), and times the
+model as users
 call it (`with_activation`: sigmoid included) at batch 1 and batch 32:
 
 * warm-up iterations first (allocator, kernel selection, ORT's first-run graph work);
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from raytrain.export import export_onnx, with_activation
+from raytrain.artifacts.export import export_onnx, with_activation
 from raytrain.models import DataInfo, create_model, get_model_spec
 
 BATCHES = (1, 32)

@@ -5,7 +5,7 @@
     python bench/train_startup.py --rounds 1   # checks the script
 
 The same one-epoch run of a small U-Net on 32 sample images, through the public API
-(`raytrain.train.run.run_training`), two ways, alternating within each round so that both see
+(`raytrain.runtime.run.run_training`), two ways, alternating within each round so that both see
 the same machine:
 
 * **here**: what `raytrain train` does for one worker on one node — the loop runs in this
@@ -46,7 +46,7 @@ WAYS = {"here": 0, "worker group": 1}
 
 def run_once(max_failures: int, out: Path) -> float:
     from raytrain.config import load_config_text
-    from raytrain.train.run import run_training
+    from raytrain.runtime.run import run_training
 
     cfg = load_config_text(CONFIG.format(out=out, max_failures=max_failures))
     start = time.perf_counter()
@@ -66,7 +66,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="train_startup_"))
     os.environ["RAYTRAIN_DATA_DIR"] = str(root / "datasets")
-    from raytrain.ray_local import prepare_local_ray
+    from raytrain.runtime.local import prepare_local_ray
 
     prepare_local_ray()
     ray.init(address="local", log_to_driver=False, include_dashboard=False)

@@ -196,8 +196,9 @@ def main() -> None:
     os.environ["RAYTRAIN_DATA_DIR"] = str(root / "datasets")
     os.environ.setdefault("WANDB_MODE", "offline")
     # Our own local Ray (never someone else's running cluster), started before any timing.
-    # Started as raytrain starts a local Ray (`raytrain.ray_local`); RAYTRAIN_FAST_START=0: plain.
-    from raytrain.ray_local import prepare_local_ray
+    # Started as raytrain starts a local Ray (`raytrain.runtime.local`);
+    # RAYTRAIN_FAST_START=0: plain.
+    from raytrain.runtime.local import prepare_local_ray
 
     prepare_local_ray()
     ray.init(address="local", num_cpus=args.cpus, log_to_driver=False, include_dashboard=False)

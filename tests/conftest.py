@@ -28,7 +28,7 @@ def ray_start_2_cpus() -> Iterator[None]:
     """A local Ray with 2 logical CPUs, shared by the whole test session."""
     import ray
 
-    from raytrain.ray_local import prepare_local_ray
+    from raytrain.runtime.local import prepare_local_ray
 
     prepare_local_ray()  # as raytrain starts its own Ray
     ray.init(

@@ -21,7 +21,7 @@ import ray.autoscaler
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from raytrain.ray_local import cluster_env
+from raytrain.runtime.local import cluster_env
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "cluster"

@@ -18,7 +18,7 @@ from raytrain.data.manifest import MANIFEST, read_manifest, sha256_file
 from raytrain.data.pipeline import DATA_TASK_CPUS, Preprocess, preprocess_batch
 from raytrain.data.sample import ensure_sample_dataset, sample_dataset_key
 from raytrain.errors import RaytrainError
-from raytrain.resources import TRIAL_DRIVER_CPUS, plan_resources
+from raytrain.runtime.resources import TRIAL_DRIVER_CPUS, plan_resources
 
 H, W = 16, 24  # not square, so a transposition or a wrong flip axis shows
 

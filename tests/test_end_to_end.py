@@ -12,8 +12,8 @@ import pytest
 import torch
 from ray_helpers import actors_started
 
+from raytrain.artifacts.registry import ModelRegistry
 from raytrain.config import load_config_text
-from raytrain.registry import ModelRegistry
 from raytrain.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ def test_exported_onnx_matches_pytorch_in_onnxruntime(search: dict) -> None:
 def test_registry_list_cli_shows_the_model(search: dict) -> None:
     from click.testing import CliRunner
 
-    from raytrain.cli import main
+    from raytrain.cli.main import main
 
     root = Path(search["registry"].root)
     out = CliRunner().invoke(main, ["registry", "list", "--root", str(root), "--json"])

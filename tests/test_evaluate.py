@@ -19,33 +19,26 @@ import torch
 from click.testing import CliRunner
 from unit_helpers import make_checkpoint
 
-from raytrain.baselines import (
+from raytrain.artifacts.checkpoint import save_checkpoint
+from raytrain.artifacts.registry import ModelRegistry
+from raytrain.cli.evaluate import evaluate_command
+from raytrain.cli.main import _Group
+from raytrain.config import load_config_text
+from raytrain.config.schema import SampleDataSection
+from raytrain.data.local import iter_split, preprocess_for, read_split
+from raytrain.data.resolve import data_info_for, resolve_dataset
+from raytrain.data.sample import ensure_sample_dataset
+from raytrain.errors import RaytrainError
+from raytrain.evaluation.baselines import (
     LinearFit,
     MeanPredictor,
     baselines_for,
     best_f1_threshold,
     score_baseline,
 )
-from raytrain.cli import _Group
-from raytrain.config import load_config_text
-from raytrain.config.schema import SampleDataSection
-from raytrain.data.resolve import data_info_for, resolve_dataset
-from raytrain.data.sample import ensure_sample_dataset
-from raytrain.errors import RaytrainError
-from raytrain.evaluate import (
-    EvalReport,
-    compare,
-    evaluate,
-    evaluate_command,
-    higher_is_better,
-    iter_split,
-    preprocess_for,
-    read_split,
-)
-from raytrain.registry import ModelRegistry
+from raytrain.evaluation.evaluate import EvalReport, compare, evaluate, higher_is_better
 from raytrain.tasks import create_task
-from raytrain.train.checkpoint import save_checkpoint
-from raytrain.train.loop import task_for
+from raytrain.tasks.resolve import task_for
 
 EDGE_YAML = """
 training:
@@ -238,7 +231,7 @@ def test_vector_model_against_two_baselines(
         "evaluation.json",
         "evaluation.md",
     ]
-    with pytest.raises(RaytrainError, match="without ONNX"):
+    with pytest.raises(RaytrainError, match="registered without ONNX"):
         evaluate("coef", root=tmp_path / "models", backend="onnx")
 
 

@@ -15,11 +15,11 @@ import torch.nn as nn
 from click.testing import CliRunner
 from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_model
 
-from raytrain.cli import main
+from raytrain.artifacts.checkpoint import read_meta
+from raytrain.artifacts.export import ExportError, export_onnx, load_bundle, with_activation
+from raytrain.artifacts.registry import ModelRegistry
+from raytrain.cli.main import main
 from raytrain.errors import RaytrainError
-from raytrain.export import ExportError, export_onnx, load_bundle, with_activation
-from raytrain.registry import ModelRegistry
-from raytrain.train.checkpoint import read_meta
 
 BATCHES = (1, 3, 8)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from raytrain.artifacts.registry import ModelRegistry
 from raytrain.config import load_config_text
-from raytrain.registry import ModelRegistry
 from raytrain.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
@@ -62,8 +62,8 @@ def test_one_worker_trials_train_in_the_trial_and_register(
 def test_datasets_built_once_unless_the_search_varies_the_data(
     ray_start_2_cpus: None, tmp_path: Path
 ) -> None:
+    from raytrain.config.search_space import build_search_space
     from raytrain.data.resolve import resolve_dataset
-    from raytrain.search_space import build_search_space
     from raytrain.tune.runner import shared_datasets
 
     cfg = load_config_text(ONE_WORKER.format(out=tmp_path, registry=tmp_path))

@@ -9,8 +9,8 @@ import pytest
 import torch
 from unit_helpers import TINY_DATA, checkpoint_meta, example_input, tiny_model
 
+from raytrain.artifacts.export import export_onnx, input_shape
 from raytrain.errors import RaytrainError
-from raytrain.export import export_onnx, input_shape
 from raytrain.models import DataInfo, create_model, get_model_spec, list_models
 from raytrain.tasks import create_task
 

@@ -1,4 +1,5 @@
-"""The search-wide placement-group janitor (`raytrain.train.pg_cleanup`), on a real local Ray:
+"""The search-wide placement-group janitor (`raytrain.runtime.placement_janitor`), on a real
+local Ray:
 the PG of a controller that dies is removed; the PG of one that lives, or that ended cleanly
 and said so, is left alone."""
 
@@ -10,7 +11,7 @@ import pytest
 import ray
 from ray.util.placement_group import placement_group, placement_group_table
 
-from raytrain.train.pg_cleanup import start_janitor
+from raytrain.runtime.placement_janitor import start_janitor
 
 
 @ray.remote(num_cpus=0)
@@ -77,7 +78,7 @@ def test_a_forgotten_controller_is_no_longer_watched() -> None:
 @pytest.mark.usefixtures("ray_start_2_cpus")
 def test_settle_removes_the_pgs_of_just_killed_controllers_then_ends_the_janitor() -> None:
     """What a search does after Tune returns: trials it killed at the end leave no PG."""
-    from raytrain.train.pg_cleanup import settle
+    from raytrain.runtime.placement_janitor import settle
 
     janitor = start_janitor()
     ctl = FakeController.remote()

@@ -82,7 +82,7 @@ import json, sys
 import ray
 import raytrain
 from raytrain.config import load_config
-from raytrain.train.run import run_training
+from raytrain.runtime.run import run_training
 
 address, site, config = sys.argv[1:]
 # The workers get the plugin the same way as this driver: on their PYTHONPATH.

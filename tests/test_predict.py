@@ -18,22 +18,21 @@ import torch
 from click.testing import CliRunner, Result
 from unit_helpers import checkpoint_meta, random_gray, tiny_model
 
-from raytrain.cli import _Group
+from raytrain.artifacts.checkpoint import save_checkpoint
+from raytrain.artifacts.registry import ModelRegistry
+from raytrain.cli.main import _Group
+from raytrain.cli.predict import predict_command
 from raytrain.errors import RaytrainError
-from raytrain.inference import (
+from raytrain.inference.plugins import PluginRegistry, load_plugins
+from raytrain.inference.predictor import (
     AnomalyPrediction,
     ClassPrediction,
     CountPrediction,
     EdgePrediction,
-    PluginRegistry,
     Predictor,
     RegisteredModelPlugin,
 )
 from raytrain.models import DataInfo
-from raytrain.plugins import load_plugins
-from raytrain.predict_cli import predict_command
-from raytrain.registry import ModelRegistry
-from raytrain.train.checkpoint import save_checkpoint
 
 #: registry name -> architecture; one model per task.
 MODELS = {

@@ -12,11 +12,11 @@ import torch
 from click.testing import CliRunner
 from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_model
 
-from raytrain.cli import main
+from raytrain.artifacts.checkpoint import MODEL_FILE, load_model, load_state_dict
+from raytrain.artifacts.registry import INDEX, ModelRegistry, check_name, next_version, parse_ref
+from raytrain.cli.main import main
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError
-from raytrain.registry import INDEX, ModelRegistry, check_name, next_version, parse_ref
-from raytrain.train.checkpoint import MODEL_FILE, load_model, load_state_dict
 
 #: Cheapest architecture to export (an MLP); the second one for "architecture changed".
 ARCH = "coefficient_optimizer"

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from unit_helpers import example_input, make_checkpoint, tiny_model
 
 import raytrain
-from raytrain.cli import main
+from raytrain.artifacts.registry import INDEX, ModelRegistry, check_label, parse_ref
+from raytrain.cli.main import main
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError
-from raytrain.registry import INDEX, ModelRegistry, check_label, parse_ref
 
 ARCH = "coefficient_optimizer"
 

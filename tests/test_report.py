@@ -1,4 +1,4 @@
-"""Search plots (`raytrain.viz.search`) and the HTML report (`raytrain.report`).
+"""Search plots (`raytrain.viz.search`) and the HTML report (`raytrain.viz.report`).
 
 Every test builds its experiment folder from scratch (`make_experiment`), laid out like the one
 `raytrain tune` writes: summary.json, trials.csv, config.yaml, trials/<id>/training_log.csv and
@@ -23,9 +23,10 @@ import yaml
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
+from raytrain.cli.report import report_command
 from raytrain.errors import RaytrainError
-from raytrain.report import report_command, write_report
 from raytrain.viz._common import save_figure
+from raytrain.viz.report import write_report
 from raytrain.viz.search import (
     SEARCH_PLOTS,
     curves_info,

@@ -10,8 +10,8 @@ import matplotlib.image
 import pytest
 
 from raytrain.config import load_config_text
-from raytrain.tracking import read_offline_history
-from raytrain.train.run import run_training
+from raytrain.runtime.run import run_training
+from raytrain.train.tracking import read_offline_history
 
 pytestmark = pytest.mark.slow
 

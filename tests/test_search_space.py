@@ -9,8 +9,8 @@ import pytest
 from ray.tune.search.sample import Categorical, Float, Integer, Quantized
 
 from raytrain.config import load_config_text
+from raytrain.config.search_space import SearchSpace, build_search_space
 from raytrain.errors import RaytrainError
-from raytrain.search_space import SearchSpace, build_search_space
 
 MLP = "model:\n  architecture: coefficient_optimizer\n  hidden_dims: [8, 4]\n"
 

@@ -8,7 +8,7 @@ import pickle
 import subprocess
 import sys
 
-from raytrain.train.torch_backend import TorchBackendConfig
+from raytrain.runtime.torch_backend import TorchBackendConfig
 
 
 def test_a_controller_unpickling_the_config_and_its_backend_imports_no_torch() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from raytrain.cli import main
+from raytrain.cli.main import main
 from raytrain.config import load_config_text
-from raytrain.train.run import train_command_config
+from raytrain.runtime.run import train_command_config
 
 YAML = "model: {architecture: unet, base_filters: 4}\nscheduler: {type: cosine_decay}\n"
 
@@ -46,7 +46,7 @@ def test_train_input_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_monitor_metric_and_mode_pick_the_best_epoch_and_early_stopping() -> None:
     from raytrain.models import DataInfo
-    from raytrain.train.loop import monitor_of, task_for
+    from raytrain.tasks.resolve import monitor_of, task_for
 
     data = DataInfo(in_channels=1, image_size=32)
 

@@ -12,13 +12,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from raytrain.cli import main
+from raytrain.artifacts.checkpoint import load_state_dict
+from raytrain.cli.main import main
 from raytrain.config import load_config_text
 from raytrain.config.schema import SchedulerSection
 from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.models import create_model
-from raytrain.train.checkpoint import load_state_dict
-from raytrain.train.loop import task_name_of
+from raytrain.tasks.resolve import task_name_of
 from raytrain.train.schedules import LRSchedule
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """One-worker `raytrain train` trains in its own process (no Train controller, no worker
 group) and keeps its checkpoints by Ray Train's rules; runs resume across the two ways of
-training (`raytrain.train.keeper`, `raytrain.train.run.trains_here`)."""
+training (`raytrain.runtime.checkpoint_keeper`, `raytrain.runtime.run.trains_here`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from ray_helpers import actors_started
 
-from raytrain.cli import main
-from raytrain.train.keeper import CheckpointKeeper, latest_checkpoint
+from raytrain.cli.main import main
+from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
 
 # -- the keeper, on plain folders ----------------------------------------------------------
 

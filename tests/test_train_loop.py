@@ -20,9 +20,10 @@ import torch
 
 from raytrain.config import load_config_text
 from raytrain.config.schema import ExperimentConfig
+from raytrain.data.local import iter_split, preprocess_for
 from raytrain.data.resolve import data_info_for, resolve_dataset
-from raytrain.evaluate import iter_split, preprocess_for
-from raytrain.train.loop import NonFiniteLossError, run_loop, task_for, task_name_of
+from raytrain.tasks.resolve import task_for, task_name_of
+from raytrain.train.loop import NonFiniteLossError, run_loop
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from raytrain.artifacts.checkpoint import save_checkpoint
 from raytrain.config import load_config_text
 from raytrain.models import DataInfo, create_model, get_model_spec
-from raytrain.train.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -294,7 +294,7 @@ class SearchSection(Section):
 
 class SearchParam(Section):
     """One search-space entry. Seed spellings (loguniform, uniform) and Optuna's short form
-    (`{type: float, low, high, log}`) are both accepted; see raytrain.search_space."""
+    (`{type: float, low, high, log}`) are both accepted; see raytrain.config.search_space."""
 
     type: Literal[
         "loguniform",

@@ -26,7 +26,7 @@ from raytrain.errors import RaytrainError
 
 
 def _verified_cache(root: Path) -> Path:
-    from raytrain.data.sample import default_data_root
+    from raytrain.data.io import default_data_root
 
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return default_data_root() / ".verified" / f"{key}.json"

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from raytrain.data.features import FEATURE_NAMES
+from raytrain.data.io import default_data_root
 from raytrain.data.layouts import (
     anomaly_rows,
     class_names,
@@ -41,7 +42,6 @@ from raytrain.data.manifest import (
     write_manifest,
 )
 from raytrain.data.problems import Problems, write_report
-from raytrain.data.sample import default_data_root
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
 from raytrain.errors import RaytrainError

@@ -26,8 +26,8 @@ import numpy as np
 
 from raytrain.data.features import feature_vector, generate_ground_truth_edges
 from raytrain.data.fourier import harmonics_to_vector
+from raytrain.data.io import png
 from raytrain.data.problems import Problems
-from raytrain.data.sample import png
 from raytrain.errors import RaytrainError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -360,3 +360,13 @@ def _tampered_copies(rows: list[dict[str, Any]], seed: int) -> list[dict[str, An
             {"id": f"{row['id']}~{kind}", "features": tampered.tolist(), "target": 1, "kind": kind}
         )
     return out
+
+
+def split_folders(root: Path) -> dict[str, Path]:
+    """The split folders (or `.npz` files) under `root`; `root` itself when it holds no splits."""
+    found = {}
+    for name in ("train", "val", "test"):
+        p = npz_of(root / name) or (root / name if (root / name).is_dir() else None)
+        if p is not None:
+            found[name] = p
+    return found or {root.name: root}

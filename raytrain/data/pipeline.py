@@ -8,7 +8,7 @@ so no split coordinator sits between the data and the workers; Ray Train's `stre
 the fallback where row counts are not known in advance. Images travel as uint8 (4x fewer bytes
 than float32 through the object store); the train loop converts them to float on the worker.
 Data tasks ask for a fraction of a CPU so that they always fit next to the training workers
-(see `raytrain.resources`).
+(see `raytrain.runtime.resources`).
 
 Caching (`dataset.cache_dataset`): when the decoded split fits in a fraction of the object
 store, the first epoch streams as usual and keeps every decoded chunk in the object store

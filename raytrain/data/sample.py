@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
@@ -26,6 +24,7 @@ from tqdm.auto import tqdm
 from raytrain.config.schema import SampleDataSection
 from raytrain.data import synth
 from raytrain.data.features import FEATURE_NAMES
+from raytrain.data.io import default_data_root, png
 from raytrain.data.manifest import MANIFEST, Manifest, build_dataset_folder, write_manifest
 from raytrain.data.shards import image_schema, vector_schema, write_split
 from raytrain.data.stats import split_stats
@@ -33,17 +32,6 @@ from raytrain.errors import RaytrainError
 
 GENERATOR_VERSION = 3  # bump when generated data or manifest info change
 SPLIT_SEED_OFFSET = {"train": 0, "val": 10_000, "test": 20_000}
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("RAYTRAIN_DATA_DIR", Path.home() / ".cache/raytrain/datasets"))
-
-
-def png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
 
 
 def _sizes(s: SampleDataSection) -> dict[str, int]:

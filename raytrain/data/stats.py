@@ -16,7 +16,10 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
-from raytrain.data.manifest import Split
+from raytrain.data import layouts
+from raytrain.data.manifest import MANIFEST, Split, read_manifest
+from raytrain.data.problems import Problems
+from raytrain.errors import RaytrainError
 
 
 def _column(root: Path, split: Split, name: str) -> list[Any]:
@@ -109,8 +112,6 @@ def _parquet_rows(root: Path, split: Split) -> Iterator[dict[str, Any]]:
 
 def dataset_stats(path: str | Path) -> dict[str, Any]:
     """Per-split statistics of a prepared dataset or a raw folder in a seed layout."""
-    from raytrain.data.manifest import MANIFEST, read_manifest
-
     root = Path(path).expanduser()
     if (root / MANIFEST).exists():
         m = read_manifest(root)
@@ -124,15 +125,9 @@ def dataset_stats(path: str | Path) -> dict[str, Any]:
 
 
 def _raw_stats(root: Path) -> dict[str, Any]:
-    from raytrain.data import layouts
-    from raytrain.data.problems import Problems
-    from raytrain.data.validate import _splits_of
-
     if not root.exists():
-        from raytrain.errors import RaytrainError
-
         raise RaytrainError(f"{root}: does not exist")
-    splits = _splits_of(root)
+    splits = layouts.split_folders(root)
     train = splits.get("train", next(iter(splits.values())))
     layout = layouts.detect_layout(train)
     task = layouts.layout_task(train)

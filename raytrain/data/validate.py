@@ -22,6 +22,7 @@ from raytrain.data.layouts import (
     edge_rows,
     metadata_rows,
     npz_of,
+    split_folders,
     npz_rows,
     npz_task,
 )
@@ -45,15 +46,6 @@ class ValidationResult:
         return not self.problems
 
 
-def _splits_of(root: Path) -> dict[str, Path]:
-    found = {}
-    for name in ("train", "val", "test"):
-        p = npz_of(root / name) or (root / name if (root / name).is_dir() else None)
-        if p is not None:
-            found[name] = p
-    return found or {root.name: root}
-
-
 def validate_path(
     path: str | Path,
     min_size: int | None = SEED_MIN_SIZE,
@@ -67,7 +59,7 @@ def validate_path(
     if (root / MANIFEST).exists():
         counts = check_rows(root, sink, min_size, min_edge_density)
         return ValidationResult(str(root), "prepared", counts, sink.items)
-    splits = _splits_of(root)
+    splits = split_folders(root)
     q = Quality(min_size, min_edge_density)
     counts: dict[str, int] = {}
     train = splits.get("train", next(iter(splits.values())))

@@ -16,52 +16,20 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from raytrain.config.schema import ExperimentConfig
-from raytrain.data.manifest import read_manifest
-from raytrain.data.resolve import data_info_for
-from raytrain.export import input_shape
+from raytrain.artifacts.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
+from raytrain.artifacts.export import input_shape
 from raytrain.models import create_model, get_model_spec
-from raytrain.tasks import Task, create_task, higher_is_better
-from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
+from raytrain.tasks.resolve import to_inputs
 from raytrain.train.clipping import Clipping
-from raytrain.train.context import LoopContext, RayTrainContext
+from raytrain.train.context import LoopContext
 from raytrain.train.optim import build_optimizer
 from raytrain.train.schedules import LRSchedule
+from raytrain.train.spec import RunSpec
 from raytrain.train.step import NonFiniteLossError, TrainStep, autocast_dtype, train_epoch
 from raytrain.train.transfer import Freeze, apply_pretrained
 from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
 
-__all__ = ["NonFiniteLossError", "autocast_dtype", "run_loop", "train_loop_per_worker"]
-
-
-def task_name_of(cfg: ExperimentConfig) -> str:
-    """The task of a config: `training.task`, or the one its architecture declares."""
-    return cfg.training.task or get_model_spec(cfg.model.architecture).task
-
-
-def task_for(cfg: ExperimentConfig, data: Any) -> Task:
-    """The task object of a config, built for the data it trains on."""
-    name = task_name_of(cfg)
-    kwargs: dict[str, Any] = {}
-    if name in ("edges", "anomaly"):
-        kwargs = {
-            "threshold": cfg.evaluation.threshold,
-            "pos_weight": cfg.training_params.pos_weight,
-        }
-    return create_task(name, data, **kwargs)
-
-
-def monitor_of(cfg: ExperimentConfig, task: Task | type[Task]) -> tuple[str, str]:
-    """The metric that picks the best epoch, drives early stopping and the search; its mode."""
-    tp = cfg.training_params
-    metric = cfg.search.metric or tp.monitor_metric or task.default_metric
-    if cfg.search.direction:
-        return metric, "max" if cfg.search.direction == "maximize" else "min"
-    if tp.monitor_mode:
-        return metric, tp.monitor_mode
-    if metric == task.default_metric:
-        return metric, task.default_mode
-    return metric, "max" if higher_is_better(metric) else "min"
+__all__ = ["NonFiniteLossError", "autocast_dtype", "run_loop"]
 
 
 def _all_reduce(t: torch.Tensor) -> torch.Tensor:
@@ -72,55 +40,19 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def _count_nodes(world_size: int) -> int:
-    """How many distinct Ray nodes this run's workers are on (reported, for the record)."""
-    if world_size == 1 or not (dist.is_available() and dist.is_initialized()):
-        return 1
-    import ray
-
-    node = ray.get_runtime_context().get_node_id()
-    nodes: list[Any] = [None] * world_size
-    dist.all_gather_object(nodes, node)
-    return len(set(nodes))
-
-
-def steps_per_epoch(data_dir: str | Path, world_size: int, cfg: ExperimentConfig) -> int:
-    """Optimizer steps per epoch on each worker, known before training (the schedules need the
-    run's length): full batches of this worker's share of the training split, grouped by
-    gradient accumulation (a short last group is a step too)."""
-    rows = read_manifest(data_dir).splits["train"].count // max(1, world_size)
-    batches = rows // cfg.dataset.batch_size
-    return max(1, math.ceil(batches / cfg.training_params.gradient_accumulation_steps))
-
-
-def _to_inputs(batch: dict[str, torch.Tensor], task: Task) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = batch["x"], batch["y"]
-    if task.inputs == "image":
-        x = x.float() / 255.0  # uint8 crosses the object store; floats are made here
-    if task.target == "image":
-        y = y.float() / 255.0
-    return x, y
-
-
-def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    """Ray Train entry point: the loop in a `TorchTrainer` worker (see `run_loop`)."""
-    run_loop(loop_config, RayTrainContext(loop_config.get("rank_datasets")))
-
-
-def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
-    """Train one model. `loop_config`: {"config": <ExperimentConfig as JSON>, "data_dir":
-    <prepared dataset folder>, "log_dir": <folder for logs>, "run_name": str}; `ctx`: where it
-    runs (a Ray Train worker, or a single-worker Tune trial)."""
-    from raytrain.tracking import RunLogger
+def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
+    """Train one model: `spec` says what (built once on the driver), `ctx` where it runs (a Ray
+    Train worker, a single-worker Tune trial, the `raytrain train` process)."""
+    from raytrain.train.tracking import RunLogger
 
     # -- set-up ---------------------------------------------------------------------------
-    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    cfg, data = spec.config, spec.data
+    config_json = spec.config_json()
     rank = ctx.world_rank
     tp = cfg.training_params
     torch.manual_seed(cfg.training.seed)  # identical initial weights on every worker
 
-    data = data_info_for(cfg, loop_config["data_dir"])
-    task = task_for(cfg, data)
+    task = spec.build_task()
     model = create_model(cfg.model.architecture, cfg.model.params(), data)
     task.prepare_model(model)
     pretrained_note = apply_pretrained(model, cfg)  # before DDP: every worker loads the same
@@ -130,7 +62,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
     schedule = LRSchedule(
         cfg.scheduler,
         cfg.optimizer.learning_rate,
-        steps_per_epoch(loop_config["data_dir"], ctx.world_size, cfg),
+        spec.steps_per_epoch(ctx.world_size),
         tp.num_epochs,
         tp.warmup_epochs,
     )
@@ -146,16 +78,12 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
         freeze=Freeze.from_config(unwrap(model), cfg),
         record=ctx.world_rank == 0,
     )
-    monitor, mode = monitor_of(cfg, task)
+    monitor, mode = spec.monitor, spec.mode
     sign = 1.0 if mode == "max" else -1.0
 
     # -- resume from the last checkpoint: Ray Train's after a restart, else the run's own ------
     start_epoch, best, since_best = 0, -math.inf, 0
     ckpt = ctx.checkpoint()
-    if ckpt is None and loop_config.get("resume_from"):  # `raytrain train --resume` (any layout)
-        import ray.train
-
-        ckpt = ray.train.Checkpoint.from_directory(loop_config["resume_from"])
     if ckpt:
         with ckpt.as_directory() as d:
             unwrap(model).load_state_dict(load_state_dict(Path(d) / "model.pt"))
@@ -171,16 +99,10 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
     if rank == 0 and cfg.logging.visualizations:
         buffer = PredictionBuffer(task.name)
     if rank == 0:
-        logger = RunLogger(
-            loop_config["log_dir"],
-            cfg.logging,
-            loop_config["run_name"],
-            cfg.training.name,
-            loop_config["config"],
-        )
+        logger = RunLogger(spec.log_dir, cfg.logging, spec.run_name, cfg.training.name, config_json)
         if pretrained_note:
             print(pretrained_note, flush=True)
-    num_nodes = _count_nodes(ctx.world_size)
+    num_nodes = ctx.num_nodes()
     plot_args = {
         "monitor": monitor,
         "mode": mode,
@@ -201,7 +123,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             # 1. train on this worker's shard (raytrain.train.step: accumulation, AMP, clipping,
             #    frozen layers, the per-step LR, the NaN stop); train_sum = [loss * n, n]
             batches = (
-                _to_inputs(batch, task)
+                to_inputs(batch, task)
                 for batch in train_shard.iter_torch_batches(
                     batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
                 )
@@ -216,7 +138,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             val_sum = torch.zeros(2, dtype=torch.float64, device=device)
             with torch.no_grad():
                 for batch in val_shard.iter_torch_batches(batch_size=bs, device=device):
-                    x, y = _to_inputs(batch, task)
+                    x, y = to_inputs(batch, task)
                     out = model(x)
                     val_sum += torch.stack(
                         [
@@ -280,7 +202,7 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             #    end the trial as soon as it sees the last epoch (max_t), and would kill a plot
             #    drawn after.
             if buffer is not None:
-                log_dir = Path(loop_config["log_dir"])
+                log_dir = Path(spec.log_dir)
                 if last or stop:
                     write_run_plots(
                         log_dir,
@@ -304,13 +226,13 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
                     meta = {
                         "architecture": get_model_spec(cfg.model.architecture).name,
                         "model_params": cfg.model.params(),
-                        "task": task.name,
+                        "task": spec.task,
                         "data_info": data.__dict__,
                         "epoch": epoch + 1,
                         "metrics": metrics,
                         "monitor": monitor,
                         "mode": mode,
-                        "config": loop_config["config"],
+                        "config": config_json,
                     }
                     state = {
                         "optimizer": optimizer.state_dict(),

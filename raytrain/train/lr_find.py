@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import torch
 
@@ -146,10 +145,10 @@ def find_learning_rate(
     num_iter: int = 100,
 ) -> LRFindResult:
     """The range test for `cfg`'s model and training data; writes the plot and the table."""
+    from raytrain.data.local import iter_split, preprocess_for
     from raytrain.data.resolve import data_info_for, resolve_dataset
-    from raytrain.evaluate import iter_split, preprocess_for
     from raytrain.models import create_model
-    from raytrain.train.loop import _to_inputs, task_for, task_name_of
+    from raytrain.tasks.resolve import task_for, task_name_of, to_inputs
     from raytrain.train.optim import build_optimizer
     from raytrain.train.step import autocast_dtype
     from raytrain.train.transfer import apply_pretrained
@@ -168,7 +167,7 @@ def find_learning_rate(
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for b in iter_split(data_dir, "train", p, batch_size=bs):
             if len(b["x"]) == bs:
-                yield _to_inputs({k: torch.from_numpy(np.asarray(b[k])) for k in "xy"}, task)
+                yield to_inputs({k: torch.from_numpy(np.asarray(b[k])) for k in "xy"}, task)
 
     if next(batches(), None) is None:
         raise RaytrainError(f"lr-find: {data_dir} has no full training batch of {bs} rows")
@@ -198,38 +197,4 @@ def find_learning_rate(
     return result
 
 
-@click.command("lr-find")
-@click.argument("config", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--start-lr", type=float, default=1e-7, show_default=True)
-@click.option("--end-lr", type=float, default=10.0, show_default=True)
-@click.option("--num-iter", type=int, default=100, show_default=True, help="Steps to take.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where lr_finder.png/.csv go (default: <training.output_dir>/<name>_lr_finder).",
-)
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a value.")
-def lr_find_command(
-    config: Path,
-    start_lr: float,
-    end_lr: float,
-    num_iter: int,
-    out_dir: Path | None,
-    sets: tuple[str, ...],
-) -> None:
-    """Learning-rate range test for CONFIG's model (seed 000 §6.3): plot and a suggested LR."""
-    from raytrain.cli import _parse_set
-    from raytrain.config import load_config
-
-    cfg = load_config(config, overrides=_parse_set(sets))
-    out = out_dir or Path(cfg.training.output_dir) / f"{cfg.training.name}_lr_finder"
-    r = find_learning_rate(cfg, out, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter)
-    end = "stopped when the loss diverged" if r.stopped_early else "all steps"
-    click.echo(f"{len(r.lrs)} steps from {r.lrs[0]:.1e} to {r.lrs[-1]:.1e} ({end})")
-    click.echo(f"plot: {r.plot}\ntable: {r.table}")
-    click.echo(f"Suggested learning rate: {r.suggested_lr:.2e}")
-
-
-__all__: list[Any] = ["find_learning_rate", "lr_find_command", "range_test", "suggest"]
+__all__: list[Any] = ["find_learning_rate", "range_test", "suggest"]

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from raytrain.artifacts.checkpoint import MODEL_FILE, load_state_dict
 from raytrain.config.schema import ExperimentConfig
 from raytrain.errors import RaytrainError
-from raytrain.train.checkpoint import MODEL_FILE, load_state_dict
 
 #: module-name prefixes that make up "the encoder" of the built-in architectures
 ENCODER_PREFIXES = ("encoder", "patch_embed", "bottleneck", "features")

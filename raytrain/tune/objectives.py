@@ -45,10 +45,10 @@ LATENCY_WARMUP, LATENCY_RUNS = 3, 15
 
 
 def _model_of(cfg: ExperimentConfig) -> tuple[Any, tuple[int, ...]]:
+    from raytrain.artifacts.export import input_shape
     from raytrain.data.resolve import expected_data_info
-    from raytrain.export import input_shape
     from raytrain.models import create_model
-    from raytrain.train.loop import task_name_of
+    from raytrain.tasks.resolve import task_name_of
 
     info = expected_data_info(cfg, task_name_of(cfg))
     if info is None:

@@ -24,14 +24,20 @@ import yaml
 
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
+from raytrain.config.search_space import SearchSpace, build_search_space
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
-from raytrain.resources import TRIAL_DRIVER_CPUS, ResourcePlan, check_storage, plan_resources
-from raytrain.search_space import SearchSpace, build_search_space
-from raytrain.train.loop import monitor_of, task_name_of
+from raytrain.runtime.resources import (
+    TRIAL_DRIVER_CPUS,
+    ResourcePlan,
+    check_storage,
+    plan_resources,
+)
+from raytrain.runtime.session import alive_nodes, cluster_resources
+from raytrain.tasks.resolve import monitor_of, task_name_of
 from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
@@ -149,57 +155,6 @@ class SearchPlan:
         return "\n".join(lines)
 
 
-def cluster_resources(address: str | None, verbose: bool = False) -> tuple[float, float]:
-    import ray
-
-    ensure_ray(address, verbose)
-    res = ray.cluster_resources()
-    return float(res.get("CPU", 0)), float(res.get("GPU", 0))
-
-
-def alive_nodes() -> int:
-    import ray
-
-    return sum(1 for n in ray.nodes() if n.get("Alive"))
-
-
-def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
-    """Connect to `address` (a running cluster) or start a local Ray once per process.
-
-    Workers' logs stay in Ray's log folder unless `verbose`: Tune's trial table and raytrain's
-    summary are what a user reads; a failing trial's error is summarized at the end.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return
-    from raytrain.ray_address import check_address
-
-    check_address(address)  # seconds, where ray.init would retry a dead address for minutes
-    from raytrain.ray_local import prepare_local_ray
-
-    if address == "local" or (not address and not _joins_running_ray()):
-        prepare_local_ray()  # a Ray started here; a running cluster keeps its own settings
-    try:
-        ray.init(address=address or None, log_to_driver=verbose)
-    except ConnectionError as e:
-        raise RaytrainError(f"--address {address}: cannot connect to Ray ({e})") from None
-    import ray.data
-
-    ray.data.DataContext.get_current().enable_progress_bars = False
-
-
-def _joins_running_ray() -> bool:
-    """Whether `ray.init()` without an address would join a running Ray (RAY_ADDRESS, or the
-    cluster `ray start` recorded in /tmp/ray) rather than start one."""
-    from ray._private.services import canonicalize_bootstrap_address
-
-    try:
-        return canonicalize_bootstrap_address(None) is not None
-    except Exception:  # a stale record of a dead cluster: ray.init will say so
-        return True
-
-
 def plan_search(
     cfg: ExperimentConfig,
     *,
@@ -212,7 +167,7 @@ def plan_search(
     task_name = task_name_of(cfg)
     space = build_search_space(cfg)
     if cfg.export.register_best:  # a bad name would only fail after the whole search
-        from raytrain.registry import check_name
+        from raytrain.artifacts.registry import check_name
 
         key = "export.registry_name" if cfg.export.registry_name else "training.name"
         try:
@@ -263,9 +218,9 @@ def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) ->
     device (no memory, no compute): a U-Net too deep for the images fails here, not in trial 7."""
     import torch
 
+    from raytrain.config.search_space import probe_values
     from raytrain.data.resolve import expected_data_info
     from raytrain.models import create_model
-    from raytrain.search_space import probe_values
 
     info = expected_data_info(cfg, task)
     if info is None:
@@ -294,7 +249,7 @@ def shared_datasets(cfg: ExperimentConfig, space: SearchSpace, data_dir: Path) -
     """The search's Ray Datasets, built once in the driver and handed to every trial (decoded
     rows are cached in the object store once, not once per trial) — or None when the search
     varies the data itself (augmentation, image size, seed), so each trial builds its own."""
-    from raytrain.train.launch import datasets_for
+    from raytrain.runtime.trainer import datasets_for
 
     varied = [p for p in space.entries if p.startswith(_DATA_PATHS) and p not in _NOT_DATA_PATHS]
     return None if varied else datasets_for(cfg, data_dir, cfg.resources.num_workers)
@@ -310,7 +265,7 @@ def _make_trainable(
     janitor: Any = None,
 ) -> Any:
     """The Tune trainable of a search. `janitor`: the search's placement-group cleaner
-    (`raytrain.train.pg_cleanup`), for multi-worker trials."""
+    (`raytrain.runtime.placement_janitor`), for multi-worker trials."""
     from ray import tune
 
     in_trial = plan.num_workers == 1
@@ -319,9 +274,10 @@ def _make_trainable(
         import ray.data
 
         from raytrain.data.pipeline import scope_passes
-        from raytrain.train.controller_here import RunStopped
-        from raytrain.train.launch import build_trainer, run_in_trial
-        from raytrain.tune import trial_link
+        from raytrain.runtime import trial_link
+        from raytrain.runtime.inline_controller import RunStopped
+        from raytrain.runtime.trainer import build_trainer, run_in_trial
+        from raytrain.train.spec import build_run_spec
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
@@ -329,19 +285,15 @@ def _make_trainable(
         if datasets is not None:  # shared by the search: augment as if this trial were alone
             datasets = scope_passes(datasets, trial_id)
         trials_dir = Path(experiment_dir) / "trials"
+        spec = build_run_spec(cfg, data_dir, log_dir=trials_dir / trial_id, run_name=trial_id)
         if in_trial:  # one worker: run the loop right here, no worker group to start
-            run_in_trial(
-                cfg, data_dir, name=trial_id, log_dir=trials_dir / trial_id, datasets=datasets
-            )
+            run_in_trial(spec, datasets=datasets)
             return
         stop = trial_link.stop_signal()
         trainer = build_trainer(
-            cfg,
-            data_dir,
+            spec,
             plan,
-            name=trial_id,
             storage_path=trials_dir,
-            log_dir=trials_dir / trial_id,
             callbacks=[trial_link.ReportToTune()],
             datasets=datasets,
             should_stop=stop.is_set,
@@ -492,7 +444,7 @@ def run_search(
     # multi-worker trials: one placement-group cleaner for the whole search, not one per trial
     janitor = None
     if plan.resources.num_workers > 1:
-        from raytrain.train.pg_cleanup import start_janitor
+        from raytrain.runtime.placement_janitor import start_janitor
 
         janitor = start_janitor()
     with _settled(janitor):
@@ -527,7 +479,7 @@ def run_search(
         f" params={json.dumps(best['params'], default=str)}"
     )
     if cfg.export.register_best:
-        from raytrain.registry import ModelRegistry
+        from raytrain.artifacts.registry import ModelRegistry
 
         registry = ModelRegistry(cfg.export.registry_dir)
         entry = registry.register(
@@ -565,7 +517,7 @@ def run_search(
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))
     if cfg.logging.visualizations:
-        from raytrain.report import write_report
+        from raytrain.viz.report import write_report
         from raytrain.viz.run import run_safely
 
         run_safely(write_report, exp)
@@ -582,7 +534,7 @@ def _settled(janitor: Any) -> Iterator[None]:
         yield
     finally:
         if janitor is not None:
-            from raytrain.train.pg_cleanup import settle
+            from raytrain.runtime.placement_janitor import settle
 
             settle(janitor)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from raytrain.config.schema import ExperimentConfig
+from raytrain.config.search_space import SearchSpace
 from raytrain.errors import RaytrainError
-from raytrain.search_space import SearchSpace
 
 
 @dataclass(frozen=True)

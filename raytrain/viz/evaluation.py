@@ -151,7 +151,7 @@ class EvalArrays:
 
     @property
     def names(self) -> list[str]:
-        """Class names for the label tasks, defaulting like `raytrain.evaluate` does."""
+        """Class names for the label tasks, defaulting like `raytrain.evaluation.evaluate` does."""
         if self.class_names:
             return list(self.class_names)
         if self.task == "anomaly":

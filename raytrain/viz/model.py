@@ -135,7 +135,8 @@ def architecture_info(
 ) -> ArchitectureInfo:
     """Layers in execution order with output shapes and parameter counts.
 
-    `input_shape` is one example's shape without the batch axis (`raytrain.export.input_shape`);
+    `input_shape` is one example's shape without the batch axis
+    (`raytrain.artifacts.export.input_shape`);
     the model runs once on zeros of shape `(1, *input_shape)`. The pass runs in eval mode (batch
     norm keeps its statistics) but with autograd on, because PyTorch's fused Transformer fast path
     — taken only without autograd — skips the submodules whose hooks record the shapes.

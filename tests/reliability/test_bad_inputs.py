@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-RAYTRAIN = [sys.executable, "-m", "raytrain.cli"]
+RAYTRAIN = [sys.executable, "-m", "raytrain.cli.main"]
 #: A tiny valid config; cases append or override sections.
 BASE = "model:\n  architecture: coefficient_optimizer\n  hidden_dims: [8]\n"
 SAMPLE = (
@@ -484,9 +484,9 @@ def make_saved(root: Path) -> Saved:
     ONNX, card) and a prepared dataset."""
     from unit_helpers import make_checkpoint
 
+    from raytrain.artifacts.registry import ModelRegistry
     from raytrain.config.schema import SampleDataSection
     from raytrain.data.sample import ensure_sample_dataset
-    from raytrain.registry import ModelRegistry
 
     _, ckpt = make_checkpoint(root / "ckpt", "coefficient_optimizer")
     entry = ModelRegistry(root / "models").register("coef", ckpt)

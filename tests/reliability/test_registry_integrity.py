@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from raytrain.artifacts.registry import INDEX, ModelRegistry, parse_version
 from raytrain.data.manifest import sha256_file
-from raytrain.registry import INDEX, ModelRegistry, parse_version
 
 PROCESSES, PER_PROCESS = 8, 50
 

@@ -22,9 +22,9 @@ import pytest
 
 from raytrain.config import load_config_text
 from raytrain.data.resolve import resolve_dataset
-from raytrain.resources import plan_resources
-from raytrain.train.launch import build_trainer
-from raytrain.train.loop import task_name_of
+from raytrain.runtime.resources import plan_resources
+from raytrain.runtime.trainer import build_trainer
+from raytrain.tasks.resolve import task_name_of
 
 pytestmark = pytest.mark.slow
 

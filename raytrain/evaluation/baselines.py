@@ -273,12 +273,12 @@ class NearestCentroid(Baseline):
 def as_task_tensors(x: np.ndarray, y: np.ndarray, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     """Pipeline arrays as the model and task take them: images and edge maps in [0, 1].
 
-    The same conversion as the training loop's (`raytrain.train.loop._to_inputs`), so metrics
+    The same conversion as the training loop's (`raytrain.train.loop.to_inputs`), so metrics
     here and in training are computed on the same scale.
     """
-    from raytrain.train.loop import _to_inputs
+    from raytrain.tasks.resolve import to_inputs
 
-    return _to_inputs(
+    return to_inputs(
         {"x": torch.from_numpy(np.asarray(x)), "y": torch.from_numpy(np.asarray(y))}, task
     )
 

@@ -11,7 +11,7 @@ needs the dashboard's state API to see the controller die.
 Here one `PlacementGroupJanitor` per search (owned by the search's driver, so it ends with the
 search) watches every run's controller through its actor handle and removes the PG of any that
 dies without removing it; `JanitorCallback` stands in for Ray's `PlacementGroupCleanerCallback`
-(`raytrain.train.launch` swaps it in when a janitor is given).
+(`raytrain.runtime.trainer` swaps it in when a janitor is given).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from raytrain.cli import options
 from raytrain.errors import RaytrainError
 
 TASKS = ("edges", "classification", "regression", "anomaly")
@@ -123,7 +124,7 @@ def prepare_command(
 @click.option(
     "--min-edge-density", type=float, default=0.01, show_default=True, help="0 = no check."
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.as_json
 def validate_command(path: str, min_size: int, min_edge_density: float, as_json: bool) -> None:
     """Seed 000 §5.2 checks on a raw or prepared dataset; lists every problem.
 
@@ -177,7 +178,7 @@ def split_command(source: str, out: str, ratios: str, seed: int) -> None:
 
 @data_command.command("stats")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.as_json
 def stats_command(path: str, as_json: bool) -> None:
     """Counts, image sizes, class balance and edge density of a raw or prepared dataset."""
     from raytrain.data.stats import dataset_stats

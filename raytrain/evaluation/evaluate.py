@@ -8,7 +8,8 @@ Seed 000 §12.1's evaluation script and §9.2's `compare_with_baseline`, for any
    `preprocess_batch` (no augmentation, no Ray): the model sees exactly what validation saw;
 3. compute the task's metrics from the task's sufficient statistics (one definition of F1,
    RMSE … for training, evaluation and baselines), and time inference;
-4. fit the task's baselines (`raytrain.baselines`) on the training split, score them on the
+4. fit the task's baselines (`raytrain.evaluation.baselines`) on the training split, score
+   them on the
    same split, and report model − baseline per metric, saying plainly when a baseline wins.
 
 Inference time is reported two ways, both forward pass only (decoding excluded), after warm-up:
@@ -21,26 +22,30 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import click
 import numpy as np
 import torch
-import torch.nn as nn
 
-from raytrain.baselines import Baseline, as_task_tensors, baselines_for, update_baseline_stats
 from raytrain.config import ExperimentConfig, validate
-from raytrain.data.manifest import MANIFEST, read_manifest, sha256_file
-from raytrain.data.pipeline import Preprocess, preprocess_batch
+from raytrain.data.local import iter_split, preprocess_for, read_split
+from raytrain.data.manifest import MANIFEST, read_manifest
+from raytrain.data.pipeline import Preprocess
 from raytrain.errors import RaytrainError
+from raytrain.evaluation.baselines import (
+    Baseline,
+    as_task_tensors,
+    baselines_for,
+    update_baseline_stats,
+)
+from raytrain.inference.runner import BACKENDS, checked_onnx, onnx_runner, torch_runner
 from raytrain.models import DataInfo
 from raytrain.tasks import Task, create_task, higher_is_better
 
 Backend = Literal["torch", "onnx"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx")
 #: Baselines are fit on at most this many training rows (bounded memory on big image sets).
 MAX_FIT_ROWS = 10_000
 LATENCY_IMAGES = 32
@@ -48,155 +53,16 @@ WARMUP = 3
 RESULT_FILES = ("evaluation.json", "evaluation.md", "confusion_matrix.png")
 
 
-# -- reading a split in-process -------------------------------------------------------------------
-
-
-def _column_to_numpy(col: Any) -> np.ndarray:
-    """A pyarrow column as preprocess_batch expects it (what Ray's numpy batches look like).
-
-    Bytes become an object array (a numpy 'S' array would strip trailing NUL bytes of a PNG),
-    fixed-size lists a 2-D float array, everything else its plain numpy form.
-    """
-    import pyarrow as pa
-
-    t = col.type
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t):
-        values = col.to_pylist()
-        return (
-            np.stack([np.asarray(v, np.float32) for v in values])
-            if values
-            else np.zeros((0, 0), np.float32)
-        )
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t):
-        out = np.empty(len(col), dtype=object)
-        for i, v in enumerate(col.to_pylist()):
-            out[i] = v
-        return out
-    return col.to_numpy(zero_copy_only=False)
-
-
-def iter_split(
-    data_dir: str | Path, split: str, p: Preprocess, batch_size: int = 64, limit: int | None = None
-) -> Iterator[dict[str, np.ndarray]]:
-    """Decoded batches ({"x", "y"} numpy) of one split of a prepared dataset, in file order."""
-    import pyarrow.parquet as pq
-
-    columns = ["id", "image" if p.inputs == "image" else "features", "target"]
-    left = math.inf if limit is None else limit
-    for path in read_manifest(data_dir).shard_paths(data_dir, split):
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
-            if left <= 0:
-                return
-            if rb.num_rows > left:
-                rb = rb.slice(0, int(left))
-            left -= rb.num_rows
-            yield preprocess_batch({c: _column_to_numpy(rb.column(c)) for c in columns}, p)
-
-
-def read_split(
-    data_dir: str | Path, split: str, p: Preprocess, limit: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """A whole split (or its first `limit` rows) as (x, y) arrays — for fitting baselines."""
-    xs, ys = [], []
-    for b in iter_split(data_dir, split, p, batch_size=256, limit=limit):
-        xs.append(b["x"])
-        ys.append(b["y"])
-    if not xs:
-        raise RaytrainError(f"{data_dir}: the '{split}' split is empty")
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def preprocess_for(task: Task, data: DataInfo) -> Preprocess:
-    """Validation-time decoding: no augmentation, images resized to the model's input size."""
-    return Preprocess(
-        inputs=task.inputs,
-        target=task.target,
-        augmentation=json.dumps("none"),
-        seed=0,
-        image_size=data.image_size if task.inputs == "image" else None,
-    )
-
-
 # -- the model -----------------------------------------------------------------------------------
-
-
-def data_info_of(meta: dict[str, Any]) -> DataInfo:
-    """What the model was built for, from its checkpoint metadata."""
-    info = meta["data_info"]
-    return DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {}))
 
 
 def task_of(cfg: ExperimentConfig | None, task_name: str, data: DataInfo) -> Task:
     """The task exactly as training built it (threshold, pos_weight), or defaults without cfg."""
     if cfg is None:
         return create_task(task_name, data)
-    from raytrain.train.loop import task_for
+    from raytrain.tasks.resolve import task_for
 
     return task_for(cfg, data)
-
-
-Predictor = Callable[[torch.Tensor], torch.Tensor]
-
-
-def torch_predictor(model: nn.Module) -> Predictor:
-    """Raw outputs (logits / values) of the eager model, no autograd."""
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return model(x)
-
-    return run
-
-
-def activation_inverse(task: Task) -> Callable[[np.ndarray], np.ndarray]:
-    """Undo the export's output activation, so the task's stats (which take logits) apply.
-
-    sigmoid -> logit (decisions are unchanged: logit is monotonic); softmax -> log
-    probabilities (logits up to a per-row constant, which argmax and cross-entropy ignore).
-    """
-    act = task.output_activation()
-    if isinstance(act, nn.Sigmoid):
-
-        def logit(p: np.ndarray) -> np.ndarray:
-            p = np.clip(p.astype(np.float64), 1e-12, 1 - 1e-12)
-            return np.log(p) - np.log1p(-p)
-
-        return logit
-    if isinstance(act, nn.Softmax):
-        return lambda p: np.log(np.clip(p.astype(np.float64), 1e-30, None))
-    return lambda v: v
-
-
-def onnx_predictor(path: Path, task: Task) -> Predictor:
-    """ONNX Runtime (CPU) on the exported file; outputs mapped back to the logit space."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()  # same threads as the torch backend
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    inverse = activation_inverse(task)
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        out = session.run(["output"], {"input": x.numpy()})[0]
-        return torch.from_numpy(inverse(out))
-
-    return run
-
-
-def onnx_file(folder: Path, entry: dict[str, Any]) -> Path:
-    """The entry's ONNX export, after checking it is the file that was registered."""
-    path = folder / f"{entry['name']}_v{entry['version']}.onnx"
-    if not path.exists():
-        raise RaytrainError(
-            f"{path}: {entry['name']} v{entry['version']} was registered "
-            f"without ONNX; use --backend torch"
-        )
-    recorded = entry.get("files", {}).get(path.name)
-    if recorded and sha256_file(path) != recorded:
-        raise RaytrainError(
-            f"{path}: checksum differs from the registry's; the file was changed after registration"
-        )
-    return path
 
 
 # -- comparing -----------------------------------------------------------------------------------
@@ -479,7 +345,7 @@ def _fit_baselines(task: Task, data_dir: Path, p: Preprocess) -> list[Baseline]:
     return baselines
 
 
-def _latency(predict: Predictor, images: list[torch.Tensor]) -> Timing:
+def _latency(predict: Callable[[torch.Tensor], torch.Tensor], images: list[torch.Tensor]) -> Timing:
     for x in images[:WARMUP]:
         predict(x)
     samples = []
@@ -503,8 +369,8 @@ def evaluate(
     out: str | Path | None = None,
 ) -> EvalReport:
     """Evaluate a registered model and its task's baselines on one split; write to `out`."""
-    from raytrain.registry import ModelRegistry
-    from raytrain.train.checkpoint import read_meta
+    from raytrain.artifacts.checkpoint import data_info_of, read_meta
+    from raytrain.artifacts.registry import ModelRegistry
 
     if backend not in BACKENDS:
         raise RaytrainError(f"backend '{backend}': use one of {', '.join(BACKENDS)}")
@@ -519,11 +385,21 @@ def evaluate(
     task = task_of(cfg, entry["task"], info)
     data_dir = dataset_for(cfg, task, info, data)
     p = preprocess_for(task, info)
-    predict = (
-        torch_predictor(model)
+    onnx_path = folder / f"{entry['name']}_v{entry['version']}.onnx"
+    run = (
+        torch_runner(model, meta, logits=True)
         if backend == "torch"
-        else onnx_predictor(onnx_file(folder, entry), task)
+        else onnx_runner(
+            checked_onnx(onnx_path, entry, f"{entry['name']}:{entry['version']}"),
+            meta,
+            logits=True,
+            threads=torch.get_num_threads(),  # the same threads as the torch backend
+        )
     )
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(run(x.numpy()))
+
     baselines = _fit_baselines(task, data_dir, p)
 
     stats = task.new_stats()
@@ -586,64 +462,3 @@ def evaluate(
 
 
 # -- the command ---------------------------------------------------------------------------------
-
-
-@click.command("evaluate")
-@click.argument("ref", metavar="NAME[:VERSION]")
-@click.option(
-    "--root",
-    default="models",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Registry folder.",
-)
-@click.option("--split", default="test", show_default=True, help="Dataset split to score.")
-@click.option(
-    "--data",
-    "data",
-    default=None,
-    type=click.Path(path_type=Path),
-    help="A prepared dataset folder (default: the one the model was trained on).",
-)
-@click.option(
-    "--out",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Results folder (default: evaluation_results/NAME_vVERSION_SPLIT).",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="torch",
-    show_default=True,
-    help="Run the PyTorch model or its ONNX export (onnxruntime, CPU).",
-)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-def evaluate_command(
-    ref: str,
-    root: Path,
-    split: str,
-    data: Path | None,
-    out: Path | None,
-    backend: str,
-    batch_size: int,
-) -> None:
-    """Score registered model NAME[:VERSION] and its classical baseline on a dataset split."""
-    from raytrain.registry import ModelRegistry, parse_ref
-
-    name, version = parse_ref(ref)
-    if out is None:
-        resolved = version or ModelRegistry(root).get(name)["version"]
-        out = Path("evaluation_results") / f"{name}_v{resolved}_{split}"
-    report = evaluate(
-        name,
-        version,
-        root=root,
-        split=split,
-        data=data,
-        batch_size=batch_size,
-        backend=backend,
-        out=out,
-    )
-    click.echo(report.to_markdown())
-    click.echo(f"results -> {out}")

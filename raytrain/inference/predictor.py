@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -39,12 +39,12 @@ from typing import Any, ClassVar, Literal
 import cv2
 import numpy as np
 
+from raytrain.artifacts.registry import INDEX, ModelRegistry, parse_ref
 from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.registry import INDEX, ModelRegistry, parse_ref
+from raytrain.inference.runner import BACKENDS, Runner, checked_onnx, onnx_runner, torch_runner
 
 Backend = Literal["torch", "onnx"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx")
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_THRESHOLD = 0.5
 #: Smaller arrays are not taken for images: a (1, 5) feature vector passed to an edge model
@@ -216,7 +216,7 @@ class ModelSource:
         return self.registry.path_of(self.entry) / f"{self.name}_v{self.version}.onnx"
 
 
-def _looks_like_path(ref: str) -> bool:
+def looks_like_path(ref: str) -> bool:
     """Registry names never hold '/' and never end in .pth/.onnx; anything else is a ref.
 
     Deciding on spelling, not on existence, keeps `raytrain predict edges edges/` working when
@@ -226,7 +226,7 @@ def _looks_like_path(ref: str) -> bool:
 
 
 def _registry_source(registry: ModelRegistry, name: str, version: str | None) -> ModelSource:
-    from raytrain.train.checkpoint import read_meta
+    from raytrain.artifacts.checkpoint import read_meta
 
     entry = registry.get(name, version)
     meta = read_meta(registry.path_of(entry))
@@ -250,7 +250,7 @@ def _registered_folder(folder: Path) -> ModelSource | None:
 
 def _bundle_source(path: Path) -> ModelSource:
     """A seed §7.1 `.pth` bundle copied out of the registry: it carries everything needed."""
-    from raytrain.train.checkpoint import load_state_dict
+    from raytrain.artifacts.checkpoint import load_state_dict
 
     bundle = load_state_dict(path)
     keys = ("model_state_dict", "metadata", "data_info", "metrics", "specifications")
@@ -316,7 +316,7 @@ def resolve_model(
     """Find a model from `name[:version]` (in registry `root`), a registered version folder,
     a `.pth` bundle, or seed §8.3's `models/<name>_v<version>.pth` spelling."""
     ref = str(ref)
-    if _looks_like_path(ref):
+    if looks_like_path(ref):
         return _path_source(ref, [Path(b) for b in base_dirs])
     return _registry_source(ModelRegistry(root), *parse_ref(ref))  # version, stage or alias
 
@@ -324,61 +324,30 @@ def resolve_model(
 # -- runners: numpy batch in, numpy batch out -----------------------------------------------------
 
 
-Runner = Callable[[np.ndarray], np.ndarray]
-
-
-def _torch_runner(src: ModelSource, device: str) -> Runner:
-    import torch
-
-    from raytrain.export import with_activation
-    from raytrain.train.checkpoint import build_model_from_meta, load_state_dict
+def _load_model(src: ModelSource) -> Any:
+    """The source's eager model: a registered version (its weights' sha256 checked) or a
+    bundle's weights in the architecture its metadata names."""
+    from raytrain.artifacts.checkpoint import build_model_from_meta, load_state_dict
 
     if src.registry is not None:
-        model, _ = src.registry.load(src.name, src.version)  # checks the weights' sha256
-    else:
-        assert src.bundle is not None
-        model = build_model_from_meta(src.meta)
-        try:
-            model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
-        except RuntimeError as e:  # weights of another architecture or shape
-            raise RaytrainError(
-                f"{src.bundle}: weights do not fit architecture "
-                f"'{src.meta['architecture']}': {str(e).splitlines()[0]}"
-            ) from None
-    wrapped = with_activation(model, src.meta).to(device)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = wrapped(torch.from_numpy(x).to(device))
-        return out.float().cpu().numpy()
-
-    return run
-
-
-def _onnx_runner(src: ModelSource) -> Runner:
-    import onnxruntime as ort
-
-    from raytrain.data.manifest import sha256_file
-
-    path = src.onnx_path()
-    if not path.exists():
+        model, _ = src.registry.load(src.name, src.version)
+        return model
+    assert src.bundle is not None
+    model = build_model_from_meta(src.meta)
+    try:
+        model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
+    except RuntimeError as e:  # weights of another architecture or shape
         raise RaytrainError(
-            f"{path}: no ONNX export for model '{src.ref}' (registered with "
-            f"onnx=False?); use --backend torch"
-        )
-    recorded = src.entry.get("files", {}).get(path.name)
-    if recorded and sha256_file(path) != recorded:
-        raise RaytrainError(
-            f"{path}: checksum differs from the registry's; the file was changed after registration"
-        )
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # warnings about unused initializers are not the user's
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            f"{src.bundle}: weights do not fit architecture "
+            f"'{src.meta['architecture']}': {str(e).splitlines()[0]}"
+        ) from None
+    return model
 
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(None, {"input": x})[0], dtype=np.float32)
 
-    return run
+def _runner_for(src: ModelSource, backend: str, device: str) -> Runner:
+    if backend == "onnx":
+        return onnx_runner(checked_onnx(src.onnx_path(), src.entry, src.ref), src.meta)
+    return torch_runner(_load_model(src), src.meta, device)
 
 
 def _resolve_device(
@@ -640,9 +609,7 @@ class Predictor:
             or device != self.device
             or self._runner is None
         ):
-            self._runner = (
-                _onnx_runner(source) if backend == "onnx" else _torch_runner(source, device)
-            )
+            self._runner = _runner_for(source, backend, device)
         self._source, self.backend, self.device = source, backend, device
         if "threshold" in cfg:
             self.threshold = _check_unit(cfg["threshold"], "threshold")
@@ -924,41 +891,3 @@ class Predictor:
 
 #: Seed §8.1's name for the class a plugin host loads.
 RegisteredModelPlugin = Predictor
-
-
-class PluginRegistry:
-    """Seed §8.2: plugins by name. `register_plugin` takes an initialized plugin (or a class
-    whose instances know their metadata); `get_plugin(name)` gives it back."""
-
-    def __init__(self) -> None:
-        self._plugins: dict[str, Predictor] = {}
-
-    def register_plugin(self, plugin: Predictor | type[Predictor]) -> Predictor:
-        instance = plugin() if isinstance(plugin, type) else plugin
-        name = instance.metadata.name
-        if name in self._plugins and self._plugins[name] is not instance:
-            raise RaytrainError(f"plugin '{name}' is already registered")
-        self._plugins[name] = instance
-        return instance
-
-    def get_plugin(self, name: str) -> Predictor:
-        if name not in self._plugins:
-            known = ", ".join(sorted(self._plugins)) or "none"
-            raise RaytrainError(
-                f"no plugin '{name}'{did_you_mean(name, self._plugins)}; registered: {known}"
-            )
-        return self._plugins[name]
-
-    def list_plugins(self) -> list[str]:
-        return sorted(self._plugins)
-
-    @classmethod
-    def from_file(cls, path: str | Path, registry_root: str | Path = "models") -> PluginRegistry:
-        """Every enabled plugin of a seed §8.3 plugins.yaml, initialized and registered."""
-        from raytrain.plugins import load_plugins
-
-        reg = cls()
-        for plugins in load_plugins(path, registry_root).values():
-            for p in plugins:
-                reg.register_plugin(p)
-        return reg

@@ -12,48 +12,42 @@ from typing import Any
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.pipeline import build_datasets, build_rank_datasets
 from raytrain.data.resolve import data_info_for
-from raytrain.resources import ResourcePlan
-from raytrain.train.context import InTrialContext
-from raytrain.train.controller_here import run_controller_here
-from raytrain.train.loop import monitor_of, run_loop, task_for, train_loop_per_worker
-from raytrain.train.torch_backend import TorchBackendConfig
+from raytrain.runtime.contexts import InTrialContext, RayTrainContext
+from raytrain.runtime.inline_controller import run_controller_here
+from raytrain.runtime.resources import ResourcePlan
+from raytrain.runtime.torch_backend import TorchBackendConfig
+from raytrain.tasks.resolve import task_for
+from raytrain.train.loop import run_loop
+from raytrain.train.spec import RunSpec
 
 
 def build_trainer(
-    cfg: ExperimentConfig,
-    data_dir: str | Path,
+    spec: RunSpec,
     plan: ResourcePlan,
     *,
-    name: str,
     storage_path: str | Path,
-    log_dir: str | Path,
     callbacks: Sequence[Any] = (),
     datasets: dict[str, Any] | list[dict[str, Any]] | None = None,
     should_stop: Callable[[], bool] | None = None,
     janitor: Any = None,
-    resume_from: str | Path | None = None,
 ) -> Any:
-    """A ready-to-fit TorchTrainer for `cfg` on the prepared dataset in `data_dir`
-    (`datasets`: the Ray Datasets of a search, built once, from `datasets_for`; default: built
-    here). Per-rank datasets travel in the loop's config, each worker reading its own; a
+    """A ready-to-fit TorchTrainer for the run `spec` describes (`datasets`: the Ray Datasets
+    of a search, built once, from `datasets_for`; default: built here). Per-rank datasets travel in the loop's config, each worker reading its own; a
     single dict goes to Ray Train, which splits it across the workers.
 
     `should_stop` (a Tune trial's): the run's controller runs in this thread
-    (`raytrain.train.controller_here`), which polls it; once it returns True the Train run is
+    (`raytrain.runtime.inline_controller`), which polls it; once it returns True the Train run is
     aborted (worker group and placement group released) and `fit()` raises `RunStopped`.
-    `janitor`: a search's `raytrain.train.pg_cleanup` actor, which then stands in for Ray's
-    per-run cleaner actor. `resume_from`: the checkpoint folder to start from when Ray Train has
-    none of its own for this run (a `raytrain train --resume` of a run it did not write)."""
+    `janitor`: a search's `raytrain.runtime.placement_janitor` actor, which then stands in for Ray's
+    per-run cleaner actor. `spec.resume_from`: the checkpoint folder to start from when Ray
+    Train has none of its own for this run (a `raytrain train --resume` of a run it did not
+    write)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 
-    data = data_info_for(cfg, data_dir)
-    task = task_for(cfg, data)
-    monitor, mode = monitor_of(cfg, task)
+    cfg = spec.config
     if datasets is None:
-        datasets = datasets_for(cfg, data_dir, plan.num_workers)
-    loop_config = loop_config_for(cfg, data_dir, log_dir, name)
-    if resume_from is not None:
-        loop_config["resume_from"] = str(resume_from)
+        datasets = datasets_for(cfg, spec.data_dir, plan.num_workers)
+    loop_config: dict[str, Any] = {"spec": spec}
     if isinstance(datasets, list):
         loop_config["rank_datasets"], datasets = datasets, None
     worker_res: dict[str, float] = {"CPU": plan.cpus_per_worker}
@@ -69,13 +63,13 @@ def build_trainer(
             placement_strategy=cfg.resources.placement_strategy,
         ),
         run_config=RunConfig(
-            name=name,
+            name=spec.run_name,
             storage_path=str(storage_path),
             callbacks=list(callbacks),
             checkpoint_config=CheckpointConfig(
                 num_to_keep=cfg.training_params.num_to_keep,
-                checkpoint_score_attribute=monitor,
-                checkpoint_score_order=mode,
+                checkpoint_score_attribute=spec.monitor,
+                checkpoint_score_order=spec.mode,
             ),
             failure_config=FailureConfig(max_failures=cfg.training_params.max_failures),
         ),
@@ -93,14 +87,14 @@ def _trainer_class() -> type:
        CPU-seconds of start-up) per trial, for nothing when each worker reads its own rows
        (`build_rank_datasets`).
     2. With a `janitor`, the search's placement-group cleaner replaces Ray's per-run one
-       (`raytrain.train.pg_cleanup`): again one process less per trial.
+       (`raytrain.runtime.placement_janitor`): again one process less per trial.
     3. With `should_stop` (in a Tune trial), the run's controller runs in the trial's own
-       thread instead of a new actor process (`raytrain.train.controller_here`: ~2.4 s of a
+       thread instead of a new actor process (`raytrain.runtime.inline_controller`: ~2.4 s of a
        2-worker trial), and `fit()` can be stopped from outside. A Tune trial that the
        scheduler stops would otherwise stay inside Ray's `fit()`, its worker group holding
        CPUs, and Tune could not reuse the trial's actor for the next trial (a new actor per
        trial costs ~3 s on 2 cores); here the run is aborted and `fit()` raises `RunStopped`.
-    4. Torch's process group set up by `TorchBackendConfig` (`raytrain.train.torch_backend`),
+    4. Torch's process group set up by `TorchBackendConfig` (`raytrain.runtime.torch_backend`),
        so that the controller does not import torch (~2 s of every run).
     """
     from ray.train.torch import TorchTrainer
@@ -126,7 +120,7 @@ def _trainer_class() -> type:
             if not self.datasets:
                 callbacks = [c for c in callbacks if not isinstance(c, DatasetsCallback)]
             if self.janitor is not None:
-                from raytrain.train.pg_cleanup import JanitorCallback
+                from raytrain.runtime.placement_janitor import JanitorCallback
 
                 callbacks = [
                     JanitorCallback(self.janitor)
@@ -144,33 +138,23 @@ def _trainer_class() -> type:
     return Trainer
 
 
-def run_in_trial(
-    cfg: ExperimentConfig,
-    data_dir: str | Path,
-    *,
-    name: str,
-    log_dir: str | Path,
-    datasets: dict[str, Any] | None = None,
-) -> None:
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train's entry point: the loop in a `TorchTrainer` worker."""
+    spec = loop_config["spec"]
+    run_loop(spec, RayTrainContext(loop_config.get("rank_datasets"), spec.resume_from))
+
+
+def run_in_trial(spec: RunSpec, datasets: dict[str, Any] | None = None) -> None:
     """Run the train loop inside the current Tune trial: one worker, no worker group.
 
     Same loop, same data pipeline, same checkpoints as a 1-worker `TorchTrainer`, minus the
     worker group's start-up; epochs and checkpoints are reported to Tune directly.
     """
-    ctx = InTrialContext(datasets or datasets_for(cfg, data_dir), use_gpu=cfg.resources.use_gpu)
-    run_loop(loop_config_for(cfg, data_dir, log_dir, name), ctx)
-
-
-def loop_config_for(
-    cfg: ExperimentConfig, data_dir: str | Path, log_dir: str | Path, name: str
-) -> dict[str, Any]:
-    """What `run_loop` is handed, wherever it runs (all JSON: it travels to Ray workers)."""
-    return {
-        "config": cfg.model_dump(mode="json"),
-        "data_dir": str(data_dir),
-        "log_dir": str(log_dir),
-        "run_name": name,
-    }
+    cfg = spec.config
+    ctx = InTrialContext(
+        datasets or datasets_for(cfg, spec.data_dir), use_gpu=cfg.resources.use_gpu
+    )
+    run_loop(spec, ctx)
 
 
 def datasets_for(

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from raytrain.cli import options
 from raytrain.errors import RaytrainError
 
 
@@ -26,20 +27,6 @@ def _planning_resources(cfg: Any) -> tuple[float, float]:
         cfg.resources.num_workers * cfg.resources.gpus_per_worker if cfg.resources.use_gpu else 0.0
     )
     return float(os.cpu_count() or 1), float(need)
-
-
-def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
-    """`--set optimizer.learning_rate=3e-4` -> {'optimizer.learning_rate': 0.0003}."""
-    from raytrain.config.yaml_io import loads
-
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise RaytrainError(f"--set {item}: expected KEY=VALUE, e.g. optimizer.type=AdamW")
-        value, _ = loads(raw, source=f"--set {key}") if raw else (None, {})
-        out[key.strip()] = value
-    return out
 
 
 @contextlib.contextmanager
@@ -57,13 +44,13 @@ def _about(path: Path) -> Iterator[None]:
 #: only when used: `raytrain tune` does not pay for matplotlib or the evaluation code, and a
 #: command starts in a fraction of the time (the test suite starts hundreds of them).
 LAZY_COMMANDS: dict[str, str] = {
-    "predict": "raytrain.predict_cli:predict_command",
-    "evaluate": "raytrain.evaluate:evaluate_command",
-    "report": "raytrain.report:report_command",
-    "lr-find": "raytrain.train.lr_find:lr_find_command",
-    "data": "raytrain.data.cli:data_command",
-    "registry": "raytrain.registry_cli:registry_group",
-    "export": "raytrain.registry_cli:export_command",
+    "predict": "raytrain.cli.predict:predict_command",
+    "evaluate": "raytrain.cli.evaluate:evaluate_command",
+    "report": "raytrain.cli.report:report_command",
+    "lr-find": "raytrain.cli.lr_find:lr_find_command",
+    "data": "raytrain.cli.data:data_command",
+    "registry": "raytrain.cli.registry:registry_group",
+    "export": "raytrain.cli.registry:export_command",
 }
 
 
@@ -95,69 +82,11 @@ def main() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
-_quick = click.option(
-    "--quick", is_flag=True, help="Apply the file's `quick:` overrides: a run that ends in minutes."
-)
-_set = click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config value by dotted path (repeatable).",
-)
-_verbose = click.option(
-    "-v", "--verbose", is_flag=True, help="Stream Ray workers' logs to the terminal."
-)
-
-
-def _plot_switches(f: Any) -> Any:
-    """Seed 002's switches: plots are on by default; these turn families off."""
-    f = click.option(
-        "--no-visualization",
-        "no_visualization",
-        is_flag=True,
-        help="Write no plots (logging.visualizations: false).",
-    )(f)
-    f = click.option(
-        "--no-analysis",
-        "no_analysis",
-        is_flag=True,
-        help="Skip analysis/ (weights, calibration, dynamics).",
-    )(f)
-    return click.option(
-        "--visualization-frequency",
-        type=int,
-        default=None,
-        help="Redraw training curves every N epochs.",
-    )(f)
-
-
-def _plot_overrides(
-    no_visualization: bool, no_analysis: bool, frequency: int | None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if no_visualization:
-        out["logging.visualizations"] = False
-    if no_analysis:
-        out["logging.analysis"] = False
-    if frequency is not None:
-        out["logging.visualization_frequency"] = frequency
-    return out
-
-
-_address = click.option(
-    "--address",
-    default=None,
-    envvar="RAY_ADDRESS",
-    help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.",
-)
-
-
 @main.command()
 @click.argument("space", type=click.Path(dir_okay=False, path_type=Path))
-@_quick
-@_set
-@_address
+@options.quick
+@options.set_values
+@options.address
 @click.option("--name", default=None, help="Experiment name (default: training.name).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit without running.")
 @click.option(
@@ -165,8 +94,8 @@ _address = click.option(
     is_flag=True,
     help="Finish the search of this name whose driver stopped (same config).",
 )
-@_verbose
-@_plot_switches
+@options.verbose
+@options.plot_switches
 def tune(
     space: Path,
     quick: bool,
@@ -187,8 +116,8 @@ def tune(
     from raytrain.config import load_config
 
     overrides = {
-        **_plot_overrides(no_visualization, no_analysis, visualization_frequency),
-        **_parse_set(sets),
+        **options.plot_overrides(no_visualization, no_analysis, visualization_frequency),
+        **options.parse_set(sets),
     }
     if name:
         overrides["training.name"] = name
@@ -198,7 +127,7 @@ def tune(
 
         cpus, gpus = _planning_resources(cfg)
         if address:
-            from raytrain.tune.runner import cluster_resources
+            from raytrain.runtime.session import cluster_resources
 
             cpus, gpus = cluster_resources(address)
         with _about(space):
@@ -219,9 +148,9 @@ def tune(
     default=None,
     help="The config (instead of CONFIG), e.g. a run's config.json.",
 )
-@_quick
-@_set
-@_address
+@options.quick
+@options.set_values
+@options.address
 @click.option("--model", default=None, help="model.architecture")
 @click.option("--epochs", type=int, default=None, help="training_params.num_epochs")
 @click.option("--batch-size", type=int, default=None, help="dataset.batch_size")
@@ -258,7 +187,7 @@ def tune(
     help="Continue the interrupted run in this folder from its last checkpoint.",
 )
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
-@_plot_switches
+@options.plot_switches
 def train(
     config: Path | None,
     config_option: Path | None,
@@ -288,7 +217,7 @@ def train(
     visualization_frequency: int | None,
 ) -> None:
     """Train one model from CONFIG (no search); seed 002's flags override the file."""
-    from raytrain.train.run import train_command_config
+    from raytrain.runtime.run import train_command_config
 
     flags: dict[str, Any] = {
         "model.architecture": model,
@@ -311,13 +240,13 @@ def train(
         "logging.use_wandb": (no_wandb, False),
     }
     overrides = {
-        **_plot_overrides(no_visualization, no_analysis, visualization_frequency),
-        **_parse_set(sets),
+        **options.plot_overrides(no_visualization, no_analysis, visualization_frequency),
+        **options.parse_set(sets),
         **{k: v for k, v in flags.items() if v is not None},
         **{k: v for k, (on, v) in switches.items() if on},
     }
     cfg, run_dir = train_command_config(config, config_option, resume_dir, overrides, quick)
-    from raytrain.train.run import run_training
+    from raytrain.runtime.run import run_training
 
     # The workers' output is this command's progress display (one line per epoch).
     run_training(
@@ -333,13 +262,13 @@ def train(
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@_quick
-@_set
+@options.quick
+@options.set_values
 def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     """Check CONFIG (keys, types, model parameters, search space) without running anything."""
     from raytrain.config import load_config
 
-    cfg = load_config(config, overrides=_parse_set(sets), quick=quick)
+    cfg = load_config(config, overrides=options.parse_set(sets), quick=quick)
     from raytrain.tune.runner import plan_search  # torch: only once the YAML is sound
 
     with _about(config):

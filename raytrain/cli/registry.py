@@ -1,5 +1,5 @@
 """`raytrain registry list|show|promote|remove` and `raytrain export`: thin shells over
-`raytrain.registry.ModelRegistry`.
+`raytrain.artifacts.registry.ModelRegistry`.
 
 References are `NAME` (highest version), `NAME:1.2.0`, or `NAME@production` / `NAME@<alias>`.
 """
@@ -12,16 +12,8 @@ from typing import Any
 
 import click
 
+from raytrain.cli import options
 from raytrain.errors import RaytrainError
-
-_root = click.option(
-    "--root",
-    default="models",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Registry folder.",
-)
-_json = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 def _slim(entry: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +33,11 @@ def registry_group() -> None:
 
 
 @registry_group.command("list")
-@_root
-@_json
+@options.registry_root
+@options.as_json
 def registry_list(root: Path, as_json: bool) -> None:
     """List registered models and their versions."""
-    from raytrain.registry import ModelRegistry
+    from raytrain.artifacts.registry import ModelRegistry
 
     models = ModelRegistry(root).list()
     if as_json:
@@ -70,12 +62,12 @@ def registry_list(root: Path, as_json: bool) -> None:
 
 @registry_group.command("show")
 @click.argument("ref")
-@_root
-@_json
+@options.registry_root
+@options.as_json
 def registry_show(ref: str, root: Path, as_json: bool) -> None:
     """Show one version (REF: NAME, NAME:VERSION or NAME@STAGE_OR_ALIAS): metrics, stage,
     files and where it came from."""
-    from raytrain.registry import ModelRegistry
+    from raytrain.artifacts.registry import ModelRegistry
 
     registry = ModelRegistry(root)
     entry = registry.resolve(ref)
@@ -119,11 +111,11 @@ def registry_show(ref: str, root: Path, as_json: bool) -> None:
 @click.argument("ref")
 @click.argument("stage", required=False)
 @click.option("--alias", default=None, help="Also (or only) give the version this alias.")
-@_root
+@options.registry_root
 def registry_promote(ref: str, stage: str | None, alias: str | None, root: Path) -> None:
     """Put version REF (NAME:VERSION or NAME@LABEL) in STAGE (staging, production, archived,
     none) and/or give it --alias. The version that held the stage or alias loses it."""
-    from raytrain.registry import ModelRegistry, parse_ref
+    from raytrain.artifacts.registry import ModelRegistry, parse_ref
 
     name, version = parse_ref(ref)
     if version is None:
@@ -142,10 +134,10 @@ def registry_promote(ref: str, stage: str | None, alias: str | None, root: Path)
 @registry_group.command("remove")
 @click.argument("ref")
 @click.option("--force", is_flag=True, help="Also remove the version in production.")
-@_root
+@options.registry_root
 def registry_remove(ref: str, force: bool, root: Path) -> None:
     """Delete version REF (NAME:VERSION) from the registry: index entry and files."""
-    from raytrain.registry import ModelRegistry, parse_ref
+    from raytrain.artifacts.registry import ModelRegistry, parse_ref
 
     name, version = parse_ref(ref)
     if version is None:
@@ -181,7 +173,7 @@ def registry_remove(ref: str, force: bool, root: Path) -> None:
     help="Max |onnx - torch| accepted.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace files already in --out.")
-@_root
+@options.registry_root
 def export_command(
     ref: str,
     out: Path,
@@ -194,8 +186,8 @@ def export_command(
     """Export registered model REF (NAME[:VERSION] or NAME@LABEL): a PyTorch .pth bundle with
     seed 000 §7.1 metadata and ONNX with a dynamic batch axis, checked by onnxruntime against
     PyTorch at batch sizes 1, 3 and 8."""
-    from raytrain.export import CHECK_BATCHES
-    from raytrain.registry import ModelRegistry, parse_ref
+    from raytrain.artifacts.export import CHECK_BATCHES
+    from raytrain.artifacts.registry import ModelRegistry, parse_ref
 
     name, version = parse_ref(ref)
     written = ModelRegistry(root).export(

@@ -23,9 +23,9 @@ from typing import Any
 import click
 import numpy as np
 
+from raytrain.cli import options
 from raytrain.errors import RaytrainError
-from raytrain.inference import (
-    BACKENDS,
+from raytrain.inference.predictor import (
     DEFAULT_BATCH_SIZE,
     EdgePrediction,
     Prediction,
@@ -229,20 +229,8 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the outputs (created if missing).",
 )
-@click.option(
-    "--root",
-    default="models",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Registry folder.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="torch",
-    show_default=True,
-    help="PyTorch, or the registered ONNX file on onnxruntime (CPU).",
-)
+@options.registry_root
+@options.backend("PyTorch, or the registered ONNX file on onnxruntime (CPU).")
 @click.option(
     "--device",
     type=click.Choice(["cpu", "cuda"]),

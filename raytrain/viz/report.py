@@ -21,10 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import pandas as pd
 
-from raytrain.errors import RaytrainError
 from raytrain.viz.search import SEARCH_PLOTS, Experiment, read_experiment, write_search_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -299,23 +297,4 @@ def write_report(experiment_dir: Path, out: Path | None = None) -> Path:
     return out
 
 
-@click.command("report")
-@click.argument("experiment", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=True),
-    default=None,
-    help="Where to write the HTML (default: EXPERIMENT/report.html).",
-)
-def report_command(experiment: Path, out: Path | None) -> None:
-    """Write one self-contained HTML report of a finished search and print its path.
-
-    EXPERIMENT is the folder `raytrain tune` printed (it holds summary.json). The search plots
-    are drawn into EXPERIMENT/search_plots/ first if they are missing.
-    """
-    if not experiment.is_dir():
-        raise RaytrainError(f"{experiment}: no such experiment folder")
-    click.echo(str(write_report(experiment, out)))
-
-
-__all__ = ["find_pngs", "report_command", "write_report"]
+__all__ = ["find_pngs", "write_report"]

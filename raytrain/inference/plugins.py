@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.registry import INDEX
 from raytrain.config.yaml_io import KeyLines, load_file
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.inference import Predictor, _looks_like_path
-from raytrain.registry import INDEX
+from raytrain.inference.predictor import Predictor, looks_like_path
 
 #: plugins.yaml category -> the task its models must solve.
 CATEGORIES: dict[str, str] = {
@@ -95,7 +95,7 @@ def _relative_to(config: dict[str, Any], yaml_dir: Path) -> dict[str, Any]:
     sits in config/ and names models/...), else from the YAML file's folder."""
     ref = str(config["model_path"])
     p = Path(ref).expanduser()
-    if not _looks_like_path(ref) or p.is_absolute() or _findable(p):
+    if not looks_like_path(ref) or p.is_absolute() or _findable(p):
         return config
     if _findable(yaml_dir / p):
         return {**config, "model_path": str(yaml_dir / p)}
@@ -160,3 +160,39 @@ def _configured(
             f"{where}: {label} '{name}': model '{ref}' is a {kind}, which does not belong in {cat}"
         )
     return plugin
+
+
+class PluginRegistry:
+    """Seed §8.2: plugins by name. `register_plugin` takes an initialized plugin (or a class
+    whose instances know their metadata); `get_plugin(name)` gives it back."""
+
+    def __init__(self) -> None:
+        self._plugins: dict[str, Predictor] = {}
+
+    def register_plugin(self, plugin: Predictor | type[Predictor]) -> Predictor:
+        instance = plugin() if isinstance(plugin, type) else plugin
+        name = instance.metadata.name
+        if name in self._plugins and self._plugins[name] is not instance:
+            raise RaytrainError(f"plugin '{name}' is already registered")
+        self._plugins[name] = instance
+        return instance
+
+    def get_plugin(self, name: str) -> Predictor:
+        if name not in self._plugins:
+            known = ", ".join(sorted(self._plugins)) or "none"
+            raise RaytrainError(
+                f"no plugin '{name}'{did_you_mean(name, self._plugins)}; registered: {known}"
+            )
+        return self._plugins[name]
+
+    def list_plugins(self) -> list[str]:
+        return sorted(self._plugins)
+
+    @classmethod
+    def from_file(cls, path: str | Path, registry_root: str | Path = "models") -> PluginRegistry:
+        """Every enabled plugin of a seed §8.3 plugins.yaml, initialized and registered."""
+        reg = cls()
+        for plugins in load_plugins(path, registry_root).values():
+            for p in plugins:
+                reg.register_plugin(p)
+        return reg

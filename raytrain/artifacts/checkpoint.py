@@ -65,12 +65,14 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
         ) from None
 
 
+def data_info_of(meta: dict[str, Any]) -> DataInfo:
+    """The `DataInfo` a checkpoint's metadata records (what the model was built for)."""
+    info = meta["data_info"]
+    return DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {}))
+
+
 def build_model_from_meta(meta: dict[str, Any]) -> nn.Module:
-    info = DataInfo(
-        **{k: v for k, v in meta["data_info"].items() if k != "extra"},
-        extra=meta["data_info"].get("extra", {}),
-    )
-    return create_model(meta["architecture"], meta["model_params"], info)
+    return create_model(meta["architecture"], meta["model_params"], data_info_of(meta))
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

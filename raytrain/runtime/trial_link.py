@@ -1,7 +1,7 @@
 """The link between a Tune trial and the Ray Train run inside it (multi-worker trials).
 
 A multi-worker trial is a Tune function trainable whose thread runs the Train run's controller
-itself (`raytrain.train.controller_here`). Two things link the two:
+itself (`raytrain.runtime.inline_controller`). Two things link the two:
 
 * `stop_signal`: the event Tune sets when it ends the trial's thread (a scheduler stopping
   the trial, the actor being reused or shut down). The run is aborted on it, so the trial

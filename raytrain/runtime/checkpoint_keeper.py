@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from raytrain.train.checkpoint import META_FILE, read_meta
+from raytrain.artifacts.checkpoint import META_FILE, read_meta
 
 PREFIX = "checkpoint_"
 

@@ -17,7 +17,8 @@ What differs from the actor:
   trial's `report`, an error in a callback).
 * The workers' "controller actor" and the run's "controller actor id" are the trial's actor:
   the worker group (and its placement group) belongs to it, so it dies with the trial's actor,
-  and the search's placement-group janitor (`raytrain.train.pg_cleanup`) watches that actor.
+  and the search's placement-group janitor (`raytrain.runtime.placement_janitor`) watches
+  that actor.
 """
 
 from __future__ import annotations

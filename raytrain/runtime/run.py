@@ -24,12 +24,13 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
-from raytrain.data.resolve import data_info_for, resolve_dataset
+from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
-from raytrain.resources import ResourcePlan, check_storage, plan_resources
-from raytrain.train.keeper import CheckpointKeeper, latest_checkpoint
-from raytrain.train.launch import build_trainer
-from raytrain.train.loop import monitor_of, task_for, task_name_of
+from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
+from raytrain.runtime.resources import ResourcePlan, check_storage, plan_resources
+from raytrain.runtime.trainer import build_trainer
+from raytrain.tasks.resolve import task_name_of
+from raytrain.train.spec import RunSpec, build_run_spec
 
 #: the file by which Ray Train restores a run's checkpoint records on resume (Ray 2.60)
 RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"
@@ -80,7 +81,7 @@ def run_training(
 ) -> TrainResult:
     import ray
 
-    from raytrain.tune.runner import alive_nodes, ensure_ray
+    from raytrain.runtime.session import alive_nodes, ensure_ray
 
     ensure_ray(address, verbose)
     check_storage(
@@ -101,8 +102,8 @@ def run_training(
     # the data first: a missing or corrupt dataset stops the run before anything is written
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
-    # a bad monitor stops the run here, before anything is written
-    monitor, mode = monitor_of(cfg, task_for(cfg, data_info_for(cfg, data_dir)))
+    resume_from = latest_checkpoint(run_dir / "train") if resume else None
+    spec = build_run_spec(cfg, data_dir, log_dir=run_dir, run_name="train", resume_from=resume_from)
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
@@ -114,10 +115,9 @@ def run_training(
         f"training {cfg.model.architecture} on {data_dir} ({format_report(data)})\n"
         f"  {plan.describe_run(here)}\n  results -> {run_dir}"
     )
-    resume_from = latest_checkpoint(run_dir / "train") if resume else None
     if resume and resume_from is None:
         echo("  no checkpoint to resume from yet: starting at epoch 1")
-    run = _Run(cfg, data_dir, plan, run_dir, resume_from, monitor, mode)
+    run = _Run(spec, plan, run_dir)
     metrics, best, final = (_fit_here if here else _fit_worker_group)(run)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
     for folder, source in ((best_dir, best), (final_dir, final)):
@@ -126,7 +126,7 @@ def run_training(
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     if register:
-        from raytrain.registry import ModelRegistry
+        from raytrain.artifacts.registry import ModelRegistry
 
         entry = ModelRegistry(cfg.export.registry_dir).register(
             cfg.export.registry_name or cfg.training.name,
@@ -147,7 +147,7 @@ def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:
     worker-group restarts asked for (`max_failures`), and any GPU it wants visible here."""
     import torch
 
-    from raytrain.tune.runner import alive_nodes
+    from raytrain.runtime.session import alive_nodes
 
     return (
         plan.num_workers == 1
@@ -161,13 +161,9 @@ def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:
 class _Run:
     """What a run trains with, worked out once by `run_training` for either way it trains."""
 
-    cfg: ExperimentConfig
-    data_dir: Path
+    spec: RunSpec
     plan: ResourcePlan
     run_dir: Path
-    resume_from: Path | None
-    monitor: str  # the metric that picks the best checkpoint
-    mode: str  # "max" or "min"
 
 
 def _fit_here(run: _Run) -> tuple[dict[str, Any], Path, Path]:
@@ -176,28 +172,29 @@ def _fit_here(run: _Run) -> tuple[dict[str, Any], Path, Path]:
     The console shows the loop's epoch lines and Ray Data's warnings, not Ray Data's notices
     about each dataset execution (three lines per dataset per epoch; in a worker group they
     are the workers' to show)."""
-    from raytrain.train.context import DriverContext
-    from raytrain.train.launch import datasets_for, loop_config_for
+    from raytrain.runtime.contexts import DriverContext
+    from raytrain.runtime.trainer import datasets_for
     from raytrain.train.loop import run_loop
 
-    cfg, resume_from = run.cfg, run.resume_from
+    spec = run.spec
+    cfg, resume_from = spec.config, spec.resume_from
     keeper = CheckpointKeeper(
-        run.run_dir / "train", run.monitor, run.mode, cfg.training_params.num_to_keep
+        run.run_dir / "train", spec.monitor, spec.mode, cfg.training_params.num_to_keep
     )
     try:
         with _quiet_ray_data():
-            datasets = datasets_for(cfg, run.data_dir)
+            datasets = datasets_for(cfg, spec.data_dir)
             assert isinstance(datasets, dict)  # one worker: one dict of whole datasets
             ctx = DriverContext(
                 datasets,
                 keeper,
-                resume_from=str(resume_from) if resume_from else None,
+                resume_from=resume_from,
                 use_gpu=run.plan.use_gpu,
             )
-            run_loop(loop_config_for(cfg, run.data_dir, run.run_dir, "train"), ctx)
+            run_loop(spec, ctx)
     except Exception as e:  # the same one line as a worker group's failure gives
         raise RaytrainError(f"training failed: {failure_reason(e)}") from None
-    final = ctx.last_checkpoint or resume_from
+    final = ctx.last_checkpoint or (Path(resume_from) if resume_from else None)
     if final is None:
         raise RaytrainError(f"{run.run_dir}: the run reported no checkpoint")
     return ctx.last_metrics, keeper.best() or final, final
@@ -241,22 +238,15 @@ def _fit_worker_group(run: _Run) -> tuple[dict[str, Any], Path, Path]:
     """Train in a Ray Train worker group; (last metrics, best checkpoint, latest checkpoint)."""
     from ray.train import TrainingFailedError
 
-    trainer = build_trainer(
-        run.cfg,
-        run.data_dir,
-        run.plan,
-        name="train",
-        storage_path=run.run_dir,
-        log_dir=run.run_dir,
-        resume_from=run.resume_from,
-    )
+    trainer = build_trainer(run.spec, run.plan, storage_path=run.run_dir)
     try:
         result = trainer.fit()  # Train V2 raises the run's error from fit()
     except TrainingFailedError as e:
         raise RaytrainError(f"training failed: {failure_reason(e)}") from None
     if result.error:
         raise RaytrainError(f"training failed: {failure_reason(result.error)}")
-    best = result.get_best_checkpoint(metric=run.monitor, mode=run.mode) or result.checkpoint
+    best = result.get_best_checkpoint(metric=run.spec.monitor, mode=run.spec.mode)
+    best = best or result.checkpoint
     if best is None:
         raise RaytrainError(f"{run.run_dir}: the run reported no checkpoint")
     return dict(result.metrics), Path(best.path), Path(result.checkpoint.path)

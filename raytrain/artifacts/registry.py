@@ -41,10 +41,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from raytrain.artifacts.checkpoint import META_FILE, MODEL_FILE, load_model, read_meta
+from raytrain.artifacts.export import (
+    CHECK_BATCHES,
+    EXPORT_FORMATS,
+    export_onnx,
+    export_pytorch,
+    input_shape,
+)
 from raytrain.data.manifest import atomic_write_text, sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.export import CHECK_BATCHES, EXPORT_FORMATS, export_onnx, export_pytorch, input_shape
-from raytrain.train.checkpoint import META_FILE, MODEL_FILE, load_model, read_meta
 
 INDEX = "registry.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from raytrain.artifacts.checkpoint import data_info_of
 from raytrain.errors import RaytrainError
-from raytrain.models import DataInfo
 from raytrain.tasks import create_task
 
 #: Batch sizes onnxruntime runs the exported graph at: 1, an odd size and a larger one, so a
@@ -47,12 +47,12 @@ def input_shape(meta: dict[str, Any]) -> tuple[int, ...]:
 
 def with_activation(model: nn.Module, meta: dict[str, Any]) -> nn.Module:
     """The model as users call it: logits turned into probabilities for classifiers."""
-    info = meta["data_info"]
-    task = create_task(
-        meta["task"],
-        DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {})),
-    )
-    return nn.Sequential(model, task.output_activation()).eval()
+    return nn.Sequential(model, output_activation(meta)).eval()
+
+
+def output_activation(meta: dict[str, Any]) -> nn.Module:
+    """What turns the model's raw outputs into what users get (sigmoid, softmax or identity)."""
+    return create_task(meta["task"], data_info_of(meta)).output_activation()
 
 
 def export_pytorch(
@@ -174,7 +174,7 @@ def export_onnx(
 def load_bundle(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """(model in eval mode on the CPU, bundle) from a seed §7.1 `.pth` written by
     `export_pytorch`. Loads with `weights_only=True`: a file holding pickled code is refused."""
-    from raytrain.train.checkpoint import build_model_from_meta, load_state_dict
+    from raytrain.artifacts.checkpoint import build_model_from_meta, load_state_dict
 
     bundle = load_state_dict(path)
     if not isinstance(bundle, dict) or any(k not in bundle for k in BUNDLE_KEYS):

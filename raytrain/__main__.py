@@ -1,0 +1,5 @@
+"""`python -m raytrain ...` runs the command line."""
+
+from raytrain.cli.main import main
+
+main()

@@ -24,6 +24,7 @@ from raytrain.data.local import iter_split, preprocess_for
 from raytrain.data.resolve import data_info_for, resolve_dataset
 from raytrain.tasks.resolve import task_for, task_name_of
 from raytrain.train.loop import NonFiniteLossError, run_loop
+from raytrain.train.spec import build_run_spec
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +85,9 @@ class MemoryContext:
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
 
+    def num_nodes(self) -> int:
+        return 1
+
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         saved = None
         if checkpoint_dir:
@@ -103,13 +107,7 @@ def run(tmp_path: Path, extra: str, resume: Any = None, tag: str = "a") -> Memor
     keep = tmp_path / f"ckpt_{tag}"
     keep.mkdir()
     ctx = MemoryContext(cfg, data_dir, keep, resume)
-    loop_config = {
-        "config": cfg.model_dump(mode="json"),
-        "data_dir": str(data_dir),
-        "log_dir": str(tmp_path / "logs"),
-        "run_name": "t",
-    }
-    run_loop(loop_config, ctx)
+    run_loop(build_run_spec(cfg, data_dir, log_dir=tmp_path / "logs", run_name="t"), ctx)
     return ctx
 
 

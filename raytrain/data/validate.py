@@ -22,9 +22,9 @@ from raytrain.data.layouts import (
     edge_rows,
     metadata_rows,
     npz_of,
-    split_folders,
     npz_rows,
     npz_task,
+    split_folders,
 )
 from raytrain.data.manifest import MANIFEST
 from raytrain.data.problems import Problem, Problems

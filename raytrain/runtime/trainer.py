@@ -32,8 +32,9 @@ def build_trainer(
     janitor: Any = None,
 ) -> Any:
     """A ready-to-fit TorchTrainer for the run `spec` describes (`datasets`: the Ray Datasets
-    of a search, built once, from `datasets_for`; default: built here). Per-rank datasets travel in the loop's config, each worker reading its own; a
-    single dict goes to Ray Train, which splits it across the workers.
+    of a search, built once, from `datasets_for`; default: built here). Per-rank datasets
+    travel in the loop's config, each worker reading its own; a single dict goes to Ray Train,
+    which splits it across the workers.
 
     `should_stop` (a Tune trial's): the run's controller runs in this thread
     (`raytrain.runtime.inline_controller`), which polls it; once it returns True the Train run is

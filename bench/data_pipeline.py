@@ -7,7 +7,7 @@ that load from other processes hits both alike.
 A  raytrain: `build_datasets` on a prepared dataset (parquet shards, decoded once into the
    object store when it fits, augmented by Ray Data tasks every epoch), consumed with
    `iter_torch_batches` and converted to float on the consumer, as the train loop does.
-B  the seed's way (seed 000 §1.3, §5.1): a torch `Dataset` over the PNG files, albumentations
+B  the seed's way: a torch `Dataset` over the PNG files, albumentations
    in `__getitem__`, `DataLoader(num_workers=2, shuffle=True)`, floats made in the workers.
 
 Printed per round and pipeline: first-batch seconds (from building the pipeline), steady-state

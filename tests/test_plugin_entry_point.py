@@ -1,4 +1,4 @@
-"""A third-party model type added through the `raytrain.models` entry-point group (seed 000 §8's
+"""A third-party model type added through the `raytrain.models` entry-point group (the plugin
 plugin idea): a tiny package is built and installed in the test (`pip install --no-deps
 --target`, no network), then used from a YAML file in subprocesses that have it on PYTHONPATH.
 

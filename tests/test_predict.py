@@ -1,4 +1,4 @@
-"""Prediction from registered models: the Python API, the seed §8 plugin surface,
+"""Prediction from registered models: the Python API, the plugin surface,
 plugins.yaml, and `raytrain predict` (fast: tiny models, no Ray)."""
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def test_unknown_model_lists_the_registered_ones(root: Path) -> None:
 
 
 def test_model_path_forms_load_the_same_model(root: Path, tmp_path: Path) -> None:
-    """A registry ref, a version folder, the bundle inside it, seed §8.3's spelling and a
+    """A registry ref, a version folder, the bundle inside it, the plugins.yaml spelling and a
     bundle copied out of the registry all give the same predictions."""
     folder = root / "anom" / "1.0.0"
     copied = tmp_path / "anom_v1.0.0.pth"

@@ -148,7 +148,7 @@ def test_load_by_stage_and_alias(three: tuple[ModelRegistry, list[torch.nn.Modul
     assert torch.equal(_outputs(raytrain.load_model("coef@first", root)), _outputs(models[0]))
     assert torch.equal(_outputs(raytrain.load_model("coef:1.2.0", root)), _outputs(models[2]))
     assert torch.equal(_outputs(raytrain.load_model("coef", root)), _outputs(models[2]))
-    # Seed 000 §4.1's spelling.
+    # The load_model(name, version=...) spelling.
     assert torch.equal(_outputs(reg.load_model("coef", version="1.0.0")), _outputs(models[0]))
     assert not raytrain.load_model("coef@production", root).training
 

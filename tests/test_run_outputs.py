@@ -1,4 +1,4 @@
-"""`raytrain train` for a tiny model of every task: seed 002's results layout, every plot a
+"""`raytrain train` for a tiny model of every task: the results layout, every plot a
 valid image, TensorBoard events, and a wandb offline run holding the logged metrics."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`raytrain train` under a real 2-worker TorchTrainer (DDP over gloo): seed 002's flags reach
+"""`raytrain train` under a real 2-worker TorchTrainer (DDP over gloo): the training flags reach
 the loop, the LR each step used is logged, and a fine-tuned model keeps its frozen layers."""
 
 from __future__ import annotations

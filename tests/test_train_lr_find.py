@@ -1,4 +1,4 @@
-"""`raytrain lr-find` (seed 000 §6.3): the LR range test, its plot and suggestion."""
+"""`raytrain lr-find`: the LR range test, its plot and suggestion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transfer learning (seed 000 §9.3): pretrained weights and which layers freeze."""
+"""Transfer learning: pretrained weights and which layers freeze."""
 
 from __future__ import annotations
 

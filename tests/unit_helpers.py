@@ -32,7 +32,7 @@ TINY_PARAMS: dict[str, dict[str, Any]] = {
 
 IMAGE_SIZE = 32
 
-#: The keys of seed 000 §7.1's exported .pth bundle.
+#: The keys of the exported .pth bundle.
 SEED_71_KEYS = {
     "model_state_dict",
     "metadata",

@@ -1,4 +1,4 @@
-"""Export a trained model: PyTorch with the seed's metadata (seed 000 §7.1) and ONNX.
+"""Export a trained model: a PyTorch bundle with its metadata, and ONNX.
 
 The ONNX file is checked before it is accepted: `onnx.checker` with full checks, a symbolic
 (dynamic) batch axis on input and output, and onnxruntime against PyTorch on random batches of
@@ -58,7 +58,7 @@ def output_activation(meta: dict[str, Any]) -> nn.Module:
 def export_pytorch(
     model: nn.Module, meta: dict[str, Any], path: str | Path, name: str, version: str
 ) -> Path:
-    """The seed §7.1 bundle: weights plus metadata, specifications, metrics, config,
+    """The export bundle: weights plus metadata, specifications, metrics, config,
     requirements. Only tensors and plain containers: it loads with `weights_only=True`."""
     import cv2
 
@@ -172,7 +172,7 @@ def export_onnx(
 
 
 def load_bundle(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """(model in eval mode on the CPU, bundle) from a seed §7.1 `.pth` written by
+    """(model in eval mode on the CPU, bundle) from a `.pth` bundle written by
     `export_pytorch`. Loads with `weights_only=True`: a file holding pickled code is refused."""
     from raytrain.artifacts.checkpoint import build_model_from_meta, load_state_dict
 

@@ -1,11 +1,11 @@
-"""The model registry: versioned, trained models on disk (seed 000 §7.2–7.3), safe to share.
+"""The model registry: versioned, trained models on disk, safe to share.
 
 Layout under the registry root (default `models/`):
 
     registry.json                    index: name -> list of versions (metrics, files, sha256)
     <name>/<version>/model.pt        weights (state dict; loads with weights_only=True)
                     /meta.json       architecture, parameters, data info, task, config
-                    /<name>_v<version>.pth   the seed §7.1 export bundle
+                    /<name>_v<version>.pth   the export bundle
                     /<name>_v<version>.onnx  ONNX, checked against onnxruntime
                     /card.md         model card: metrics, config, how to load
 
@@ -184,7 +184,7 @@ class ModelRegistry:
         return model, entry
 
     def load_model(self, name: str, version: str | None = None) -> Any:
-        """Seed 000 §4.1's `repo.load_model("edge_detector", version="1.0.0")`: the model in
+        """Like `repo.load_model("edge_detector", version="1.0.0")`: the model in
         eval mode on the CPU (checksum-checked); `version` may also be a stage or alias."""
         return self.load(name, version)[0]
 
@@ -368,7 +368,7 @@ class ModelRegistry:
         check_batches: tuple[int, ...] = CHECK_BATCHES,
         overwrite: bool = False,
     ) -> dict[str, Path]:
-        """Export a registered version to `out_dir` as `<name>_v<version>.pth` (seed §7.1
+        """Export a registered version to `out_dir` as `<name>_v<version>.pth` (the export
         bundle) and `.onnx` (dynamic batch, checked by onnxruntime at `check_batches`), plus
         its model card. Files appear only when complete; existing ones are kept unless
         `overwrite`. Returns format -> path."""

@@ -32,7 +32,7 @@ def _echo_json(obj: Any) -> None:
     type=click.Choice(["prepared", "folders"]),
     default="prepared",
     show_default=True,
-    help="prepared = parquet shards + manifest; folders = raw files in the seed's layout.",
+    help="prepared = parquet shards + manifest; folders = raw files in a folder layout.",
 )
 @click.option("--num-train", type=int, default=512, show_default=True)
 @click.option("--num-val", type=int, default=128, show_default=True)
@@ -67,12 +67,12 @@ def synth_command(task: str, out: str, layout: str, **sizes: Any) -> None:
 @click.option(
     "--generate-edges",
     is_flag=True,
-    help="Edge maps from the images (seed 000 §1.1 Canny+Sobel ensemble); edges/ not needed.",
+    help="Edge maps from the images (a Canny+Sobel ensemble); edges/ not needed.",
 )
 @click.option(
     "--generate-anomalies",
     is_flag=True,
-    help="Add one tampered copy (seed 000 §3.2) of every normal coefficient set.",
+    help="Add one tampered copy of every normal coefficient set.",
 )
 @click.option(
     "--on-bad-data",
@@ -91,7 +91,7 @@ def prepare_command(
     on_bad_data: str,
     seed: int,
 ) -> None:
-    """SOURCE (train/ val/ [test/] in a seed layout) -> parquet shards + manifest in --out."""
+    """SOURCE (train/ val/ [test/] in a supported layout) -> parquet shards + manifest in --out."""
     from raytrain.data.folders import prepare_folders, split_paths
     from raytrain.data.manifest import read_manifest
     from raytrain.data.problems import format_report
@@ -126,7 +126,7 @@ def prepare_command(
 )
 @options.as_json
 def validate_command(path: str, min_size: int, min_edge_density: float, as_json: bool) -> None:
-    """Seed 000 §5.2 checks on a raw or prepared dataset; lists every problem.
+    """Quality checks on a raw or prepared dataset; lists every problem.
 
     Exit code 0 when the data is clean, 1 when problems were found.
     """
@@ -167,7 +167,7 @@ def _ratios(value: str) -> tuple[float, float, float]:
 @click.option("--ratios", default="0.7,0.15,0.15", show_default=True, help="train,val,test")
 @click.option("--seed", type=int, default=42, show_default=True)
 def split_command(source: str, out: str, ratios: str, seed: int) -> None:
-    """SOURCE (one folder in a seed layout) -> --out/train, val, test (seed 000 §5.3)."""
+    """SOURCE (one folder in a supported layout) -> --out/train, val, test."""
     from raytrain.data.split import split_folder
 
     counts = split_folder(source, out, _ratios(ratios), seed)

@@ -32,7 +32,7 @@ def lr_find_command(
     out_dir: Path | None,
     sets: tuple[str, ...],
 ) -> None:
-    """Learning-rate range test for CONFIG's model (seed 000 §6.3): plot and a suggested LR."""
+    """Learning-rate range test (Smith, 2017) for CONFIG's model: plot and a suggested LR."""
     cfg = load_config(config, overrides=options.parse_set(sets))
     out = out_dir or Path(cfg.training.output_dir) / f"{cfg.training.name}_lr_finder"
     r = find_learning_rate(cfg, out, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter)

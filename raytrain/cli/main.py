@@ -216,7 +216,7 @@ def train(
     no_analysis: bool,
     visualization_frequency: int | None,
 ) -> None:
-    """Train one model from CONFIG (no search); seed 002's flags override the file."""
+    """Train one model from CONFIG (no search); flags override the file."""
     from raytrain.runtime.run import train_command_config
 
     flags: dict[str, Any] = {

@@ -184,7 +184,7 @@ def export_command(
     root: Path,
 ) -> None:
     """Export registered model REF (NAME[:VERSION] or NAME@LABEL): a PyTorch .pth bundle with
-    seed 000 §7.1 metadata and ONNX with a dynamic batch axis, checked by onnxruntime against
+    the bundle's metadata and ONNX with a dynamic batch axis, checked by onnxruntime against
     PyTorch at batch sizes 1, 3 and 8."""
     from raytrain.artifacts.export import CHECK_BATCHES
     from raytrain.artifacts.registry import ModelRegistry, parse_ref

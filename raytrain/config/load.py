@@ -18,7 +18,7 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.config.yaml_io import KeyLines, load_file, loads
 from raytrain.errors import RaytrainError, did_you_mean
 
-# The seed's short names for the knobs everybody searches over (seed 000 §6, §9.4).
+# Short names for the knobs everybody searches over.
 SHORT_NAMES: dict[str, str] = {
     "learning_rate": "optimizer.learning_rate",
     "lr": "optimizer.learning_rate",

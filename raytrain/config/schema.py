@@ -1,6 +1,6 @@
 """The experiment config: one typed object for one YAML file.
 
-The sections are those of the seed's YAML files (seed 000 §9) so that those files load as they
+The sections are the familiar ones (training, dataset, model, optimizer, ...) so that those files load as they
 are; raytrain adds `resources`, `tune`, `export` and `quick`. Every section forbids unknown keys,
 so a typo is an error with a did-you-mean instead of a silently ignored setting.
 
@@ -33,7 +33,7 @@ class Section(BaseModel):
 
 class TrainingSection(Section):
     name: str = Field("experiment", description="Experiment name; results go to results/<name>_*")
-    mode: str = Field("development", description="Free-form tag from the seed (development, …)")
+    mode: str = Field("development", description="Free-form tag (development, …)")
     task: str | None = Field(None, description="Task type; defaults to the architecture's task")
     seed: int = Field(42, description="Seed for weights, data order and augmentation")
     output_dir: str = Field("results", description="Root folder for experiment results")
@@ -139,8 +139,8 @@ ScheduleName = Literal[
 
 
 class SchedulerSection(Section):
-    """The learning rate per optimizer step (raytrain.train.schedules): seed 000's epoch
-    schedulers and seed 002's step schedules, each after a linear warmup and above a floor."""
+    """The learning rate per optimizer step (raytrain.train.schedules): per-epoch
+    schedulers and per-step schedules, each after a linear warmup and above a floor."""
 
     type: ScheduleName = Field(
         "constant", validation_alias=AliasChoices("type", "lr_schedule", "lr_schedule_type")
@@ -226,8 +226,8 @@ class LoggingSection(Section):
     save_samples: bool = False
     tensorboard: bool = True
     csv: bool = True
-    visualizations: bool = Field(True, description="Seed 002's visualizations/ for each run")
-    analysis: bool = Field(True, description="Seed 002's analysis/ (weights, calibration, ...)")
+    visualizations: bool = Field(True, description="Plots in visualizations/ for each run")
+    analysis: bool = Field(True, description="Analysis plots in analysis/ (weights, calibration, ...)")
     visualization_frequency: int = Field(
         0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)"
     )

@@ -1,8 +1,8 @@
 """`search_space:` YAML -> a Ray Tune parameter space over dotted config paths.
 
 Keys are dotted paths into the config (`optimizer.learning_rate`, `model.hidden_dims`) or the
-seed's short names (`learning_rate`, `batch_size`, `dropout`, `weight_decay`). Entries accept the
-seed's spellings (`loguniform`, `uniform`, `categorical`) and Optuna's short form
+short names (`learning_rate`, `batch_size`, `dropout`, `weight_decay`). Entries accept the
+classic spellings (`loguniform`, `uniform`, `categorical`) and Optuna's short form
 (`{type: float, low, high, log, step}`, `{type: int, ...}`). `int` ranges include `high`, as in
 Optuna (Tune's `randint` excludes it; the conversion is done here).
 

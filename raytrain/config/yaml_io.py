@@ -1,7 +1,7 @@
 """Safe YAML reading that remembers where every key was written.
 
 Two problems with plain `yaml.safe_load` for configs:
-- PyYAML follows YAML 1.1, which reads `1e-5` (no dot) as a *string*; the seed's own files are
+- PyYAML follows YAML 1.1, which reads `1e-5` (no dot) as a *string*; many hand-written configs are
   written that way. We add a float resolver for YAML 1.2 style exponents.
 - Error messages should point at a line. We compose the node graph once and keep a map from key
   path (tuple of keys) to the 1-based line of that key.

@@ -1,4 +1,4 @@
-"""Augmentation from the YAML: the seed's presets (seed 000 §5.1) or a list of albumentations
+"""Augmentation from the YAML: named presets or a list of albumentations
 transforms with their arguments.
 
 Geometric transforms move edge maps with their image (passed as albumentations' `mask`, which
@@ -53,7 +53,7 @@ def _basic() -> list[A.BasicTransform]:
 
 
 def _advanced() -> list[A.BasicTransform]:
-    # Seed 000 §5.1, in albumentations 2 spelling (ShiftScaleRotate -> Affine,
+    # The classic preset, in albumentations 2 spelling (ShiftScaleRotate -> Affine,
     # GaussNoise(var_limit=(10, 50)) -> std_range on the 0..1 scale: sqrt(10..50)/255).
     return [
         A.HorizontalFlip(p=0.5),
@@ -67,7 +67,7 @@ def _advanced() -> list[A.BasicTransform]:
 
 
 def _domain_specific() -> list[A.BasicTransform]:
-    # Seed 000 §9.3 names this preset for fine-tuning on a new domain: keep the geometry
+    # This preset is for fine-tuning on a new domain: keep the geometry
     # (the pretrained model knows it) and vary appearance more.
     return [
         A.HorizontalFlip(p=0.5),

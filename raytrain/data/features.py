@@ -1,7 +1,7 @@
-"""Hand-crafted image features and ensemble ground-truth edges (training guide §1.1, §2.2).
+"""Hand-crafted image features and ensemble ground-truth edges.
 
 The coefficient optimizer predicts a coefficient count from five global image features;
-this module computes them exactly as the guide does (with ``np.fft`` instead of
+this module computes them exactly as the reference recipe does (with ``np.fft`` instead of
 ``scipy.fftpack`` so scipy is not a runtime dependency) and provides a scaled vector for
 the MLP.
 """
@@ -38,7 +38,7 @@ def _as_gray_u8(img: np.ndarray) -> np.ndarray:
 
 
 def extract_image_features(img: np.ndarray) -> dict[str, float]:
-    """The guide's five features of a grayscale uint8 image (keys = :data:`FEATURE_NAMES`).
+    """The five hand-crafted features of a grayscale uint8 image (keys = :data:`FEATURE_NAMES`).
 
     * edge_density: fraction of Canny(50, 150) edge pixels.
     * frequency_content: mean magnitude of the 2-D FFT (fftshift does not change a mean,
@@ -89,7 +89,7 @@ def feature_vector(img: np.ndarray) -> np.ndarray:
 
 
 def generate_ground_truth_edges(img: np.ndarray) -> np.ndarray:
-    """Ensemble edge map of the guide's §1.1: 0.7*Canny + 0.3*Sobel, then a 3x3 close.
+    """Ensemble edge map: 0.7*Canny + 0.3*Sobel, then a 3x3 close.
 
     Used to label real images that have no exact ground truth. The Sobel magnitude is
     normalised by its maximum; a flat image (max == 0) yields an all-zero Sobel term

@@ -1,4 +1,4 @@
-"""Raw dataset folders in the seed's layouts -> a prepared (parquet + manifest) dataset.
+"""Raw dataset folders in the supported layouts -> a prepared (parquet + manifest) dataset.
 
 The layouts and their readers are in `layouts.py`. The prepared copy goes where the caller says
 (`raytrain data prepare --out`), or into the data cache under a key made of the folders' paths,

@@ -1,6 +1,6 @@
-"""Readers for the raw dataset layouts of seed 000, one split folder at a time.
+"""Readers for the raw dataset layouts, one split folder at a time.
 
-Layouts (seed 000 §1.1, §2.1, §3.1, §11.2-11.3, and a folder-per-class image set):
+Layouts (edge maps, optimizer metadata, anomaly sets, feature files, and a folder-per-class image set):
 
 - `edges`: `images/*.png` + `edges/<same name>` (or `images/` alone with `generate_edges`)
 - `metadata`: `images/` + `metadata.json` with `optimal_coefficients` per image (regression)
@@ -43,7 +43,7 @@ NPZ_KEYS = {"regression": ("features", "targets"), "anomaly": ("coefficients", "
 
 @dataclass(frozen=True)
 class Quality:
-    """The seed's quality bars (§5.2); None turns a check off (prepare keeps any size)."""
+    """The quality bars; None turns a check off (prepare keeps any size)."""
 
     min_size: int | None = None
     min_edge_density: float | None = None
@@ -121,7 +121,7 @@ def _big_enough(img: np.ndarray, path: Path, sink: Problems, q: Quality) -> bool
 def edge_rows(
     split: Path, sink: Problems, q: Quality = Quality(), generate_edges: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Image/edge-map pairs; with `generate_edges`, edge maps are the §1.1 Canny+Sobel ensemble."""
+    """Image/edge-map pairs; with `generate_edges`, edge maps are the Canny+Sobel ensemble."""
     images_dir, edges_dir = split / "images", split / "edges"
     if not images_dir.is_dir():
         sink.add(images_dir, "missing folder", "missing; an edge dataset split needs images/", 0)
@@ -250,7 +250,7 @@ def npz_rows(path: Path, task: str, sink: Problems) -> list[dict[str, Any]]:
 
 
 def metadata_rows(split: Path, sink: Problems, q: Quality = Quality()) -> list[dict[str, Any]]:
-    """Seed 000 §2.1: features of §2.2 computed from each image; target optimal_coefficients."""
+    """Optimizer layout: the hand-crafted features computed from each image; target optimal_coefficients."""
     meta_path = split / "metadata.json"
     try:
         meta = json.loads(meta_path.read_text())
@@ -284,8 +284,8 @@ def metadata_rows(split: Path, sink: Problems, q: Quality = Quality()) -> list[d
 
 
 def _read_vector(path: Path) -> np.ndarray:
-    """One coefficient set: a real descriptor, complex harmonics, or the seed's
-    [{"amplitude", "phase"}, ...] list (seed 000 §3.2) -> the anomaly detector's vector."""
+    """One coefficient set: a real descriptor, complex harmonics, or an
+    [{"amplitude", "phase"}, ...] list -> the anomaly detector's vector."""
     if path.suffix == ".npy":
         arr = np.load(path, allow_pickle=False)
     else:
@@ -306,7 +306,7 @@ def anomaly_rows(
     split: Path, sink: Problems, generate: bool = False, seed: int = 0
 ) -> list[dict[str, Any]]:
     """`normal/` (label 0) and `anomalous/` (label 1) files; with `generate`, each normal set
-    also gets one tampered copy made by a random tampering of seed 000 §3.2."""
+    also gets one tampered copy made by one of the four tamperings."""
     rows: list[dict[str, Any]] = []
     dim: int | None = None
     for label, sub in enumerate(("normal", "anomalous")):

@@ -170,7 +170,7 @@ def ensure_sample_dataset(
     return final
 
 
-# -- the same samples as raw folders in the seed layouts (`raytrain data synth --layout folders`)
+# -- the same samples as raw folders in the supported layouts (`raytrain data synth --layout folders`)
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
@@ -212,7 +212,7 @@ def _folder_split(task: str, split_dir: Path, n: int, seed: int, s: SampleDataSe
 
 
 def write_sample_folders(task: str, s: SampleDataSection, out: str | Path) -> Path:
-    """The sample data as raw train/ val/ test/ folders in the seed's layout for `task`."""
+    """The sample data as raw train/ val/ test/ folders in the folder layout for `task`."""
     final = Path(out).expanduser()
     if final.exists() and any(final.iterdir()):
         raise RaytrainError(f"{final}: exists and is not empty; choose another --out")

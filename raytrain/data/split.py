@@ -1,4 +1,4 @@
-"""`raytrain data split`: one flat folder -> train/ val/ test/ (seed 000 §5.3), deterministic.
+"""`raytrain data split`: one flat folder -> train/ val/ test/, deterministic.
 
 The same source, ratios and seed always give the same split (items are sorted, then permuted
 by a seeded generator). Class and anomaly folders are split per class, so every split keeps

@@ -111,7 +111,7 @@ def _parquet_rows(root: Path, split: Split) -> Iterator[dict[str, Any]]:
 
 
 def dataset_stats(path: str | Path) -> dict[str, Any]:
-    """Per-split statistics of a prepared dataset or a raw folder in a seed layout."""
+    """Per-split statistics of a prepared dataset or a raw folder in a supported layout."""
     root = Path(path).expanduser()
     if (root / MANIFEST).exists():
         m = read_manifest(root)

@@ -5,10 +5,10 @@ depends only on ``(seed, i)``: datasets of different sizes share prefixes, any i
 be regenerated on any worker, and no global RNG state is touched.
 
 * :func:`edge_sample` - shapes image + exact ground-truth edge map (edge detection).
-* :func:`coefficient_sample` - star-shaped blob image, its guide features and the true
+* :func:`coefficient_sample` - star-shaped blob image, its hand-crafted features and the true
   minimal Fourier coefficient count (coefficient optimizer).
 * :func:`anomaly_samples` - normal vs tampered Fourier coefficient vectors (anomaly
-  detector), with the guide's four tamperings (§3.2).
+  detector), with four tamperings.
 * :func:`classification_sample` - labelled shape images (generic image classification).
 """
 
@@ -319,7 +319,7 @@ def tamper_frequency_gap(coeffs: np.ndarray, rng: np.random.Generator) -> np.nda
 def tamper_distribution(coeffs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Guide type 4: every amplitude except the reference replaced by U(0, 1) * |c(+1)|.
 
-    The guide's uniform(0, 100) is on an absolute scale; on the normalised scale of the
+    The reference recipe's uniform(0, 100) is on an absolute scale; on the normalised scale of the
     vector that becomes U(0, 1) relative to |c(+1)|. Phases are kept where meaningful
     and drawn uniformly for numerically-zero coefficients.
     """

@@ -1,7 +1,7 @@
-"""`raytrain data validate`: seed 000 §5.2's quality checks, listing every problem.
+"""`raytrain data validate`: quality checks, listing every problem.
 
 Works on a raw folder in any layout of `layouts.py` (a dataset root with train/ val/ test/, or
-one split folder such as the seed's `images/` + `edges/`) and on a prepared dataset (checksums,
+one split folder such as `images/` + `edges/`) and on a prepared dataset (checksums,
 parquet files, every row decoded). Checks: missing pairs, unreadable images, images smaller
 than `min_size`, edge maps sparser than `min_edge_density`, image/edge-map size mismatches,
 empty splits, unreadable metadata or coefficient files.
@@ -30,8 +30,8 @@ from raytrain.data.manifest import MANIFEST
 from raytrain.data.problems import Problem, Problems
 from raytrain.errors import RaytrainError
 
-SEED_MIN_SIZE = 256  # seed 000 §5.2: "Image too small" below 256x256
-SEED_MIN_EDGE_DENSITY = 0.01  # seed 000 §5.2: "Edge map too sparse" below 1 % edge pixels
+SEED_MIN_SIZE = 256  # "Image too small" below 256x256
+SEED_MIN_EDGE_DENSITY = 0.01  # "Edge map too sparse" below 1 % edge pixels
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Classical baselines a trained model must beat (seed 000 §9.2 `compare_with_baseline`, §10).
+"""Classical baselines a trained model must beat.
 
 A model is only worth deploying if it does better than the simple method it replaces, measured
 the same way. So every baseline here:
@@ -12,9 +12,9 @@ the same way. So every baseline here:
 
 Baselines per task (`baselines_for(task)`; the first one listed is the "reference" baseline):
 
-* edges: the seed §1.1 ensemble (0.7·Canny(50, 150) + 0.3·Sobel, 3×3 close), binarized at
+* edges: the classical ensemble (0.7·Canny(50, 150) + 0.3·Sobel, 3×3 close), binarized at
   > 127 — the classical detector the U-Net is meant to improve on. Nothing to fit.
-* regression: `linear` — least squares on the guide's §2.2 features with an intercept; and
+* regression: `linear` — least squares on the hand-crafted image features with an intercept; and
   `mean` — predicts the training-target mean (R² = 0 on its own training split by definition).
 * anomaly: `zscore` — per-dimension mean/std of the *normal* training vectors, score =
   mean z² over dimensions, threshold chosen on the training split to maximize F1.
@@ -96,7 +96,7 @@ def hard_logits(decision: np.ndarray) -> np.ndarray:
 
 @register_baseline("edges")
 class CannySobelEdges(Baseline):
-    """Seed §1.1's Canny + Sobel ensemble, thresholded at > 127.
+    """The Canny + Sobel ensemble, thresholded at > 127.
 
     At > 127 a pixel is an edge when Canny marks it (0.7·255 ≈ 178 alone passes; Sobel's
     0.3·255 ≈ 76 alone never does), after the 3×3 closing — so this is Canny(50, 150) with
@@ -104,7 +104,7 @@ class CannySobelEdges(Baseline):
     """
 
     name = "canny_sobel"
-    description = "seed §1.1 0.7·Canny(50,150) + 0.3·Sobel, 3×3 close, > 127"
+    description = "0.7·Canny(50,150) + 0.3·Sobel, 3×3 close, > 127"
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 4 or x.shape[1] != 1:

@@ -1,6 +1,6 @@
 """`raytrain evaluate`: a registered model on a held-out split, next to its classical baseline.
 
-Seed 000 §12.1's evaluation script and §9.2's `compare_with_baseline`, for any registered model:
+The evaluation script and its comparison with a classical baseline, for any registered model:
 
 1. load the model from the registry (weights checked against their sha256) and rebuild its
    training config from the entry, which says which dataset it was trained on;
@@ -258,7 +258,7 @@ def confusion_of(
 
 
 def plot_confusion(report: EvalReport, path: Path) -> Path:
-    """Model and reference baseline side by side, counts annotated (seed §12.1's heatmap).
+    """Model and reference baseline side by side, counts annotated.
 
     `matplotlib.figure.Figure` renders with Agg without touching pyplot's global backend.
     """

@@ -1,4 +1,4 @@
-"""Seed 000 §8.3's `plugins.yaml`: registered models configured as an application's plugins.
+"""`plugins.yaml`: registered models configured as an application's plugins.
 
     plugins:
       edge_detectors:
@@ -44,7 +44,7 @@ def _where(path: Path, lines: KeyLines, *key: str) -> str:
 
 def _categories(data: Any, path: Path, lines: KeyLines) -> dict[str, Any]:
     if not isinstance(data, dict) or "plugins" not in data:
-        raise RaytrainError(f"{path}: expected a top-level 'plugins:' mapping (seed §8.3)")
+        raise RaytrainError(f"{path}: expected a top-level 'plugins:' mapping")
     extra = [k for k in data if k != "plugins"]
     if extra:
         raise RaytrainError(
@@ -91,7 +91,7 @@ def _entry(item: Any, where: str, label: str) -> tuple[str, bool, dict[str, Any]
 
 
 def _relative_to(config: dict[str, Any], yaml_dir: Path) -> dict[str, Any]:
-    """A relative model path is read from the current folder (as in the seed, where the file
+    """A relative model path is read from the current folder (as in a typical application, where the file
     sits in config/ and names models/...), else from the YAML file's folder."""
     ref = str(config["model_path"])
     p = Path(ref).expanduser()
@@ -103,7 +103,7 @@ def _relative_to(config: dict[str, Any], yaml_dir: Path) -> dict[str, Any]:
 
 
 def _findable(p: Path) -> bool:
-    """The file or folder exists, or it is seed §8.3's `<registry>/<name>_v<version>.pth`."""
+    """The file or folder exists, or it is the `<registry>/<name>_v<version>.pth`."""
     return p.exists() or (p.parent / INDEX).exists()
 
 
@@ -163,7 +163,7 @@ def _configured(
 
 
 class PluginRegistry:
-    """Seed §8.2: plugins by name. `register_plugin` takes an initialized plugin (or a class
+    """Plugins by name. `register_plugin` takes an initialized plugin (or a class
     whose instances know their metadata); `get_plugin(name)` gives it back."""
 
     def __init__(self) -> None:
@@ -190,7 +190,7 @@ class PluginRegistry:
 
     @classmethod
     def from_file(cls, path: str | Path, registry_root: str | Path = "models") -> PluginRegistry:
-        """Every enabled plugin of a seed §8.3 plugins.yaml, initialized and registered."""
+        """Every enabled plugin of a plugins.yaml, initialized and registered."""
         reg = cls()
         for plugins in load_plugins(path, registry_root).values():
             for p in plugins:

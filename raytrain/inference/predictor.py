@@ -1,7 +1,7 @@
-"""Predictions from registered models, and the plugin surface of seed 000 §4.1 and §8.1.
+"""Predictions from registered models, and the plugin surface (`AIModelPlugin`).
 
-`Predictor.load("edge", "1.0.0")` loads a registered model (seed §4.1's `load_model`) and
-`predict(arrays)` runs it on plain numpy input. The same object is the seed's `AIModelPlugin`:
+`Predictor.load("edge", "1.0.0")` loads a registered model and
+`predict(arrays)` runs it on plain numpy input. The same object is an `AIModelPlugin`:
 `metadata`, `initialize(config)`, `detect_edges(image)`, `get_performance_metrics()` and
 `cleanup()`, so a model trained by raytrain drops into an application that expects a plugin.
 
@@ -51,7 +51,7 @@ DEFAULT_THRESHOLD = 0.5
 #: would otherwise be "resized" into a meaningless picture.
 MIN_IMAGE_SIDE = 8
 
-#: Task name -> the seed's plugin `model_type`.
+#: Task name -> the plugin `model_type`.
 MODEL_TYPES: dict[str, str] = {
     "edges": "edge_detector",
     "regression": "coefficient_optimizer",
@@ -60,7 +60,7 @@ MODEL_TYPES: dict[str, str] = {
 }
 IMAGE_TASKS = ("edges", "classification")
 
-#: The keys `initialize(config)` understands (seed §8.1 and §8.3, plus raytrain's own).
+#: The keys `initialize(config)` understands (the plugin keys, plus raytrain's own).
 CONFIG_KEYS: tuple[str, ...] = (
     "model_path",
     "threshold",
@@ -81,7 +81,7 @@ _BUNDLE_NAME = re.compile(r"^(?P<name>.+)_v(?P<version>\d+\.\d+\.\d+)\.(?:pth|on
 
 @dataclass(frozen=True)
 class PluginMetadata:
-    """Seed §8.1's plugin metadata, filled in from the registry entry."""
+    """A plugin's metadata, filled in from the registry entry."""
 
     name: str
     version: str
@@ -249,7 +249,7 @@ def _registered_folder(folder: Path) -> ModelSource | None:
 
 
 def _bundle_source(path: Path) -> ModelSource:
-    """A seed §7.1 `.pth` bundle copied out of the registry: it carries everything needed."""
+    """A `.pth` export bundle copied out of the registry: it carries everything needed."""
     from raytrain.artifacts.checkpoint import load_state_dict
 
     bundle = load_state_dict(path)
@@ -302,7 +302,7 @@ def _path_source(ref: str, base_dirs: Sequence[Path]) -> ModelSource:
             f"{existing}: expected a registry ref NAME[:VERSION], a registered "
             f"version folder or a .pth bundle written by the registry"
         )
-    # Seed §8.3 spells models as `models/<name>_v<version>.pth`: read that as a registry lookup.
+    # plugins.yaml files spell models as `models/<name>_v<version>.pth`: read that as a registry lookup.
     m = _BUNDLE_NAME.match(p.name)
     for c in candidates:
         if m and (c.parent / INDEX).exists():
@@ -314,7 +314,7 @@ def resolve_model(
     ref: str | Path, root: str | Path = "models", base_dirs: Sequence[str | Path] = (".",)
 ) -> ModelSource:
     """Find a model from `name[:version]` (in registry `root`), a registered version folder,
-    a `.pth` bundle, or seed §8.3's `models/<name>_v<version>.pth` spelling."""
+    a `.pth` bundle, or the `models/<name>_v<version>.pth` spelling."""
     ref = str(ref)
     if looks_like_path(ref):
         return _path_source(ref, [Path(b) for b in base_dirs])
@@ -525,10 +525,10 @@ def _is_vector_batch(a: np.ndarray, dim: int) -> bool:
 
 
 class Predictor:
-    """A registered model ready to predict; also a seed §8.1 `AIModelPlugin`.
+    """A registered model ready to predict; also an `AIModelPlugin`.
 
-    Build it with `Predictor.load(name, version)` (seed §4.1), or `Predictor(name=...)` then
-    `initialize(config)` the way a plugin host does (seed §8.2).
+    Build it with `Predictor.load(name, version)`, or `Predictor(name=...)` then
+    `initialize(config)` the way a plugin host does.
     """
 
     def __init__(self, name: str | None = None) -> None:
@@ -571,7 +571,7 @@ class Predictor:
         return p
 
     def initialize(self, config: dict[str, Any]) -> None:
-        """Apply a plugin config (seed §8.1/§8.3 keys); (re)load when it names a model."""
+        """Apply a plugin config (the plugin keys); (re)load when it names a model."""
         unknown = [k for k in config if k not in CONFIG_KEYS]
         if unknown:
             k = unknown[0]
@@ -754,7 +754,7 @@ class Predictor:
         raise RaytrainError(f"model '{self.source.ref}': no prediction for task '{task}'")
 
     def detect_edges(self, image: np.ndarray) -> np.ndarray:
-        """Seed §8.1: a uint8 edge map (0 or 255) at the image's size."""
+        """A uint8 edge map (0 or 255) at the image's size."""
         if self.task != "edges":
             raise RaytrainError(
                 f"detect_edges: model '{self.source.ref}' is a "
@@ -765,7 +765,7 @@ class Predictor:
         return result.edges[0]
 
     def cleanup(self) -> None:
-        """Seed §8.1: free the model (and cached GPU memory); initialize() brings it back."""
+        """Free the model (and cached GPU memory); initialize() brings it back."""
         self._runner = None
         if self.device == "cuda":
             import torch
@@ -889,5 +889,5 @@ class Predictor:
         return CountPrediction(counts, rounded, notes)
 
 
-#: Seed §8.1's name for the class a plugin host loads.
+#: The name plugin hosts load the class by.
 RegisteredModelPlugin = Predictor

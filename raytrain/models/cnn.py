@@ -1,4 +1,4 @@
-"""A small CNN image classifier: the seed 002 framework's `simple_cnn`.
+"""A small CNN image classifier (`simple_cnn`).
 
 Blocks of conv-BN-ReLU ×2 then max-pool, global average pooling and a linear head. Global pooling
 makes it independent of the input size. Returns logits.
@@ -60,7 +60,7 @@ class CNNClassifier(nn.Module):
     aliases=("simple_cnn", "CNNClassifier"),
 )
 def build_cnn_classifier(p: CNNParams, data: DataInfo) -> nn.Module:
-    """Small CNN image classifier (seed 002's simple_cnn)."""
+    """Small CNN image classifier (simple_cnn)."""
     num_classes = p.num_classes or data.num_classes
     if num_classes is None:
         raise RaytrainError("model.num_classes: not given and the data does not say")

@@ -1,6 +1,6 @@
-"""The two MLPs of seed 000: the coefficient-count regressor (§2.3) and the tamper detector (§3.3).
+"""The two MLPs: the coefficient-count regressor and the tamper detector.
 
-Both are the seed's Linear-BatchNorm-ReLU-Dropout stacks. The regressor carries the target's mean
+Both are Linear-BatchNorm-ReLU-Dropout stacks. The regressor carries the target's mean
 and standard deviation as buffers: it learns on a standardized target (well-conditioned whatever
 the unit) but returns coefficient counts, in PyTorch and in the exported ONNX model alike. The
 detector returns a logit; the anomaly task applies the sigmoid.
@@ -81,7 +81,7 @@ def _input_dim(p: MLPParams, data: DataInfo, name: str) -> int:
     aliases=("CoefficientOptimizer", "coefficient_mlp"),
 )
 def build_coefficient_optimizer(p: MLPParams, data: DataInfo) -> nn.Module:
-    """Coefficient-count regressor MLP (seed 000 §2.3)."""
+    """Coefficient-count regressor MLP."""
     return CoefficientOptimizer(
         _input_dim(p, data, "coefficient_optimizer"), p.hidden_dims, p.dropout
     )
@@ -94,5 +94,5 @@ def build_coefficient_optimizer(p: MLPParams, data: DataInfo) -> nn.Module:
     aliases=("AnomalyDetector", "anomaly_mlp"),
 )
 def build_anomaly_detector(p: AnomalyParams, data: DataInfo) -> nn.Module:
-    """Tamper-detection MLP (seed 000 §3.3)."""
+    """Tamper-detection MLP."""
     return AnomalyDetector(_input_dim(p, data, "anomaly_detector"), p.hidden_dims, p.dropout)

@@ -1,9 +1,9 @@
-"""U-Net edge detector (seed 000 §1.2, option 1), with configurable width, depth and dropout.
+"""U-Net edge detector, with configurable width, depth and dropout.
 
-Differences from the seed's listing, on purpose: skip connections concatenate (the U-Net paper's
+Differences from the textbook listing, on purpose: skip connections concatenate (the U-Net paper's
 design) instead of adding, `depth` and `base_filters` are parameters, and the network returns
 logits; the edge task applies the sigmoid (BCE-with-logits is numerically safer, and the export
-wraps the sigmoid back in so the ONNX model outputs probabilities like the seed's).
+wraps the sigmoid back in so the ONNX model outputs probabilities).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class UNet(nn.Module):
 
 @register_model("unet", params=UNetParams, task="edges", aliases=("UNet", "u_net"))
 def build_unet(p: UNetParams, data: DataInfo) -> nn.Module:
-    """U-Net edge detector (seed 000 §1.2)."""
+    """U-Net edge detector."""
     if data.image_size is not None and data.image_size % (2**p.depth):
         raise RaytrainError(
             f"model.depth: a U-Net of depth {p.depth} needs an image size divisible by "

@@ -1,9 +1,9 @@
-"""Vision-Transformer edge detector (seed 000 §1.2, option 2) in plain torch.
+"""Vision-Transformer edge detector in plain torch.
 
-The seed builds it on `transformers.ViTModel`; raytrain avoids that dependency (and any hub
+A common build is on `transformers.ViTModel`; raytrain avoids that dependency (and any hub
 download) with `nn.TransformerEncoder`. Patches are embedded by a strided convolution, the token
 grid is decoded back to full resolution by transposed convolutions, one per factor of 2 in the
-patch size, like the seed's decoder head. Returns logits.
+patch size, like a simple patch decoder head. Returns logits.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class ViTEdgeDetector(nn.Module):
 
 @register_model("vit_edge", params=ViTEdgeParams, task="edges", aliases=("ViTEdgeDetector", "vit"))
 def build_vit_edge(p: ViTEdgeParams, data: DataInfo) -> nn.Module:
-    """Vision Transformer edge detector (seed 000 §1.2), plain torch."""
+    """Vision Transformer edge detector, plain torch."""
     size = data.image_size
     if size is None:
         raise RaytrainError("model: vit_edge needs a fixed image size (dataset.image_size)")

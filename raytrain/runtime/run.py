@@ -1,6 +1,6 @@
-"""`raytrain train`: one training run (the seed's training scripts, as one command).
+"""`raytrain train`: one training run (a training script, as one command).
 
-Writes seed 002's results layout under `<output_dir>/<name>_<timestamp>/`: `config.json`,
+Writes the results layout under `<output_dir>/<name>_<timestamp>/`: `config.json`,
 `best_model/` and `final_model/` (checkpoint folders), `training_log.csv`,
 `tensorboard_logs/`, and the checkpoints in `train/`.
 

@@ -1,4 +1,4 @@
-"""Tamper detection (seed 000 §3): binary labels on coefficient vectors, BCE with pos_weight."""
+"""Tamper detection: binary labels on coefficient vectors, BCE with pos_weight."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Image classification (seed 002): cross-entropy; accuracy and macro-F1 from a confusion matrix."""
+"""Image classification: cross-entropy; accuracy and macro-F1 from a confusion matrix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Edge detection (seed 000 §1): per-pixel binary maps, BCE loss, F1 / precision / recall / IoU."""
+"""Edge detection: per-pixel binary maps, BCE loss, F1 / precision / recall / IoU."""
 
 from __future__ import annotations
 

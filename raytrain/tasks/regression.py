@@ -1,4 +1,4 @@
-"""Coefficient-count regression (seed 000 §2): MSE on a standardized target; RMSE, MAE, R².
+"""Coefficient-count regression: MSE on a standardized target; RMSE, MAE, R².
 
 The loss is computed in standard-deviation units (the model's own target_mean/target_std
 buffers), so one learning rate suits any target scale; metrics are reported in real units.

@@ -1,5 +1,5 @@
-"""Gradient clipping: by value, by each parameter's norm, by the global norm (seed 002's
-`gradient_clipping_value`, `_norm_local`, `_norm_global`; seed 000's `gradient_clip`).
+"""Gradient clipping: by value, by each parameter's norm, by the global norm (config keys
+`gradient_clipping_value`, `_norm_local`, `_norm_global`, and `gradient_clip`).
 
 Configured clippers run in that order, so the global-norm bound, the strongest guarantee,
 holds on what the optimizer finally sees. They act on true (unscaled) gradients: the train

@@ -1,8 +1,8 @@
-"""The learning-rate range test (seed 000 §6.3): `raytrain lr-find CONFIG`.
+"""The learning-rate range test (Smith, 2017): `raytrain lr-find CONFIG`.
 
 Train the config's model from its initial weights for `num_iter` steps while the learning
 rate grows exponentially from `start_lr` to `end_lr`, and record the loss of every step. The
-suggestion is seed 000's rule — the LR where the loss falls fastest (the most negative
+suggestion is the steepest-descent rule — the LR where the loss falls fastest (the most negative
 gradient of the loss curve) — applied to the exponentially smoothed loss, before the point
 where the loss diverges (4x its best), so one noisy batch does not decide it.
 
@@ -51,7 +51,7 @@ def smooth(losses: list[float], beta: float = SMOOTH) -> list[float]:
 
 
 def suggest(lrs: list[float], smoothed: list[float]) -> float:
-    """Seed 000's steepest descent: the LR at the most negative d(loss)/d(step), skipping the
+    """Steepest descent: the LR at the most negative d(loss)/d(step), skipping the
     first tenth of the steps (the average is still settling there) and the last few (where
     the loss turns up towards divergence)."""
     n = len(lrs)

@@ -6,9 +6,9 @@ it how long the run is. `LRSchedule` wraps one: `lr(step)` is a pure function of
 step (so a resumed run continues exactly where it stopped, and tests check values without
 Ray), except ReduceLROnPlateau, whose multiplier moves at epoch ends on the monitored value.
 
-The formulas are seed 002's (Keras): cosine decay `(1 - alpha) * cos_part + alpha`, cosine
+The formulas are Keras's: cosine decay `(1 - alpha) * cos_part + alpha`, cosine
 decay with restarts (period x `t_mul`, peak x `m_mul` each restart), exponential decay
-`rate ** (t / decay_steps)`; and seed 000's CosineAnnealingLR (per epoch, down to `min_lr`).
+`rate ** (t / decay_steps)`; and torch's CosineAnnealingLR (per epoch, down to `min_lr`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _exponential_decay(t: int, base: float, cfg: SchedulerSection, h: Horizon) -
 
 
 def _cosine_annealing(t: int, base: float, cfg: SchedulerSection, h: Horizon) -> float:
-    """torch's CosineAnnealingLR as seed 000 used it: one value per epoch, down to `min_lr`."""
+    """torch's CosineAnnealingLR: one value per epoch, down to `min_lr`."""
     spe = max(1, h.steps_per_epoch)
     epochs = max(1, h.decay_steps // spe)
     e = min(t // spe, epochs)

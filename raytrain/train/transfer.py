@@ -1,4 +1,4 @@
-"""Transfer learning (seed 000 §9.3): start from pretrained weights, train only some layers
+"""Transfer learning: start from pretrained weights, train only some layers
 for a while, then fine-tune.
 
 * `pretrained.model_path`: a raytrain checkpoint folder (its `model.pt`) or a weights file
@@ -29,7 +29,7 @@ from raytrain.errors import RaytrainError
 
 #: module-name prefixes that make up "the encoder" of the built-in architectures
 ENCODER_PREFIXES = ("encoder", "patch_embed", "bottleneck", "features")
-#: seed spellings for a model's last layer
+#: common spellings for a model's last layer
 OUTPUT_ALIASES = ("output", "head")
 
 

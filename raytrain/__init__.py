@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _API: dict[str, str] = {
     "run_search": "raytrain.tune.runner",
-    "plan_search": "raytrain.tune.runner",
+    "plan_search": "raytrain.tune.plan",
     "run_training": "raytrain.runtime.run",
     "ModelRegistry": "raytrain.artifacts.registry",
     "load_bundle": "raytrain.artifacts.export",

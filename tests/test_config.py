@@ -260,7 +260,7 @@ def test_shipped_search_space_dry_runs(
     monkeypatch.chdir(tmp_path)  # output_dir is relative: plan in an empty folder
     ray_was_up = ray.is_initialized()  # other tests in this session may have started it
 
-    from raytrain.tune.runner import plan_search
+    from raytrain.tune.plan import plan_search
 
     text = path.read_text()
     assert text.startswith("# raytrain "), f"{path.name}: first line must be the command"

@@ -64,7 +64,7 @@ def test_datasets_built_once_unless_the_search_varies_the_data(
 ) -> None:
     from raytrain.config.search_space import build_search_space
     from raytrain.data.resolve import resolve_dataset
-    from raytrain.tune.runner import shared_datasets
+    from raytrain.tune.trainable import shared_datasets
 
     cfg = load_config_text(ONE_WORKER.format(out=tmp_path, registry=tmp_path))
     data_dir = resolve_dataset(cfg, "regression")

@@ -17,7 +17,8 @@ import optuna
 import pytest
 
 from raytrain.config import load_config_text
-from raytrain.tune.runner import SearchResult, run_search
+from raytrain.tune.results import SearchResult
+from raytrain.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from raytrain.config.schema import SearchSection, TuneSection
 from raytrain.errors import RaytrainError
 from raytrain.tune.experiment import claim
 from raytrain.tune.objectives import pareto_front
-from raytrain.tune.runner import SearchPlan, plan_search
+from raytrain.tune.plan import SearchPlan, plan_search
 from raytrain.tune.schedulers import SCHEDULERS
 from raytrain.tune.searchers import SEARCH_METHODS
 

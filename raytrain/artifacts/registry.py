@@ -49,6 +49,7 @@ from raytrain.artifacts.export import (
     export_pytorch,
     input_shape,
 )
+from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import atomic_write_text, sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
 
@@ -464,6 +465,23 @@ def _set_stage(entry: dict[str, Any], stage: str, when: str) -> None:
 
 def _ref(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["name"], entry["version"]
+
+
+def register_run(
+    cfg: ExperimentConfig, checkpoint: str | Path, source: dict[str, Any]
+) -> dict[str, Any]:
+    """Register a run's checkpoint as its config's `export:` section says (registry folder,
+    name, ONNX export and its check); `source` records where it came from. The one way a
+    search's best trial and `raytrain train --register` enter the registry."""
+    ex = cfg.export
+    return ModelRegistry(ex.registry_dir).register(
+        ex.registry_name or cfg.training.name,
+        checkpoint,
+        source=source,
+        onnx=ex.onnx,
+        opset=ex.opset,
+        tolerance=ex.tolerance,
+    )
 
 
 def load_registered(ref: str, root: str | Path = "models") -> Any:

@@ -123,7 +123,7 @@ def tune(
         overrides["training.name"] = name
     cfg = load_config(space, overrides=overrides, quick=quick)
     if dry_run:
-        from raytrain.tune.runner import plan_search
+        from raytrain.tune.plan import plan_search
 
         cpus, gpus = _planning_resources(cfg)
         if address:
@@ -269,7 +269,7 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     from raytrain.config import load_config
 
     cfg = load_config(config, overrides=options.parse_set(sets), quick=quick)
-    from raytrain.tune.runner import plan_search  # torch: only once the YAML is sound
+    from raytrain.tune.plan import plan_search
 
     with _about(config):
         cpus, gpus = _planning_resources(cfg)

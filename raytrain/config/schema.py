@@ -1,8 +1,9 @@
 """The experiment config: one typed object for one YAML file.
 
-The sections are the familiar ones (training, dataset, model, optimizer, ...) so that those files load as they
-are; raytrain adds `resources`, `tune`, `export` and `quick`. Every section forbids unknown keys,
-so a typo is an error with a did-you-mean instead of a silently ignored setting.
+The sections are the familiar ones (training, dataset, model, optimizer, ...), so that
+existing files load as they are; raytrain adds `resources`, `tune`, `export` and `quick`.
+Every section forbids unknown keys, so a typo is an error with a did-you-mean instead of a
+silently ignored setting.
 
 Model hyper-parameters (`model:` beyond `architecture`) are validated against the parameter class
 that each registered architecture declares; see `raytrain.models.registry`.
@@ -227,7 +228,9 @@ class LoggingSection(Section):
     tensorboard: bool = True
     csv: bool = True
     visualizations: bool = Field(True, description="Plots in visualizations/ for each run")
-    analysis: bool = Field(True, description="Analysis plots in analysis/ (weights, calibration, ...)")
+    analysis: bool = Field(
+        True, description="Analysis plots in analysis/ (weights, calibration, ...)"
+    )
     visualization_frequency: int = Field(
         0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)"
     )

@@ -1,6 +1,6 @@
 """Readers for the raw dataset layouts, one split folder at a time.
 
-Layouts (edge maps, optimizer metadata, anomaly sets, feature files, and a folder-per-class image set):
+Layouts (edge maps, optimizer metadata, anomaly sets, feature files, class folders):
 
 - `edges`: `images/*.png` + `edges/<same name>` (or `images/` alone with `generate_edges`)
 - `metadata`: `images/` + `metadata.json` with `optimal_coefficients` per image (regression)
@@ -250,7 +250,8 @@ def npz_rows(path: Path, task: str, sink: Problems) -> list[dict[str, Any]]:
 
 
 def metadata_rows(split: Path, sink: Problems, q: Quality = Quality()) -> list[dict[str, Any]]:
-    """Optimizer layout: the hand-crafted features computed from each image; target optimal_coefficients."""
+    """Optimizer layout: the hand-crafted features computed from each image; the target is
+    `optimal_coefficients`."""
     meta_path = split / "metadata.json"
     try:
         meta = json.loads(meta_path.read_text())

@@ -170,7 +170,7 @@ def ensure_sample_dataset(
     return final
 
 
-# -- the same samples as raw folders in the supported layouts (`raytrain data synth --layout folders`)
+# -- the same samples as raw folders (`raytrain data synth --layout folders`)
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:

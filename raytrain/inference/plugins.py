@@ -91,8 +91,8 @@ def _entry(item: Any, where: str, label: str) -> tuple[str, bool, dict[str, Any]
 
 
 def _relative_to(config: dict[str, Any], yaml_dir: Path) -> dict[str, Any]:
-    """A relative model path is read from the current folder (as in a typical application, where the file
-    sits in config/ and names models/...), else from the YAML file's folder."""
+    """A relative model path is read from the current folder (as in a typical application,
+    where the file sits in config/ and names models/...), else from the YAML file's folder."""
     ref = str(config["model_path"])
     p = Path(ref).expanduser()
     if not looks_like_path(ref) or p.is_absolute() or _findable(p):

@@ -302,7 +302,7 @@ def _path_source(ref: str, base_dirs: Sequence[Path]) -> ModelSource:
             f"{existing}: expected a registry ref NAME[:VERSION], a registered "
             f"version folder or a .pth bundle written by the registry"
         )
-    # plugins.yaml files spell models as `models/<name>_v<version>.pth`: read that as a registry lookup.
+    # plugins.yaml files spell models as `models/<name>_v<version>.pth`: a registry lookup.
     m = _BUNDLE_NAME.match(p.name)
     for c in candidates:
         if m and (c.parent / INDEX).exists():

@@ -126,16 +126,9 @@ def run_training(
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     if register:
-        from raytrain.artifacts.registry import ModelRegistry
+        from raytrain.artifacts.registry import register_run
 
-        entry = ModelRegistry(cfg.export.registry_dir).register(
-            cfg.export.registry_name or cfg.training.name,
-            best_dir,
-            source={"run": str(run_dir)},
-            onnx=cfg.export.onnx,
-            opset=cfg.export.opset,
-            tolerance=cfg.export.tolerance,
-        )
+        entry = register_run(cfg, best_dir, source={"run": str(run_dir)})
         result.registered = entry
         echo(f"registered {entry['name']} v{entry['version']}")
     return result

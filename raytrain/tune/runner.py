@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +22,15 @@ import yaml
 
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
-from raytrain.config.search_space import SearchSpace, build_search_space
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import (
-    TRIAL_DRIVER_CPUS,
-    ResourcePlan,
     check_storage,
-    plan_resources,
 )
 from raytrain.runtime.session import alive_nodes, cluster_resources
-from raytrain.tasks.resolve import monitor_of, task_name_of
 from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
@@ -45,363 +38,10 @@ from raytrain.tune.experiment import (
     experiment_dir_for,
     saved_trial_ids,
 )
-from raytrain.tune.objectives import derived_callback, derived_needed, objectives_of, pareto_front
-from raytrain.tune.schedulers import SchedulerSpec, scheduler_spec
-from raytrain.tune.searchers import (
-    SearchContext,
-    SearchMethod,
-    check_method,
-    optuna_storage_url,
-    search_method,
-)
-
-Printer = Callable[[str], None]
-
-
-@dataclass
-class SearchPlan:
-    """Everything decided before a search starts; `--dry-run` prints it."""
-
-    config: ExperimentConfig
-    space: SearchSpace
-    task: str
-    metric: str
-    mode: str
-    method: SearchMethod
-    scheduler: SchedulerSpec
-    num_samples: int
-    resources: ResourcePlan
-    experiment_dir: Path
-    objectives: list[tuple[str, str]]
-    expected_trials: int
-    data_dir: Path | None = None
-
-    @property
-    def context(self) -> SearchContext:
-        return SearchContext(
-            self.config,
-            self.space,
-            self.metric,
-            self.mode,
-            self.objectives,
-            self.experiment_dir,
-            self.resources.max_concurrent_trials,
-        )
-
-    @property
-    def param_space(self) -> dict[str, Any]:
-        return self.method.param_space(self.space)
-
-    @property
-    def optuna_storage(self) -> str | None:
-        return optuna_storage_url(self.experiment_dir) if self.method.optuna else None
-
-    def describe(self, full: bool = False) -> str:
-        """The plan as text; `full` adds the resolved config (the dry run prints it)."""
-        cfg = self.config
-        objective = " and ".join(f"{m} {md}" for m, md in self.objectives)
-        if len(self.objectives) > 1:
-            objective = f"{objective} (Pareto front; {self.metric} schedules and registers)"
-        r = self.resources
-        waves = math.ceil(self.expected_trials / max(1, r.max_concurrent_trials))
-        storage = self.optuna_storage or "none (Tune's experiment state only)"
-        lines = [
-            f"experiment   {cfg.training.name} -> {self.experiment_dir}",
-            f"model        {cfg.model.architecture} (task: {self.task})",
-            f"objective    {objective}",
-            f"searcher     {self.method.name}: {self.method.summary}",
-            f"             seed {self.context.seed}, {self.expected_trials} trial(s) expected, "
-            f"{cfg.training_params.num_epochs} epoch(s) each at most",
-            f"scheduler    {self.scheduler.describe(self.context)}",
-            f"per trial    {r.num_workers} worker(s) x {r.cpus_per_worker:g} CPU"
-            + (f" + {r.gpus_per_worker:g} GPU" if r.use_gpu else "")
-            + (
-                " (in-process: the trial is the worker)"
-                if r.num_workers == 1
-                else f" + {TRIAL_DRIVER_CPUS:g} CPU trial driver"
-            )
-            + f" = {r.cpus_per_trial:g} CPU",
-            f"cluster      {r.cluster_cpus:g} CPU / {r.cluster_gpus:g} GPU, {r.data_cpus:g} CPU "
-            f"kept for Ray Data",
-            f"concurrency  {r.max_concurrent_trials} trial(s) at once = min(what fits: "
-            f"({r.cluster_cpus:g} - {r.data_cpus:g}) / {r.cpus_per_trial:g} CPU"
-            + (
-                f", {r.cluster_gpus:g} / {r.num_workers * r.gpus_per_worker:g} GPU"
-                if r.use_gpu
-                else ""
-            )
-            + f"; trials: {self.expected_trials}"
-            + (
-                f"; resources.max_concurrent_trials: {cfg.resources.max_concurrent_trials}"
-                if cfg.resources.max_concurrent_trials
-                else ""
-            )
-            + f") -> about {waves} wave(s)",
-            f"storage      {self.experiment_dir} (tune.shared_storage: "
-            f"{str(cfg.tune.shared_storage).lower()})",
-            f"optuna       {storage}",
-            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}",
-            "search space",
-        ]
-        for path, entry in self.space.entries.items():
-            spec = entry.model_dump(exclude_defaults=True)
-            lines.append(f"  {path:<28} {json.dumps(spec, default=str)}")
-        if not self.space.entries:
-            lines.append("  (empty: every trial trains the same config)")
-        if full:
-            lines.append("resolved config")
-            dumped = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-            lines += [f"  {line}" for line in dumped.rstrip().splitlines()]
-        return "\n".join(lines)
-
-
-def plan_search(
-    cfg: ExperimentConfig,
-    *,
-    cluster_cpus: float,
-    cluster_gpus: float,
-    experiment_dir: Path | None = None,
-) -> SearchPlan:
-    from raytrain.data.augment import build_augmentation
-
-    task_name = task_name_of(cfg)
-    space = build_search_space(cfg)
-    if cfg.export.register_best:  # a bad name would only fail after the whole search
-        from raytrain.artifacts.registry import check_name
-
-        key = "export.registry_name" if cfg.export.registry_name else "training.name"
-        try:
-            check_name(cfg.export.registry_name or cfg.training.name)
-        except RaytrainError as e:
-            raise RaytrainError(f"{key}: {e}") from None
-    build_augmentation(
-        cfg.dataset.augmentation
-        if isinstance(cfg.dataset.augmentation, str)
-        else list(cfg.dataset.augmentation)
-    )  # fail now, not in a trial
-    from raytrain.tasks import task_class
-
-    metric, mode = monitor_of(cfg, task_class(task_name))
-    _check_models_build(cfg, space, task_name)
-    objectives = objectives_of(cfg, metric, mode)
-    method = search_method(cfg)
-    exp = experiment_dir or experiment_dir_for(cfg)
-    ctx = SearchContext(cfg, space, metric, mode, objectives, exp)
-    check_method(method, ctx)
-    scheduler = scheduler_spec(ctx)
-    expected = method.expected_trials(cfg, space)
-    plan = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
-    if method.population and cfg.tune.synch and plan.max_concurrent_trials < expected:
-        raise RaytrainError(
-            f"tune.synch: synchronous PBT waits for all {expected} members at each interval, "
-            f"but only {plan.max_concurrent_trials} fit at once; lower search.num_trials or "
-            f"resources.cpus_per_worker, or set tune.synch: false"
-        )
-    return SearchPlan(
-        cfg,
-        space,
-        task_name,
-        metric,
-        mode,
-        method,
-        scheduler,
-        method.num_samples(cfg, space),
-        plan,
-        exp,
-        objectives,
-        expected,
-    )
-
-
-def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:
-    """Build the model for the base config and for every searched model value, on the meta
-    device (no memory, no compute): a U-Net too deep for the images fails here, not in trial 7."""
-    import torch
-
-    from raytrain.config.search_space import probe_values
-    from raytrain.data.resolve import expected_data_info
-    from raytrain.models import create_model
-
-    info = expected_data_info(cfg, task)
-    if info is None:
-        return
-    variants: list[dict[str, Any]] = [{}]
-    for path, entry in space.entries.items():
-        if path.startswith("model."):
-            variants += [{path: v} for v in probe_values(entry)]
-    base = cfg.model_dump(mode="json")
-    for overrides in variants:
-        model_cfg = validate(apply_overrides(base, overrides)).model
-        where = f" (search_space {overrides})" if overrides else ""
-        try:
-            with torch.device("meta"):
-                create_model(model_cfg.architecture, model_cfg.params(), info)
-        except RaytrainError as e:
-            raise RaytrainError(f"{e}{where}") from None
-
-
-#: Searched paths that change what the data pipeline yields; any of them -> datasets per trial.
-_DATA_PATHS = ("dataset.", "training.seed", "training.task", "model.architecture")
-_NOT_DATA_PATHS = ("dataset.batch_size", "dataset.num_workers")
-
-
-def shared_datasets(cfg: ExperimentConfig, space: SearchSpace, data_dir: Path) -> Any:
-    """The search's Ray Datasets, built once in the driver and handed to every trial (decoded
-    rows are cached in the object store once, not once per trial) — or None when the search
-    varies the data itself (augmentation, image size, seed), so each trial builds its own."""
-    from raytrain.runtime.trainer import datasets_for
-
-    varied = [p for p in space.entries if p.startswith(_DATA_PATHS) and p not in _NOT_DATA_PATHS]
-    return None if varied else datasets_for(cfg, data_dir, cfg.resources.num_workers)
-
-
-def _make_trainable(
-    base: dict[str, Any],
-    space: SearchSpace,
-    data_dir: str,
-    plan: ResourcePlan,
-    experiment_dir: str,
-    datasets: Any = None,
-    janitor: Any = None,
-) -> Any:
-    """The Tune trainable of a search. `janitor`: the search's placement-group cleaner
-    (`raytrain.runtime.placement_janitor`), for multi-worker trials."""
-    from ray import tune
-
-    in_trial = plan.num_workers == 1
-
-    def trial(params: dict[str, Any], datasets: Any = None, janitor: Any = None) -> None:
-        import ray.data
-
-        from raytrain.data.pipeline import scope_passes
-        from raytrain.runtime import trial_link
-        from raytrain.runtime.inline_controller import RunStopped
-        from raytrain.runtime.trainer import build_trainer, run_in_trial
-        from raytrain.train.spec import build_run_spec
-
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        cfg = validate(apply_overrides(base, space.decode(params)), source="trial config")
-        trial_id = tune.get_context().get_trial_id()
-        if datasets is not None:  # shared by the search: augment as if this trial were alone
-            datasets = scope_passes(datasets, trial_id)
-        trials_dir = Path(experiment_dir) / "trials"
-        spec = build_run_spec(cfg, data_dir, log_dir=trials_dir / trial_id, run_name=trial_id)
-        if in_trial:  # one worker: run the loop right here, no worker group to start
-            run_in_trial(spec, datasets=datasets)
-            return
-        stop = trial_link.stop_signal()
-        trainer = build_trainer(
-            spec,
-            plan,
-            storage_path=trials_dir,
-            callbacks=[trial_link.ReportToTune()],
-            datasets=datasets,
-            should_stop=stop.is_set,
-            janitor=janitor,
-        )
-        try:
-            trainer.fit()
-        except RunStopped:  # the scheduler stopped this trial; its actor goes to the next one
-            return
-
-    if not in_trial:
-        trainable = tune.with_parameters(trial, datasets=datasets, janitor=janitor)
-        return tune.with_resources(trainable, {"CPU": TRIAL_DRIVER_CPUS})
-    trainable = tune.with_parameters(trial, datasets=datasets)
-    worker: dict[str, float] = {"CPU": plan.cpus_per_worker}
-    if plan.use_gpu:
-        worker["GPU"] = plan.gpus_per_worker
-    return tune.with_resources(trainable, worker)
-
-
-@dataclass
-class SearchResult:
-    experiment_dir: Path
-    metric: str
-    mode: str
-    trials: list[dict[str, Any]]
-    best: dict[str, Any] | None
-    registered: dict[str, Any] | None = None
-    errors: list[str] = field(default_factory=list)
-    #: multi-objective searches: the trials no other trial beats in every objective
-    pareto_front: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _best_epoch(df: Any, metric: str, sign: int) -> Any:
-    """The row of `df` with the best `metric`, or None when no row has it."""
-    scored = df[df[metric].notna()] if metric in df else df.iloc[0:0]
-    return None if scored.empty else scored.loc[(scored[metric] * sign).idxmax()]
-
-
-def _collect(
-    results: Any, space: SearchSpace, metric: str, mode: str, also: tuple[str, ...] = ()
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
-    """One row per trial, the best (trial, epoch) whose checkpoint is on disk, and the errors.
-
-    Checkpoints are kept by score (`num_to_keep`), so the best epoch's usually is; the check
-    for the folder makes a missing one fall back to the trial's next best epoch, not crash.
-    """
-    sign = 1 if mode == "max" else -1
-    trials, errors = [], []
-    best: dict[str, Any] | None = None
-    for r in results:
-        trial_id = (r.metrics or {}).get("trial_id") or (Path(r.path).name if r.path else "?")
-        params = {k: v for k, v in (r.config or {}).items() if k in space.param_space}
-        overrides = space.decode(params)
-        row: dict[str, Any] = {
-            "trial": trial_id,
-            "status": "ERROR" if r.error else "OK",
-            **overrides,
-        }
-        if r.error:
-            errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
-        df = r.metrics_dataframe
-        if df is not None and "epoch" not in df:  # a trial that never reported an epoch
-            df = None
-        if df is not None and "checkpoint_path" not in df and r.best_checkpoints:
-            # in-trial runs report checkpoints to Tune itself: find them by epoch
-            paths = {m.get("epoch"): c.path for c, m in r.best_checkpoints}
-            df = df.assign(checkpoint_path=df["epoch"].map(paths))
-        top = None if df is None else _best_epoch(df, metric, sign)
-        if top is not None:
-            row["epochs"] = int(df["epoch"].max())
-            row[f"best_{metric}"] = float(top[metric])
-            for m in also:  # the other objectives, at the same (best) epoch
-                if m in top and top[m] == top[m]:
-                    row[m] = float(top[m])
-            if "checkpoint_path" in df:
-                saved = df[
-                    df["checkpoint_path"].map(lambda p: isinstance(p, str) and Path(p).is_dir())
-                ]
-                pick = _best_epoch(saved, metric, sign)
-                if pick is not None and (
-                    best is None or sign * pick[metric] > sign * best["value"]
-                ):
-                    best = {
-                        "trial": trial_id,
-                        "value": float(pick[metric]),
-                        "epoch": int(pick["epoch"]),
-                        "checkpoint_path": pick["checkpoint_path"],
-                        "params": overrides,
-                    }
-        trials.append(row)
-    return trials, best, errors
-
-
-def format_table(trials: list[dict[str, Any]]) -> str:
-    if not trials:
-        return "(no trials)"
-    cols = list(dict.fromkeys(k for t in trials for k in t))
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return "" if v is None else str(v)
-
-    widths = {c: max(len(c), *(len(fmt(t.get(c))) for t in trials)) for c in cols}
-    head = "  ".join(c.ljust(widths[c]) for c in cols)
-    body = ["  ".join(fmt(t.get(c)).ljust(widths[c]) for c in cols) for t in trials]
-    return "\n".join([head, "-" * len(head), *body])
+from raytrain.tune.objectives import derived_callback, derived_needed, pareto_front
+from raytrain.tune.plan import Printer, SearchPlan, plan_search
+from raytrain.tune.results import SearchResult, collect_trials, format_table, write_trials_csv
+from raytrain.tune.trainable import make_trainable, shared_datasets
 
 
 def run_search(
@@ -450,7 +90,7 @@ def run_search(
     with _settled(janitor):
         results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
-    trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
+    trials, best, errors = collect_trials(results, plan.space, plan.metric, plan.mode, others)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
     if plan.optuna_storage:
         from raytrain.tune.optuna_store import fail_orphans
@@ -462,7 +102,7 @@ def run_search(
         for i, t in enumerate(trials):
             t["pareto"] = i in front
         result.pareto_front = [trials[i] for i in sorted(front)]
-    _write_trials_csv(exp / "trials.csv", trials)
+    write_trials_csv(exp / "trials.csv", trials)
     echo("\n" + format_table(trials))
     if result.pareto_front:
         names = ", ".join(f"{m} ({md})" for m, md in plan.objectives)
@@ -479,19 +119,12 @@ def run_search(
         f" params={json.dumps(best['params'], default=str)}"
     )
     if cfg.export.register_best:
-        from raytrain.artifacts.registry import ModelRegistry
+        from raytrain.artifacts.registry import register_run
 
-        registry = ModelRegistry(cfg.export.registry_dir)
-        entry = registry.register(
-            cfg.export.registry_name or cfg.training.name,
-            best["checkpoint_path"],
-            source={"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]},
-            onnx=cfg.export.onnx,
-            opset=cfg.export.opset,
-            tolerance=cfg.export.tolerance,
-        )
+        source = {"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]}
+        entry = register_run(cfg, best["checkpoint_path"], source)
         result.registered = entry
-        folder = registry.path_of(entry)
+        folder = Path(cfg.export.registry_dir) / entry["path"]
         echo(f"registered {entry['name']} v{entry['version']} -> {folder}")
         for f in sorted(entry["files"]):
             echo(f"  {folder / f}")
@@ -552,7 +185,7 @@ def _fit(
     from ray import tune
 
     base = cfg.model_dump(mode="json")
-    trainable = _make_trainable(
+    trainable = make_trainable(
         base,
         plan.space,
         str(plan.data_dir),
@@ -648,16 +281,3 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _write_trials_csv(path: Path, trials: list[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    cols = list(dict.fromkeys(k for t in trials for k in t))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, cols)
-    w.writeheader()
-    for t in trials:
-        w.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in t.items()})
-    atomic_write_text(path, buf.getvalue())

@@ -23,15 +23,14 @@ from raytrain.artifacts.registry import ModelRegistry
 from raytrain.cli.main import _Group
 from raytrain.cli.predict import predict_command
 from raytrain.errors import RaytrainError
-from raytrain.inference.plugins import PluginRegistry, load_plugins
-from raytrain.inference.predictor import (
+from raytrain.inference.outputs import (
     AnomalyPrediction,
     ClassPrediction,
     CountPrediction,
     EdgePrediction,
-    Predictor,
-    RegisteredModelPlugin,
 )
+from raytrain.inference.plugins import PluginRegistry, load_plugins
+from raytrain.inference.predictor import Predictor, RegisteredModelPlugin
 from raytrain.models import DataInfo
 
 #: registry name -> architecture; one model per task.

@@ -25,12 +25,8 @@ import numpy as np
 
 from raytrain.cli import options
 from raytrain.errors import RaytrainError
-from raytrain.inference.predictor import (
-    DEFAULT_BATCH_SIZE,
-    EdgePrediction,
-    Prediction,
-    Predictor,
-)
+from raytrain.inference.outputs import EdgePrediction, Prediction
+from raytrain.inference.predictor import DEFAULT_BATCH_SIZE, Predictor
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VECTOR_EXTS = (".npy", ".npz", ".csv")

@@ -25,7 +25,8 @@ from typing import Any
 from raytrain.artifacts.registry import INDEX
 from raytrain.config.yaml_io import KeyLines, load_file
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.inference.predictor import Predictor, looks_like_path
+from raytrain.inference.predictor import Predictor
+from raytrain.inference.source import looks_like_path
 
 #: plugins.yaml category -> the task its models must solve.
 CATEGORIES: dict[str, str] = {

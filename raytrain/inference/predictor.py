@@ -29,27 +29,39 @@ onnxruntime on the CPU. Both outputs already include the task's activation (sigm
 from __future__ import annotations
 
 import math
-import re
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from raytrain.artifacts.registry import INDEX, ModelRegistry, parse_ref
 from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.errors import RaytrainError, did_you_mean
-from raytrain.inference.runner import BACKENDS, Runner, checked_onnx, onnx_runner, torch_runner
+from raytrain.inference.inputs import (
+    check_vector,
+    count_notes,
+    is_vector_batch,
+    shape_of,
+    split_images,
+    split_vectors,
+    to_model_size,
+    unit_image,
+)
+from raytrain.inference.outputs import (
+    AnomalyPrediction,
+    ClassPrediction,
+    CountPrediction,
+    EdgePrediction,
+    PluginMetadata,
+    Prediction,
+)
+from raytrain.inference.runner import BACKENDS, Runner
+from raytrain.inference.source import ModelSource, resolve_device, resolve_model, runner_for
 
 Backend = Literal["torch", "onnx"]
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_THRESHOLD = 0.5
-#: Smaller arrays are not taken for images: a (1, 5) feature vector passed to an edge model
-#: would otherwise be "resized" into a meaningless picture.
-MIN_IMAGE_SIDE = 8
 
 #: Task name -> the plugin `model_type`.
 MODEL_TYPES: dict[str, str] = {
@@ -73,432 +85,6 @@ CONFIG_KEYS: tuple[str, ...] = (
     "batch_size",
     "registry_root",
 )
-_BUNDLE_NAME = re.compile(r"^(?P<name>.+)_v(?P<version>\d+\.\d+\.\d+)\.(?:pth|onnx)$")
-
-
-# -- plugin metadata and results ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PluginMetadata:
-    """A plugin's metadata, filled in from the registry entry."""
-
-    name: str
-    version: str
-    author: str
-    description: str
-    plugin_type: str = "ai_model"
-    model_type: str = ""
-    dependencies: dict[str, str] = field(default_factory=dict)
-    #: The registered model behind the plugin, as "name:version".
-    model: str = ""
-
-
-@dataclass
-class EdgePrediction:
-    """Edge maps, one per input, each at its input's size."""
-
-    probabilities: list[np.ndarray]  # float32 (H, W) in [0, 1]
-    edges: list[np.ndarray]  # uint8 (H, W), 0 or 255
-    threshold: float
-    notes: list[str] = field(default_factory=list)
-    task: ClassVar[str] = "edges"
-
-    def __len__(self) -> int:
-        return len(self.edges)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "height": int(e.shape[0]),
-                "width": int(e.shape[1]),
-                "edge_fraction": float(np.count_nonzero(e) / e.size),
-                "mean_probability": float(p.mean()),
-            }
-            for p, e in zip(self.probabilities, self.edges, strict=True)
-        ]
-
-
-@dataclass
-class CountPrediction:
-    """Coefficient counts: the model's real-valued output and the count to use."""
-
-    counts: np.ndarray  # float32 (N,)
-    rounded: np.ndarray  # int64 (N,), at least 1: a contour needs one coefficient
-    notes: list[str] = field(default_factory=list)
-    task: ClassVar[str] = "regression"
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {"count": float(c), "count_rounded": int(r)}
-            for c, r in zip(self.counts, self.rounded, strict=True)
-        ]
-
-
-@dataclass
-class AnomalyPrediction:
-    """Tamper scores (probability of "tampered") and labels (1 = tampered)."""
-
-    scores: np.ndarray  # float32 (N,)
-    labels: np.ndarray  # int64 (N,)
-    threshold: float
-    label_names: tuple[str, str] = ("normal", "tampered")
-    notes: list[str] = field(default_factory=list)
-    task: ClassVar[str] = "anomaly"
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {"score": float(s), "label": int(k), "label_name": self.label_names[int(k)]}
-            for s, k in zip(self.scores, self.labels, strict=True)
-        ]
-
-
-@dataclass
-class ClassPrediction:
-    """Class labels, their names and every class's probability."""
-
-    probabilities: np.ndarray  # float32 (N, K)
-    labels: np.ndarray  # int64 (N,)
-    class_names: list[str]
-    #: max probability >= the plugin's confidence_threshold (all True without one).
-    confident: np.ndarray
-    notes: list[str] = field(default_factory=list)
-    task: ClassVar[str] = "classification"
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for p, k, ok in zip(self.probabilities, self.labels, self.confident, strict=True):
-            row: dict[str, Any] = {
-                "label": int(k),
-                "class_name": self.class_names[int(k)],
-                "probability": float(p[int(k)]),
-                "confident": bool(ok),
-            }
-            row.update({f"p_{name}": float(v) for name, v in zip(self.class_names, p, strict=True)})
-            out.append(row)
-        return out
-
-
-Prediction = EdgePrediction | CountPrediction | AnomalyPrediction | ClassPrediction
-
-
-# -- finding the model --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model's weights and metadata come from: a registry version or a lone bundle."""
-
-    name: str
-    version: str
-    entry: dict[str, Any]  # the registry entry (or its equivalent built from a bundle)
-    meta: dict[str, Any]  # architecture, model_params, task, data_info, metrics, config
-    registry: ModelRegistry | None = None
-    bundle: Path | None = None  # a standalone `<name>_v<version>.pth` outside any registry
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def onnx_path(self) -> Path:
-        if self.bundle is not None:
-            return self.bundle.with_suffix(".onnx")
-        assert self.registry is not None
-        return self.registry.path_of(self.entry) / f"{self.name}_v{self.version}.onnx"
-
-
-def looks_like_path(ref: str) -> bool:
-    """Registry names never hold '/' and never end in .pth/.onnx; anything else is a ref.
-
-    Deciding on spelling, not on existence, keeps `raytrain predict edges edges/` working when
-    the current folder happens to hold a folder named like the model.
-    """
-    return "/" in ref or "\\" in ref or ref.endswith((".pth", ".onnx"))
-
-
-def _registry_source(registry: ModelRegistry, name: str, version: str | None) -> ModelSource:
-    from raytrain.artifacts.checkpoint import read_meta
-
-    entry = registry.get(name, version)
-    meta = read_meta(registry.path_of(entry))
-    return ModelSource(entry["name"], entry["version"], entry, meta, registry=registry)
-
-
-def _registered_folder(folder: Path) -> ModelSource | None:
-    """The source for `<root>/<name>/<version>/` when that folder is a registered version."""
-    root = folder.parent.parent
-    if not (root / INDEX).exists():
-        return None
-    registry = ModelRegistry(root)
-    try:
-        entry = registry.get(folder.parent.name, folder.name)
-    except RaytrainError:
-        return None
-    if registry.path_of(entry).resolve() != folder.resolve():
-        return None
-    return _registry_source(registry, entry["name"], entry["version"])
-
-
-def _bundle_source(path: Path) -> ModelSource:
-    """A `.pth` export bundle copied out of the registry: it carries everything needed."""
-    from raytrain.artifacts.checkpoint import load_state_dict
-
-    bundle = load_state_dict(path)
-    keys = ("model_state_dict", "metadata", "data_info", "metrics", "specifications")
-    if not isinstance(bundle, dict) or any(k not in bundle for k in keys):
-        raise RaytrainError(f"{path}: not a raytrain model bundle (needs keys {', '.join(keys)})")
-    md = bundle["metadata"]
-    meta = {
-        "architecture": md["architecture"],
-        "model_params": md["model_params"],
-        "task": md["task"],
-        "data_info": bundle["data_info"],
-        "metrics": bundle["metrics"],
-        "config": bundle.get("training_config"),
-    }
-    entry = {
-        "name": md["name"],
-        "version": md["version"],
-        "architecture": md["architecture"],
-        "task": md["task"],
-        "input_shape": list(bundle["specifications"]["input_shape"]),
-        "metrics": dict(bundle["metrics"]),
-        "config": bundle.get("training_config"),
-        "source": {"bundle": str(path)},
-        "files": {},
-    }
-    return ModelSource(md["name"], md["version"], entry, meta, bundle=path)
-
-
-def _path_source(ref: str, base_dirs: Sequence[Path]) -> ModelSource:
-    p = Path(ref).expanduser()
-    candidates = [p] if p.is_absolute() else [Path(b) / p for b in base_dirs] or [p]
-    existing = next((c for c in candidates if c.exists()), None)
-    if existing is not None:
-        if existing.is_dir():
-            src = _registered_folder(existing)
-            if src is None:
-                raise RaytrainError(
-                    f"{existing}: not a registered model version (expected "
-                    f"<registry>/<name>/<version>/ next to a {INDEX})"
-                )
-            return src
-        if existing.suffix == ".pth":
-            return _registered_folder(existing.parent) or _bundle_source(existing)
-        if existing.suffix == ".onnx":
-            src = _registered_folder(existing.parent)
-            if src is not None:
-                return src
-        raise RaytrainError(
-            f"{existing}: expected a registry ref NAME[:VERSION], a registered "
-            f"version folder or a .pth bundle written by the registry"
-        )
-    # plugins.yaml files spell models as `models/<name>_v<version>.pth`: a registry lookup.
-    m = _BUNDLE_NAME.match(p.name)
-    for c in candidates:
-        if m and (c.parent / INDEX).exists():
-            return _registry_source(ModelRegistry(c.parent), m["name"], m["version"])
-    raise RaytrainError(f"{ref}: no such model file or folder")
-
-
-def resolve_model(
-    ref: str | Path, root: str | Path = "models", base_dirs: Sequence[str | Path] = (".",)
-) -> ModelSource:
-    """Find a model from `name[:version]` (in registry `root`), a registered version folder,
-    a `.pth` bundle, or the `models/<name>_v<version>.pth` spelling."""
-    ref = str(ref)
-    if looks_like_path(ref):
-        return _path_source(ref, [Path(b) for b in base_dirs])
-    return _registry_source(ModelRegistry(root), *parse_ref(ref))  # version, stage or alias
-
-
-# -- runners: numpy batch in, numpy batch out -----------------------------------------------------
-
-
-def _load_model(src: ModelSource) -> Any:
-    """The source's eager model: a registered version (its weights' sha256 checked) or a
-    bundle's weights in the architecture its metadata names."""
-    from raytrain.artifacts.checkpoint import build_model_from_meta, load_state_dict
-
-    if src.registry is not None:
-        model, _ = src.registry.load(src.name, src.version)
-        return model
-    assert src.bundle is not None
-    model = build_model_from_meta(src.meta)
-    try:
-        model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
-    except RuntimeError as e:  # weights of another architecture or shape
-        raise RaytrainError(
-            f"{src.bundle}: weights do not fit architecture "
-            f"'{src.meta['architecture']}': {str(e).splitlines()[0]}"
-        ) from None
-    return model
-
-
-def _runner_for(src: ModelSource, backend: str, device: str) -> Runner:
-    if backend == "onnx":
-        return onnx_runner(checked_onnx(src.onnx_path(), src.entry, src.ref), src.meta)
-    return torch_runner(_load_model(src), src.meta, device)
-
-
-def _resolve_device(
-    device: str | None, use_gpu: bool | None, backend: str, notes: list[str]
-) -> str:
-    """'cpu' or 'cuda'. An explicit 'cuda' without a GPU is an error; `use_gpu: true` in a
-    plugin config falls back to the CPU with a note, so one config serves both machines."""
-    import torch
-
-    if device not in (None, "cpu", "cuda"):
-        raise RaytrainError(f"device '{device}': expected cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RaytrainError("device 'cuda' asked for, but no CUDA device is available")
-    want_gpu = device == "cuda" or (
-        device is None and use_gpu is not False and torch.cuda.is_available()
-    )
-    if use_gpu and device is None and not torch.cuda.is_available():
-        notes.append("use_gpu: no CUDA device available, running on the CPU")
-    if want_gpu and backend == "onnx":
-        notes.append("the onnx backend runs on the CPU (CPUExecutionProvider)")
-        return "cpu"
-    return "cuda" if want_gpu else "cpu"
-
-
-# -- input preparation --------------------------------------------------------------------------
-
-
-def _shape(a: np.ndarray) -> str:
-    return "(" + ", ".join(str(s) for s in a.shape) + ")"
-
-
-def _split_images(inputs: Any) -> list[np.ndarray]:
-    """One array per image. A bare array is one image when it is (H, W) or (H, W, C<=4),
-    a batch when (N, H, W) or (N, H, W, C); pass a list to leave no doubt."""
-    if isinstance(inputs, np.ndarray):
-        a = inputs
-        if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] <= 4):
-            return [a]
-        if a.ndim in (3, 4):
-            return list(a)
-        return [a]  # refused with its shape by _unit_image
-    if isinstance(inputs, (list, tuple)):
-        return [np.asarray(x) for x in inputs]
-    raise RaytrainError(
-        f"predict: expected a numpy array or a list of arrays, got {type(inputs).__name__}"
-    )
-
-
-def _unit_image(img: np.ndarray, i: int, channels: int, counts: dict[str, int]) -> np.ndarray:
-    """(H, W) or (H, W, channels) float32 in [0, 1], as the training pipeline made images."""
-    what = (
-        f"input {i}: shape {_shape(img)} is not an image; image models take (H, W), "
-        f"(H, W, 1) or (H, W, 3) arrays of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
-    )
-    if img.ndim not in (2, 3) or min(img.shape[:2]) < MIN_IMAGE_SIDE:
-        raise RaytrainError(what)
-    if img.ndim == 3 and img.shape[2] not in (1, 3):
-        raise RaytrainError(
-            f"input {i}: shape {_shape(img)} has {img.shape[2]} channels; "
-            f"expected 1 (gray) or 3 (RGB)"
-        )
-    x = _to_unit_float(img, i)
-    if x.ndim == 3 and x.shape[2] == 1:
-        x = x[:, :, 0]
-    if channels == 1 and x.ndim == 3:
-        counts["gray"] += 1
-        x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
-    elif channels == 3 and x.ndim == 2:
-        counts["rgb"] += 1
-        x = np.repeat(x[:, :, None], 3, axis=2)
-    return x
-
-
-def _to_unit_float(img: np.ndarray, i: int) -> np.ndarray:
-    """uint8 (and small integers) are divided by 255; floats must already be in [0, 1]."""
-    if img.dtype == np.bool_:
-        return img.astype(np.float32)
-    if np.issubdtype(img.dtype, np.integer):
-        lo, hi = int(img.min()), int(img.max())
-        if lo < 0 or hi > 255:
-            raise RaytrainError(
-                f"input {i}: integer pixel values must be 0-255 "
-                f"(got {lo}..{hi}); convert 16-bit images to 8-bit first"
-            )
-        return img.astype(np.float32) / 255.0
-    if not np.issubdtype(img.dtype, np.floating):
-        raise RaytrainError(f"input {i}: unsupported pixel type {img.dtype}")
-    x = img.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise RaytrainError(f"input {i}: the image holds NaN or infinite values")
-    if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
-        raise RaytrainError(
-            f"input {i}: float pixel values must be in [0, 1] (got "
-            f"{x.min():.4g}..{x.max():.4g}); pass uint8 or divide by 255"
-        )
-    return np.clip(x, 0.0, 1.0)
-
-
-def _to_model_size(x: np.ndarray, size: int) -> np.ndarray:
-    """Resized like the training pipeline's `_decode` (INTER_AREA), channels first."""
-    if x.shape[:2] != (size, size):
-        x = cv2.resize(np.ascontiguousarray(x), (size, size), interpolation=cv2.INTER_AREA)
-    return x[None] if x.ndim == 2 else np.transpose(x, (2, 0, 1))
-
-
-def _split_vectors(inputs: Any, dim: int) -> np.ndarray:
-    """(N, dim) float32 from one vector, an (N, dim) array or a list of vectors."""
-    if isinstance(inputs, np.ndarray) and inputs.ndim == 2:
-        rows = list(inputs)
-    elif isinstance(inputs, np.ndarray):
-        rows = [inputs]
-    elif isinstance(inputs, (list, tuple)):
-        rows = [np.asarray(r) for r in inputs]
-    else:
-        raise RaytrainError(
-            f"predict: expected a numpy array or a list of arrays, got {type(inputs).__name__}"
-        )
-    return (
-        np.stack([_vector(r, i, dim) for i, r in enumerate(rows)])
-        if rows
-        else np.zeros((0, dim), np.float32)
-    )
-
-
-def _vector(v: np.ndarray, i: int, dim: int) -> np.ndarray:
-    v = np.asarray(v)
-    if v.ndim != 1 or v.shape[0] != dim:
-        got = f"{v.shape[0]} values" if v.ndim == 1 else f"shape {_shape(v)}"
-        raise RaytrainError(
-            f"input {i}: expected a vector of {dim} values (the model's feature_dim), got {got}"
-        )
-    if np.iscomplexobj(v) or not (np.issubdtype(v.dtype, np.number) or v.dtype == np.bool_):
-        raise RaytrainError(f"input {i}: expected real numbers, got dtype {v.dtype}")
-    out = v.astype(np.float32)
-    if not np.isfinite(out).all():
-        raise RaytrainError(f"input {i}: the vector holds NaN or infinite values")
-    return out
-
-
-def _count_notes(counts: dict[str, int], size: int | None) -> list[str]:
-    notes = []
-    if counts.get("gray"):
-        notes.append(f"{counts['gray']} color image(s) converted to gray (RGB order)")
-    if counts.get("rgb"):
-        notes.append(f"{counts['rgb']} gray image(s) repeated to 3 channels")
-    if counts.get("resized"):
-        notes.append(
-            f"{counts['resized']} image(s) resized to the model's {size}x{size} input"
-            f" (outputs are at each input's size)"
-        )
-    return notes
 
 
 def _default_threshold(entry: dict[str, Any]) -> float:
@@ -512,16 +98,6 @@ def _check_unit(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise RaytrainError(f"{key}: expected a number between 0 and 1 (exclusive), got {value!r}")
     return float(value)
-
-
-def _is_vector_batch(a: np.ndarray, dim: int) -> bool:
-    """One vector, or (N, dim) non-integer rows: feature vectors are floats, images uint8."""
-    if a.ndim == 1:
-        return True
-    return a.ndim == 2 and a.shape[1] == dim and not np.issubdtype(a.dtype, np.integer)
-
-
-# -- the predictor / plugin ---------------------------------------------------------------------
 
 
 class Predictor:
@@ -600,7 +176,7 @@ class Predictor:
         notes: list[str] = []
         self._check_settings(source, cfg)
         if "device" in cfg or "use_gpu" in cfg or self._runner is None:
-            device = _resolve_device(cfg.get("device"), cfg.get("use_gpu"), backend, notes)
+            device = resolve_device(cfg.get("device"), cfg.get("use_gpu"), backend, notes)
         else:  # a settings-only update keeps the device the model was loaded on
             device = self.device if backend == "torch" else "cpu"
         if (
@@ -609,7 +185,7 @@ class Predictor:
             or device != self.device
             or self._runner is None
         ):
-            self._runner = _runner_for(source, backend, device)
+            self._runner = runner_for(source, backend, device)
         self._source, self.backend, self.device = source, backend, device
         if "threshold" in cfg:
             self.threshold = _check_unit(cfg["threshold"], "threshold")
@@ -808,13 +384,13 @@ class Predictor:
         channels, size = self.input_shape[0], self.input_shape[1]
         counts = {"gray": 0, "rgb": 0, "resized": 0}
         xs, sizes = [], []
-        for i, img in enumerate(_split_images(inputs)):
-            x = _unit_image(img, i, channels, counts)
+        for i, img in enumerate(split_images(inputs)):
+            x = unit_image(img, i, channels, counts)
             sizes.append((int(x.shape[0]), int(x.shape[1])))
             counts["resized"] += x.shape[:2] != (size, size)
-            xs.append(_to_model_size(x, size))
+            xs.append(to_model_size(x, size))
         batch = np.stack(xs) if xs else np.zeros((0, channels, size, size), np.float32)
-        return batch.astype(np.float32), sizes, _count_notes(counts, size)
+        return batch.astype(np.float32), sizes, count_notes(counts, size)
 
     def _predict_edges(self, inputs: Any, threshold: float, batch: int) -> EdgePrediction:
         x, sizes, notes = self._images(inputs)
@@ -841,7 +417,7 @@ class Predictor:
 
     def _predict_anomaly(self, inputs: Any, threshold: float, batch: int) -> AnomalyPrediction:
         dim = self.input_shape[0]
-        scores = self._run(_split_vectors(inputs, dim), batch).reshape(-1)
+        scores = self._run(split_vectors(inputs, dim), batch).reshape(-1)
         names = (self.source.meta["data_info"].get("extra") or {}).get("class_names")
         label_names = (
             tuple(names) if isinstance(names, list) and len(names) == 2 else ("normal", "tampered")
@@ -858,29 +434,29 @@ class Predictor:
     def _regression_rows(self, inputs: Any) -> tuple[np.ndarray, list[str]]:
         """Feature vectors; images become `feature_vector(img)` as in the training data."""
         dim = self.input_shape[0]
-        if isinstance(inputs, np.ndarray) and _is_vector_batch(inputs, dim):
-            return _split_vectors(inputs, dim), []
+        if isinstance(inputs, np.ndarray) and is_vector_batch(inputs, dim):
+            return split_vectors(inputs, dim), []
         items = (
             [np.asarray(a) for a in inputs]
             if isinstance(inputs, (list, tuple))
-            else _split_images(inputs)
+            else split_images(inputs)
         )
         counts = {"gray": 0, "rgb": 0, "resized": 0}
         rows = []
         for i, a in enumerate(items):
             if a.ndim == 1:
-                rows.append(_vector(a, i, dim))
+                rows.append(check_vector(a, i, dim))
                 continue
             if not self._takes_images():
                 raise RaytrainError(
                     f"input {i}: model '{self.source.ref}' takes feature "
                     f"vectors of {dim} values (custom features), not images;"
-                    f" got shape {_shape(a)}"
+                    f" got shape {shape_of(a)}"
                 )
-            gray = _unit_image(a, i, 1, counts)
+            gray = unit_image(a, i, 1, counts)
             rows.append(feature_vector(np.rint(gray * 255.0).astype(np.uint8)))
         x = np.stack(rows) if rows else np.zeros((0, dim), np.float32)
-        return x.astype(np.float32), _count_notes(counts, None)
+        return x.astype(np.float32), count_notes(counts, None)
 
     def _predict_counts(self, inputs: Any, batch: int) -> CountPrediction:
         x, notes = self._regression_rows(inputs)

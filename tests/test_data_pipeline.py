@@ -18,7 +18,6 @@ from raytrain.config.schema import SampleDataSection
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import Manifest, read_manifest, sha256_file, write_manifest
 from raytrain.data.pipeline import (
-    Preprocess,
     RowPick,
     build_datasets,
     build_rank_datasets,
@@ -26,6 +25,7 @@ from raytrain.data.pipeline import (
     scope_passes,
     should_cache,
 )
+from raytrain.data.preprocess import Preprocess
 from raytrain.data.sample import ensure_sample_dataset
 from raytrain.data.shards import image_schema, write_split
 from raytrain.errors import RaytrainError

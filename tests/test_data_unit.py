@@ -15,7 +15,8 @@ from unit_helpers import png_bytes, random_edges, random_gray
 from raytrain.config.schema import ResourcesSection, SampleDataSection
 from raytrain.data.folders import prepare_folders
 from raytrain.data.manifest import MANIFEST, read_manifest, sha256_file
-from raytrain.data.pipeline import DATA_TASK_CPUS, Preprocess, preprocess_batch
+from raytrain.data.pipeline import DATA_TASK_CPUS
+from raytrain.data.preprocess import Preprocess, preprocess_batch
 from raytrain.data.sample import ensure_sample_dataset, sample_dataset_key
 from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import TRIAL_DRIVER_CPUS, plan_resources

@@ -62,10 +62,10 @@ class Item:
 
 def read_image(path: Path) -> np.ndarray:
     """8-bit grayscale, decoded as the training pipeline decodes (no resize here)."""
-    from raytrain.data.pipeline import _decode
+    from raytrain.data.preprocess import decode_image
 
     try:
-        return _decode(path.read_bytes(), str(path), "image", None)
+        return decode_image(path.read_bytes(), str(path), "image", None)
     except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: not a readable image ({e})") from None
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from raytrain.data.manifest import read_manifest
-from raytrain.data.pipeline import Preprocess, preprocess_batch
+from raytrain.data.preprocess import Preprocess, preprocess_batch
 from raytrain.errors import RaytrainError
 from raytrain.models import DataInfo
 

@@ -28,19 +28,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from raytrain.data.augment import build_augmentation
 from raytrain.data.cache import cached_chunks, new_cache
 from raytrain.data.checks import read_checked_manifest, usable_shards
 from raytrain.data.manifest import Manifest
+from raytrain.data.preprocess import Preprocess, augment_batch, augmenter, decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +56,6 @@ CACHE_FRACTION = 0.25
 #: front (`materialize`: well under a second) instead of during the first epoch, so no epoch
 #: runs a task for it. Bigger or augmented splits fill the cache while epoch 1 streams.
 EAGER_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What to do to a batch of rows; hashable so the built augmentation can be cached."""
-
-    inputs: str  # "image" or "vector"
-    target: str  # "image" (edge maps), "label" or "value"
-    augmentation: str  # JSON of the augmentation spec ('"none"' on validation data)
-    seed: int
-    image_size: int | None = None
-    on_bad_data: str = "error"  # "skip": drop rows that cannot be decoded (logged)
 
 
 @dataclass(frozen=True)
@@ -109,112 +95,6 @@ class RowPick:
     @property
     def key(self) -> str:
         return f"{self.rank}/{self.world}"
-
-
-@functools.lru_cache(maxsize=8)
-def _augmenter(spec_json: str, seed: int) -> Any:
-    return build_augmentation(json.loads(spec_json), seed=seed)
-
-
-def _decode(buf: bytes, row_id: str, what: str, size: int | None) -> np.ndarray:
-    if not buf:
-        raise ValueError(f"row '{row_id}': {what} is empty")
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise ValueError(f"row '{row_id}': {what} is not a readable image")
-    if size is not None and img.shape != (size, size):
-        interp = cv2.INTER_NEAREST if what == "target" else cv2.INTER_AREA
-        img = cv2.resize(img, (size, size), interpolation=interp)
-    return img
-
-
-def _where(batch: dict[str, np.ndarray], i: int, row_id: str) -> str:
-    shard = batch.get("shard")
-    return f"{shard[i]}: row '{row_id}'" if shard is not None else f"row '{row_id}'"
-
-
-def decode_batch(
-    batch: dict[str, np.ndarray], p: Preprocess, keep_ids: bool = True
-) -> dict[str, np.ndarray]:
-    """Rows -> model-ready uint8/float arrays, without augmentation (row ids kept for
-    `augment_batch`'s seeding when `keep_ids`)."""
-    ids = [str(i) for i in batch["id"]]
-    if p.inputs == "vector":
-        x = np.stack([np.asarray(v, np.float32) for v in batch["features"]])
-        y = batch["target"].astype(np.float32 if p.target == "value" else np.int64)
-        return {"x": x, "y": y}
-    xs, ys, keep = [], [], []
-    for i, (row_id, img_buf, target) in enumerate(
-        zip(ids, batch["image"], batch["target"], strict=True)
-    ):
-        try:
-            img = _decode(img_buf, row_id, "image", p.image_size)
-            tgt = _decode(target, row_id, "target", p.image_size) if p.target == "image" else None
-            if tgt is not None and tgt.shape != img.shape:
-                raise ValueError(f"row '{row_id}': image {img.shape} and target {tgt.shape} differ")
-        except ValueError as e:
-            msg = f"{_where(batch, i, row_id)}: {str(e).split(': ', 1)[-1]}"
-            if p.on_bad_data != "skip":
-                raise ValueError(msg) from None
-            log.warning("skipped %s", msg)
-            continue
-        xs.append(img)
-        ys.append(tgt if tgt is not None else target)
-        keep.append(i)
-    if not xs:
-        shape = (0, 1, p.image_size or 0, p.image_size or 0)
-        y0 = np.zeros(shape, np.uint8) if p.target == "image" else np.zeros(0, np.int64)
-        out = {"x": np.zeros(shape, np.uint8), "y": y0}
-        if not keep_ids:
-            return out
-        return {**out, "id": np.array([], dtype=object), "pass": np.zeros(0, np.int64)}
-    x = np.stack(xs)[:, None]
-    y = np.stack(ys)[:, None] if p.target == "image" else np.asarray(ys, np.int64)
-    if not keep_ids:
-        return {"x": x, "y": y}
-    out = {"x": x, "y": y, "id": np.array([ids[i] for i in keep], dtype=object)}
-    if "pass" in batch:
-        out["pass"] = np.asarray(batch["pass"])[keep]
-    return out
-
-
-def augment_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.ndarray]:
-    """Augment decoded uint8 images (and edge maps with them); reproducible per batch.
-
-    The generator is seeded from the experiment seed, the pass over the data (the epoch, from
-    `raytrain.data.cache`) and the batch's first and last row ids: the same rows in the same
-    batch of the same epoch get the same augmentation on every run, and another epoch another.
-    """
-    aug = _augmenter(p.augmentation, p.seed)
-    ids = [str(i) for i in batch.get("id", [])]
-    if aug is None or not ids or p.inputs == "vector":
-        return {"x": batch["x"], "y": batch["y"]}
-    passes = batch.get("pass")
-    epoch = int(passes[0]) if passes is not None and len(passes) else 0
-    aug.set_random_seed(
-        (
-            p.seed * 1_000_003
-            + epoch * 7_919
-            + zlib.crc32(ids[0].encode())
-            + zlib.crc32(ids[-1].encode())
-        )
-        % 2**32
-    )
-    x, y = batch["x"], batch["y"]
-    xs, ys = [], []
-    for k in range(len(x)):
-        if p.target == "image":
-            out = aug(image=x[k, 0], mask=y[k, 0])
-            xs.append(out["image"])
-            ys.append(out["mask"])
-        else:
-            xs.append(aug(image=x[k, 0])["image"])
-    return {"x": np.stack(xs)[:, None], "y": np.stack(ys)[:, None] if ys else y}
-
-
-def preprocess_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.ndarray]:
-    """Decode (and augment) one batch of rows into model-ready numpy arrays."""
-    return augment_batch(decode_batch(batch, p), p)
 
 
 def _read_table(path: str, pick: RowPick | None = None) -> Any:
@@ -484,7 +364,7 @@ class _SplitBuilder:
             "batch_format": "numpy",
             "num_cpus": DATA_TASK_CPUS,
         }
-        augmented = _augmenter(p.augmentation, p.seed) is not None
+        augmented = augmenter(p.augmentation, p.seed) is not None
         if cached and not augmented and small:
             # Small and never augmented (validation, or no augmentation at all): decoded up
             # front in well under a second, then served from memory with no task per epoch.

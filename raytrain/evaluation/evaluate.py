@@ -33,7 +33,7 @@ import torch
 from raytrain.config import ExperimentConfig, validate
 from raytrain.data.local import iter_split, preprocess_for, read_split
 from raytrain.data.manifest import MANIFEST, read_manifest
-from raytrain.data.pipeline import Preprocess
+from raytrain.data.preprocess import Preprocess
 from raytrain.errors import RaytrainError
 from raytrain.evaluation.baselines import (
     Baseline,

@@ -55,3 +55,16 @@ def _joins_running_ray() -> bool:
         return canonicalize_bootstrap_address(None) is not None
     except Exception:  # a stale record of a dead cluster: ray.init will say so
         return True
+
+
+def dashboard_url() -> str | None:
+    """The Ray dashboard's address, when this Ray runs one (it needs `ray[default]`)."""
+    try:
+        from ray._private.worker import get_dashboard_url
+
+        url = get_dashboard_url()
+    except Exception:  # noqa: BLE001 - not connected, or a Ray without this helper
+        return None
+    if not url:
+        return None
+    return url if "://" in url else f"http://{url}"

@@ -80,16 +80,3 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [prefix.rstrip(".")]
-
-
-def dashboard_url() -> str | None:
-    """The Ray dashboard's address, when this Ray runs one (it needs `ray[default]`)."""
-    try:
-        from ray._private.worker import get_dashboard_url
-
-        url = get_dashboard_url()
-    except Exception:  # noqa: BLE001 - not connected, or a Ray without this helper
-        return None
-    if not url:
-        return None
-    return url if "://" in url else f"http://{url}"

@@ -30,11 +30,10 @@ from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import (
     check_storage,
 )
-from raytrain.runtime.session import alive_nodes, cluster_resources
+from raytrain.runtime.session import alive_nodes, cluster_resources, dashboard_url
 from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
-    dashboard_url,
     experiment_dir_for,
     saved_trial_ids,
 )
@@ -84,9 +83,11 @@ def run_search(
     # multi-worker trials: one placement-group cleaner for the whole search, not one per trial
     janitor = None
     if plan.resources.num_workers > 1:
-        from raytrain.runtime.placement_janitor import start_janitor
-
-        janitor = start_janitor()
+        try:
+            from raytrain.runtime.placement_janitor import start_janitor
+        except ImportError:  # a Ray that moved Train's callbacks: its per-run cleaner it is
+            start_janitor = None
+        janitor = start_janitor() if start_janitor is not None else None
     with _settled(janitor):
         results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])

@@ -20,7 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_multinode import BIN, _env, _free_port, _start, _stop
+from ray_helpers import BIN
+from ray_helpers import free_port as _free_port
+from ray_helpers import ray_env as _env
+from ray_helpers import start_node as _start
+from ray_helpers import stop_node as _stop
 
 from raytrain.config import load_config_text
 

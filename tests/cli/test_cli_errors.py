@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from raytrain.cli.main import main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 UNET_YAML = REPO / "search_spaces" / "unet.yaml"
 BASE = "model:\n  architecture: unet\n"
 

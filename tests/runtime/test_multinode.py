@@ -4,11 +4,7 @@ with `ray job submit`, a node-local storage path refused, and an unauthenticated
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ray_helpers import BIN
+from ray_helpers import ray_env as _env
+from ray_helpers import start_node as _start
+from ray_helpers import stop_node as _stop
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 CONFIG = """
 training: {{name: {name}, seed: 3}}
 dataset:
@@ -39,65 +38,9 @@ export: {{registry_dir: {root}/models}}
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    # Token authentication on every process: a node or client without it is refused (Ray 2.60
-    # enables it on a head started by `ray start --head`, but a joining node must ask for it).
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ['PATH']}",
-        RAY_USAGE_STATS_ENABLED="0",
-        RAY_AUTH_MODE="token",
-    )
-    env.pop("RAY_ADDRESS", None)
-    return env
-
-
-def _node_ports() -> list[str]:
-    """Fresh ports for a node's agents: the defaults (e.g. 52365 for the job agent) may be
-    taken by another Ray on this machine (the test session's own), and a node whose agent
-    cannot bind answers job submissions with 'No available agent'."""
-    return [
-        f"--dashboard-agent-listen-port={_free_port()}",
-        f"--dashboard-agent-grpc-port={_free_port()}",
-        f"--metrics-export-port={_free_port()}",
-        f"--runtime-env-agent-port={_free_port()}",
-        f"--ray-client-server-port={_free_port()}",
-    ]
-
-
-def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(BIN / "ray"), "start", "--block", *args, *_node_ports()],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a `ray start --block` node and every process it started (its process group).
-
-    SIGTERM first; a head node took 33 s to exit on it (measured), so after a few seconds the
-    whole group is killed: the node is gone either way, and the suite does not wait."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError):  # what is left of the group
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     head = _start(
         [
             "--head",

@@ -12,7 +12,7 @@ from raytrain.config.yaml_io import loads
 from raytrain.errors import RaytrainError
 from raytrain.models import list_models
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 UNET_YAML = REPO / "search_spaces" / "unet.yaml"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ray_helpers import BIN
+from ray_helpers import BIN, free_port
 from ray_helpers import ray_env as _env
 from ray_helpers import start_node as _start
 from ray_helpers import stop_node as _stop

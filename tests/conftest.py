@@ -34,7 +34,7 @@ def ray_start_2_cpus() -> Iterator[None]:
     ray.init(
         address="local",
         num_cpus=2,
-        # Small, so that tests/test_data_pipeline.py can stream a dataset 4x the store cheaply;
+        # Small, so that tests/data/test_data_pipeline.py can stream a dataset 4x the store cheaply;
         # every other test's data is a few MB.
         object_store_memory=OBJECT_STORE_BYTES,
         log_to_driver=False,

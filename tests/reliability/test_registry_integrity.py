@@ -2,7 +2,7 @@
 
 Every registration must land (400 entries), the index must stay valid JSON, no version may be
 handed out twice, and every file's recorded sha256 must match what is on disk. Writes go
-through a temp file + fsync + rename under an exclusive lock (see raytrain/registry.py).
+through a temp file + fsync + rename under an exclusive lock (see raytrain/artifacts/registry.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 """GPU check: what only a GPU can show about raytrain's training step, in one command.
 
     python bench/gpu_check.py                  # on a CUDA machine: the full check (<= 8 min)
-    python bench/gpu_check.py --smoke          # tiny sizes, a few steps (the CPU path, ~20 s)
+    python bench/gpu_check.py --smoke          # tiny sizes, a few steps: the CPU path (~20 s)
     python bench/gpu_check.py --out PATH.json  # default bench/results/gpu_check.json
 
 Needs torch, numpy and raytrain's torch-level code (models, tasks, `raytrain.train.step`, which
@@ -11,9 +11,10 @@ a checkout, raytrain need not be installed. Every training step is raytrain's ow
 (autocast, GradScaler, clipping, per-step LR, the NaN stop), fed batches already on the device.
 
 Without CUDA it says so and runs the same code paths on the CPU at tiny sizes (`--smoke`), then
-exits 0. On CUDA, one run within `--budget-s` (default 470 s; a measurement that no longer fits
-is skipped with a note) measures, per model (U-Net at 256x256 and 512x512, ViT edge detector, the
-coefficient-count MLP and the tamper-detection MLP):
+exits 0. On CUDA, one run within `--budget-s` (default 450 s after start-up; a measurement that
+no longer fits is skipped with a note; the JSON is rewritten after each part, so a run stopped
+from outside leaves what it measured) covers, per model (U-Net at 256x256 and 512x512, the ViT
+edge detector, the coefficient-count MLP and the tamper-detection MLP):
 
 - training images (rows) per second and MFU in fp32, bf16 autocast and fp16 with a GradScaler,
   each with and without channels_last (conv-shaped inputs only) and torch.compile. MFU = model
@@ -567,7 +568,14 @@ def device_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def run_check(args: argparse.Namespace, s: Settings, echo: Callable[[str], None]) -> dict:
+def run_check(
+    args: argparse.Namespace,
+    s: Settings,
+    echo: Callable[[str], None],
+    save: Callable[[dict[str, Any]], None],
+) -> dict:
+    """All five parts; `save` gets the result so far after each part and each compiled
+    variant, so a run stopped from outside still leaves its figures."""
     t0 = time.perf_counter()
     specs = SMOKE if s.smoke else FULL
     if args.models:
@@ -614,6 +622,7 @@ def run_check(args: argparse.Namespace, s: Settings, echo: Callable[[str], None]
 
     def phase(name: str, t: float) -> float:
         phases[name] = round(time.perf_counter() - t, 2)
+        save(result)
         return time.perf_counter()
 
     # 1. eager throughput: every precision x layout, the core of the check
@@ -671,12 +680,12 @@ def run_check(args: argparse.Namespace, s: Settings, echo: Callable[[str], None]
     by_name = {sp.name: sp for sp in specs}
     for name, v in order:
         sp = by_name[name]
-        row = measure(
-            sp, states[name], v, data[name], flops[name], peak, s, 60 if not s.smoke else 1
-        )
+        need = 1 if s.smoke else 90  # an inductor compile can take a minute
+        row = measure(sp, states[name], v, data[name], flops[name], peak, s, need)
         row["compile_backend"] = s.compile_backend
         result["throughput"].append(row)
         echo("  " + fmt_row(row))
+        save(result)
     phase("compile", t)
     return result
 
@@ -743,9 +752,9 @@ def fmt_memory(m: dict[str, Any]) -> str:
 
 
 def summary(result: dict[str, Any]) -> list[str]:
-    """The best setting per model, by images/s."""
+    """The best setting per model, by images/s, and how far what `auto` picks is from it."""
     lines = []
-    for name in result["models"]:
+    for name, info in result["models"].items():
         rows = [r for r in result["throughput"] if r["model"] == name and r["status"] == "ok"]
         if not rows:
             continue
@@ -758,7 +767,22 @@ def summary(result: dict[str, Any]) -> list[str]:
             f", {best['images_per_s'] / fp32[0]['images_per_s']:.2f}x fp32 eager" if fp32 else ""
         )
         lines.append(f"  {name:<22} best: {fmt_row(best)[23:].strip()}{speedup}")
+        auto = [r for r in rows if describe(r) == info["auto"]]
+        if auto:
+            share = auto[0]["images_per_s"] / best["images_per_s"]
+            lines.append(f"  {'':<22} mixed_precision auto ({info['auto']}): {share:.0%} of it")
     return lines
+
+
+def describe(r: dict[str, Any]) -> str:
+    """A throughput row's setting in `Precision.describe()`'s words."""
+    names = {"fp32": "float32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + GradScaler"}
+    parts = [names[r["precision"]]]
+    if r["channels_last"]:
+        parts.append("channels_last")
+    if r["compile"]:
+        parts.append("torch.compile")
+    return ", ".join(parts)
 
 
 def failures(result: dict[str, Any]) -> list[str]:
@@ -781,7 +805,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu_check.json")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few steps (the CPU path)")
-    p.add_argument("--budget-s", type=float, default=470.0, help="the whole run's time budget")
+    p.add_argument(
+        "--budget-s", type=float, default=450.0, help="time budget after start-up (default 450)"
+    )
     p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak, TFLOP/s")
     p.add_argument("--models", default=None, help="comma-separated subset of the model names")
     args = p.parse_args(argv)
@@ -807,7 +833,14 @@ def main(argv: list[str] | None = None) -> int:
     def echo(line: str) -> None:
         print(line, flush=True)
 
-    result = run_check(args, s, echo)
+    def save(result: dict[str, Any], complete: bool = False) -> None:
+        result["complete"] = complete
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        os.replace(tmp, args.out)
+
+    result = run_check(args, s, echo, save)
     result["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     result["ray_imported"] = sys.modules.get("ray") is not None
     result["failures"] = failures(result)
@@ -815,10 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     echo("best setting per model:")
     for line in summary(result):
         echo(line)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    os.replace(tmp, args.out)
+    save(result, complete=True)
     verdict = "FAIL: " + "; ".join(result["failures"]) if result["failures"] else "ok"
     echo(f"wrote {args.out} in {result['elapsed_s']:.0f} s: {verdict}")
     return 1 if result["failures"] else 0

@@ -45,6 +45,7 @@ def test_smoke_run_writes_the_json_with_finite_numbers_and_no_ray(tmp_path: Path
     assert "no CUDA device here" in proc.stdout
     r = json.loads(out.read_text())
     assert r["smoke"] is True and r["ok"] is True and r["failures"] == []
+    assert r["complete"] is True
     assert r["ray_imported"] is False
     assert r["device"]["type"] == "cpu"
     assert finite(r["peak_flops"]) and r["peak_flops"] > 0

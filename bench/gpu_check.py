@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ FULL = (
         "edges",
         32,
         image_size=256,
-    ),  # fmt: skip
+    ),
     Spec(
         "coefficient_optimizer",
         "coefficient_optimizer",
@@ -131,7 +131,7 @@ FULL = (
         "regression",
         512,
         feature_dim=5,
-    ),  # fmt: skip
+    ),
     Spec(
         "anomaly_detector",
         "anomaly_detector",
@@ -139,7 +139,7 @@ FULL = (
         "anomaly",
         512,
         feature_dim=64,
-    ),  # fmt: skip
+    ),
 )
 #: The same models, tiny: the CPU smoke run of the same code paths.
 SMOKE = (
@@ -152,7 +152,7 @@ SMOKE = (
         "edges",
         4,
         image_size=32,
-    ),  # fmt: skip
+    ),
     Spec(
         "coefficient_optimizer",
         "coefficient_optimizer",
@@ -160,7 +160,7 @@ SMOKE = (
         "regression",
         16,
         feature_dim=5,
-    ),  # fmt: skip
+    ),
     Spec(
         "anomaly_detector",
         "anomaly_detector",
@@ -168,7 +168,7 @@ SMOKE = (
         "anomaly",
         16,
         feature_dim=64,
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -185,7 +185,6 @@ class Settings:
     curve_steps: int = CURVE_STEPS
     memory_cap_images: int = 4096
     memory_cap_rows: int = 1 << 20
-    notes: list[str] = field(default_factory=list)
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -202,20 +201,20 @@ def sync(device: torch.device) -> None:
 def make_batch(spec: Spec, batch: int, device: torch.device, seed: int) -> tuple[Any, Any]:
     """A learnable batch: edge targets from the local mean of the image, a linear regression
     target, a label from the coefficient energy split."""
-    g = torch.Generator(device="cpu").manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)  # made where it is used
     if spec.images:
         s = spec.image_size
-        x = torch.rand(batch, 1, s, s, generator=g)
+        x = torch.rand(batch, 1, s, s, generator=g, device=device)
         y = (torch.nn.functional.avg_pool2d(x, 3, 1, 1) > 0.58).float()
     elif spec.task == "regression":
-        x = torch.randn(batch, spec.feature_dim, generator=g)
-        w = torch.linspace(-1.0, 1.0, spec.feature_dim)
-        y = x @ w + 0.1 * torch.randn(batch, generator=g)
+        x = torch.randn(batch, spec.feature_dim, generator=g, device=device)
+        w = torch.linspace(-1.0, 1.0, spec.feature_dim, device=device)
+        y = x @ w + 0.1 * torch.randn(batch, generator=g, device=device)
     else:
-        x = torch.randn(batch, spec.feature_dim, generator=g)
+        x = torch.randn(batch, spec.feature_dim, generator=g, device=device)
         half = spec.feature_dim // 2
         y = (x[:, :half].pow(2).sum(1) > x[:, half:].pow(2).sum(1)).float()
-    return x.to(device), y.to(device)
+    return x, y
 
 
 def make_batches(spec: Spec, batch: int, n: int, device: torch.device) -> list[tuple[Any, Any]]:
@@ -595,8 +594,10 @@ def run_check(
         "memory": {},
         "onnx": {},
     }
-    echo(f"device: {result['device']['name']} ({s.device}); peak {peak / 1e12:.3g} TFLOP/s "
-         f"({peak_source}); budget {args.budget_s:.0f} s")  # fmt: skip
+    echo(
+        f"device: {result['device']['name']} ({s.device}); peak {peak / 1e12:.3g} TFLOP/s "
+        f"({peak_source}); budget {args.budget_s:.0f} s"
+    )
     states, data, flops = {}, {}, {}
     for sp in specs:
         torch.manual_seed(0)
@@ -744,10 +745,11 @@ def fmt_memory(m: dict[str, Any]) -> str:
     if "batches" not in m:
         return f"[{m['status']}] {m.get('note', '')}"
     sizes = ", ".join(
-        f"{b['batch']}: {b['peak_bytes'] / 2**20:.0f} MiB" if b["peak_bytes"] is not None
+        f"{b['batch']}: {b['peak_bytes'] / 2**20:.0f} MiB"
+        if b["peak_bytes"] is not None
         else f"{b['batch']}: n/a"
         for b in m["batches"]
-    )  # fmt: skip
+    )
     return f"{m['precision']}; {sizes}; largest {m['largest_batch']} (stopped by {m['stopped_by']})"
 
 
@@ -760,9 +762,10 @@ def summary(result: dict[str, Any]) -> list[str]:
             continue
         best = max(rows, key=lambda r: r["images_per_s"])
         fp32 = [
-            r for r in rows if r["precision"] == "fp32" and not r["compile"]
-            and not r["channels_last"]
-        ]  # fmt: skip
+            r
+            for r in rows
+            if r["precision"] == "fp32" and not r["compile"] and not r["channels_last"]
+        ]
         speedup = (
             f", {best['images_per_s'] / fp32[0]['images_per_s']:.2f}x fp32 eager" if fp32 else ""
         )
@@ -814,8 +817,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     cuda = torch.cuda.is_available()
     if not cuda:
-        print("gpu_check: no CUDA device here: a CPU smoke run of the same code paths "
-              "(tiny sizes, a few steps); no GPU figures", flush=True)  # fmt: skip
+        print(
+            "gpu_check: no CUDA device here: a CPU smoke run of the same code paths "
+            "(tiny sizes, a few steps); no GPU figures",
+            flush=True,
+        )
     smoke = args.smoke or not cuda
     s = Settings(
         device=torch.device("cuda") if cuda else torch.device("cpu"),

@@ -120,7 +120,9 @@ def export_onnx(
     path = Path(path)
     wrapped = with_activation(model, meta)
     shape = input_shape(meta)
-    example = torch.rand(2, *shape)
+    # the model may sit on a GPU: trace and compare there (onnxruntime gets CPU arrays)
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    example = torch.rand(2, *shape, device=device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -149,7 +151,7 @@ def export_onnx(
         for b in check_batches:
             x = torch.rand(b, *shape, generator=gen)
             with torch.no_grad():
-                ref = wrapped(x).numpy()
+                ref = wrapped(x.to(device)).float().cpu().numpy()
             got = session.run(None, {"input": x.numpy()})[0]
             if got.shape != ref.shape:
                 raise ExportError(

@@ -173,7 +173,7 @@ def tune(
     "--mixed-precision",
     type=click.Choice(["auto", "bf16", "fp16"]),
     default=None,
-    help="training_params.mixed_precision (auto: bf16/fp16 on CUDA only)",
+    help="training_params.mixed_precision (auto: bf16/fp16 + channels_last on CUDA only)",
 )
 @click.option("--no-mixed-precision", is_flag=True, help="Train in float32.")
 @click.option("--no-early-stopping", is_flag=True, help="Run every epoch (no patience stop).")
@@ -231,7 +231,7 @@ def train(
         "optimizer.weight_decay": weight_decay,
         "training_params.gradient_clip": gradient_clip,
         "training_params.gradient_accumulation_steps": accumulate,
-        "training_params.mixed_precision": True if mixed_precision == "auto" else mixed_precision,
+        "training_params.mixed_precision": mixed_precision,
     }
     switches = {
         "training_params.mixed_precision": (no_mixed_precision, False),

@@ -197,10 +197,11 @@ class TrainingParamsSection(Section):
     gradient_accumulation_steps: int = Field(
         1, ge=1, description="Micro-batches per optimizer step (effective batch = k x batch)"
     )
-    mixed_precision: bool | Literal["bf16", "fp16"] = Field(
+    mixed_precision: bool | Literal["auto", "bf16", "fp16"] = Field(
         False,
         description="true: bf16 (fp16 + loss scaling where bf16 is missing) on CUDA, float32 "
-        "on CPU; bf16 / fp16: that precision on any device that supports it",
+        "on CPU; auto: as true, plus channels_last for conv models on CUDA (no torch.compile); "
+        "bf16 / fp16: that precision on any device that supports it",
     )
     warmup_epochs: int = Field(0, ge=0, description="Linear warmup, in epochs (adds to steps)")
     monitor_metric: str | None = Field(

@@ -23,6 +23,7 @@ from raytrain.tasks.resolve import to_inputs
 from raytrain.train.clipping import Clipping
 from raytrain.train.context import LoopContext
 from raytrain.train.optim import build_optimizer
+from raytrain.train.precision import resolve_precision
 from raytrain.train.schedules import LRSchedule
 from raytrain.train.spec import RunSpec
 from raytrain.train.step import NonFiniteLossError, TrainStep, autocast_dtype, train_epoch
@@ -56,8 +57,11 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
     model = create_model(cfg.model.architecture, cfg.model.params(), data)
     task.prepare_model(model)
     pretrained_note = apply_pretrained(model, cfg)  # before DDP: every worker loads the same
-    model = ctx.prepare_model(model)  # device placement + DDP when world > 1
     device = ctx.device()
+    # mixed_precision (auto: bf16 + channels_last for conv models on CUDA, float32 on CPU);
+    # the memory format is set before DDP wraps the model
+    precision = resolve_precision(tp.mixed_precision, device, model)
+    model = ctx.prepare_model(precision.apply(model))  # device placement + DDP when world > 1
     optimizer = build_optimizer(model.parameters(), cfg.optimizer)
     schedule = LRSchedule(
         cfg.scheduler,
@@ -74,9 +78,10 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
         device=device,
         accumulation=tp.gradient_accumulation_steps,
         clipping=Clipping.from_config(tp),
-        amp_dtype=autocast_dtype(tp.mixed_precision, device),
+        amp_dtype=precision.amp_dtype,
         freeze=Freeze.from_config(unwrap(model), cfg),
         record=ctx.world_rank == 0,
+        memory_format=precision.memory_format,
     )
     monitor, mode = spec.monitor, spec.mode
     sign = 1.0 if mode == "max" else -1.0

@@ -29,13 +29,14 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def autocast_dtype(mixed_precision: bool | str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for float32.
 
-    `true`: bf16 on a CUDA GPU that has it, else fp16 (with loss scaling); float32 on CPU, where
-    autocast is slower than float32 for these models. `"bf16"`/`"fp16"`: that dtype on any
+    `true` (and `"auto"`, whose other choices `raytrain.train.precision` makes): bf16 on a CUDA
+    GPU that has it, else fp16 (with loss scaling); float32 on CPU, where autocast is slower than
+    float32 for these models. `"bf16"`/`"fp16"`: that dtype on any
     device whose autocast supports it (CPU autocast does both in torch 2.x).
     """
     if not mixed_precision:
         return None
-    if mixed_precision is True:
+    if mixed_precision is True or mixed_precision == "auto":
         if device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -64,6 +65,7 @@ class TrainStep:
         amp_dtype: torch.dtype | None = None,
         freeze: Freeze | None = None,
         record: bool = True,
+        memory_format: torch.memory_format | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -76,6 +78,8 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         self.freeze = freeze
         self.record = record
+        #: inputs of 4 dimensions are converted to it (channels_last with a channels_last model)
+        self.memory_format = memory_format
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.step = 0
         self.epoch = 0
@@ -99,6 +103,8 @@ class TrainStep:
         sync = last or self.pending + 1 == self.accumulation
         no_sync = getattr(self.model, "no_sync", None)
         ctx = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
+        if self.memory_format is not None and x.dim() == 4:
+            x = x.contiguous(memory_format=self.memory_format)
         with ctx:
             with torch.autocast(
                 self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None

@@ -1,5 +1,5 @@
 """`python -m raytrain ...` runs the command line."""
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 
 main()

@@ -80,7 +80,7 @@ def test_every_cli_command_and_the_public_api_still_resolve() -> None:
     import click
     from click.testing import CliRunner
 
-    from raytrain.cli.main import main
+    from raytrain.cli.app import main
 
     runner = CliRunner()
     ctx = click.Context(main)

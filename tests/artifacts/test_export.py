@@ -18,7 +18,7 @@ from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_mode
 from raytrain.artifacts.checkpoint import read_meta
 from raytrain.artifacts.export import ExportError, export_onnx, load_bundle, with_activation
 from raytrain.artifacts.registry import ModelRegistry
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.errors import RaytrainError
 
 BATCHES = (1, 3, 8)

@@ -14,7 +14,7 @@ from unit_helpers import SEED_71_KEYS, example_input, make_checkpoint, tiny_mode
 
 from raytrain.artifacts.checkpoint import MODEL_FILE, load_model, load_state_dict
 from raytrain.artifacts.registry import INDEX, ModelRegistry, check_name, next_version, parse_ref
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError
 

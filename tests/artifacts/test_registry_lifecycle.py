@@ -17,7 +17,7 @@ from unit_helpers import example_input, make_checkpoint, tiny_model
 
 import raytrain
 from raytrain.artifacts.registry import INDEX, ModelRegistry, check_label, parse_ref
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.config.schema import SampleDataSection
 from raytrain.data.checks import data_report, usable_shards
 from raytrain.data.features import feature_vector, generate_ground_truth_edges

@@ -20,7 +20,7 @@ from unit_helpers import checkpoint_meta, random_gray, tiny_model
 
 from raytrain.artifacts.checkpoint import save_checkpoint
 from raytrain.artifacts.registry import ModelRegistry
-from raytrain.cli.main import _Group
+from raytrain.cli.app import _Group
 from raytrain.cli.predict import predict_command
 from raytrain.errors import RaytrainError
 from raytrain.inference.outputs import (

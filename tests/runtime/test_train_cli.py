@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.config import load_config_text
 from raytrain.runtime.run import train_command_config
 

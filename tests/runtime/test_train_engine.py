@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from raytrain.artifacts.checkpoint import load_state_dict
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.config import load_config_text
 from raytrain.config.schema import SchedulerSection
 from raytrain.data.resolve import data_info_for, resolve_dataset

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from ray_helpers import actors_started
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
 
 # -- the keeper, on plain folders ----------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.errors import RaytrainError
 from raytrain.train.lr_find import range_test, smooth, suggest
 

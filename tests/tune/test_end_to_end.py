@@ -90,7 +90,7 @@ def test_exported_onnx_matches_pytorch_in_onnxruntime(search: dict) -> None:
 def test_registry_list_cli_shows_the_model(search: dict) -> None:
     from click.testing import CliRunner
 
-    from raytrain.cli.main import main
+    from raytrain.cli.app import main
 
     root = Path(search["registry"].root)
     out = CliRunner().invoke(main, ["registry", "list", "--root", str(root), "--json"])

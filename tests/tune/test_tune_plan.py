@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from raytrain.cli.main import main
+from raytrain.cli.app import main
 from raytrain.config import load_config_text
 from raytrain.config.schema import SearchSection, TuneSection
 from raytrain.errors import RaytrainError

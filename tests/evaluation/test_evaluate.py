@@ -21,8 +21,8 @@ from unit_helpers import make_checkpoint
 
 from raytrain.artifacts.checkpoint import save_checkpoint
 from raytrain.artifacts.registry import ModelRegistry
-from raytrain.cli.evaluate import evaluate_command
 from raytrain.cli.app import _Group
+from raytrain.cli.evaluate import evaluate_command
 from raytrain.config import load_config_text
 from raytrain.config.schema import SampleDataSection
 from raytrain.data.local import iter_split, preprocess_for, read_split

@@ -1,6 +1,6 @@
 """Bad input on the command line: exit code 2, one `error:` line naming file and key, no traceback.
 
-The commands run as real subprocesses (`python -m raytrain.cli.app`), all started at once by one
+The commands run as real subprocesses (`python -m raytrain`), all started at once by one
 module fixture so that their start-up (importing torch) overlaps.
 """
 
@@ -93,7 +93,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         if content is not None:
             path.write_text(content)
         # The file goes right after the sub-command: `raytrain validate FILE`.
-        argv = [sys.executable, "-m", "raytrain.cli.app", cmd[0], str(path), *cmd[1:]]
+        argv = [sys.executable, "-m", "raytrain", cmd[0], str(path), *cmd[1:]]
         proc = subprocess.Popen(
             argv, cwd=tmp, env=_env(tmp), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-RAYTRAIN = [sys.executable, "-m", "raytrain.cli.app"]
+RAYTRAIN = [sys.executable, "-m", "raytrain"]
 #: A tiny valid config; cases append or override sections.
 BASE = "model:\n  architecture: coefficient_optimizer\n  hidden_dims: [8]\n"
 SAMPLE = (

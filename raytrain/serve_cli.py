@@ -116,6 +116,12 @@ def _check_loads(specs: list[ModelSpec], root: Path) -> None:
     help="Address the HTTP proxy binds (0.0.0.0 exposes it to the network).",
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="With --address: deploy and return; the application keeps running on the cluster "
+    "(stop it with `serve shutdown`).",
+)
 def serve_command(
     models: tuple[str, ...],
     plugins_file: Path | None,
@@ -131,6 +137,7 @@ def serve_command(
     address: str | None,
     host: str,
     port: int,
+    detach: bool,
 ) -> None:
     """Serve registered MODELS (NAME[:VERSION|@LABEL] ...) over HTTP on Ray Serve.
 
@@ -140,6 +147,11 @@ def serve_command(
     """
     if replicas is not None and autoscale is not None:
         raise RaytrainError("--replicas and --autoscale: give one of them")
+    if detach and not address:
+        raise RaytrainError(
+            "--detach: needs --address (a running cluster); a Ray started by this command "
+            "stops with it"
+        )
     if not models and plugins_file is None:
         raise RaytrainError("serve: name a model (NAME[:VERSION|@LABEL]) or --plugins FILE")
     specs = specs_from_refs(models, backend)
@@ -165,6 +177,9 @@ def serve_command(
     for spec in specs:
         follows = f" (follows {spec.follows})" if spec.follows else ""
         click.echo(f"{spec.name}: {spec.ref}{follows} -> POST {url}/v1/models/{spec.name}:predict")
+    if detach:
+        click.echo(f"serving at {url} (GET /healthz, GET /v1/models); `serve shutdown` stops")
+        return
     click.echo(f"serving at {url} (GET /healthz, GET /v1/models); Ctrl-C stops")
     try:
         while True:
@@ -172,5 +187,7 @@ def serve_command(
     except KeyboardInterrupt:
         from ray import serve
 
+        from raytrain.serve.config import APP_NAME
+
         click.echo("stopping")
-        serve.shutdown()
+        serve.delete(APP_NAME)  # other applications on a shared cluster keep running

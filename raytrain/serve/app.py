@@ -24,7 +24,6 @@ in a thread while it goes on serving the old one, then swaps. No request waits o
 and none is dropped.
 """
 
-
 import asyncio
 import json
 import logging
@@ -39,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raytrain.errors import did_you_mean
+from raytrain.errors import RaytrainError, did_you_mean
 from raytrain.serve.config import APP_NAME, ServeOptions
 from raytrain.serve.errors import ServeError
 from raytrain.serve.inputs import Limits, PredictRequest, parse_request
@@ -304,5 +303,15 @@ def start(options: ServeOptions, address: str | None = None, blocking: bool = Fa
 
     ensure_ray(address)
     serve.start(http_options={"host": options.host, "port": options.port})
+    from ray.serve.context import _get_global_client
+
+    running = _get_global_client().http_config
+    if (running.host, running.port) != (options.host, options.port):
+        raise RaytrainError(
+            f"Serve already runs on this Ray cluster with its HTTP proxy on "
+            f"{running.host}:{running.port}, not {options.host}:{options.port} (the proxy's "
+            f"address is fixed when Serve starts); use --host {running.host} --port "
+            f"{running.port}, or stop it first (`serve shutdown`)"
+        )
     serve.run(build_app(options), name=APP_NAME, route_prefix="/", blocking=blocking)
     return f"http://{options.host}:{options.port}"

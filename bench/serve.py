@@ -205,7 +205,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
     ap.add_argument("--quick", action="store_true", help="1 s per cell")
     ap.add_argument("--max-batch-size", type=int, default=32)
-    ap.add_argument("--batch-wait-ms", type=float, default=5.0)
+    ap.add_argument("--batch-wait-ms", type=float, default=2.0)
     ap.add_argument("--replicas", type=int, default=1, help="replicas per model")
     ap.add_argument("--plain-server", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -249,7 +249,10 @@ class ModelServer:
         from raytrain.serve.predict import run_batch
 
         self._maybe_follow()
-        return await asyncio.to_thread(run_batch, self.predictor, self.name, requests)
+        # Inline, on the replica's user-code event loop: requests that arrive meanwhile wait
+        # in the batch queue for the next batch anyway (one batch runs at a time), and a hop
+        # to a worker thread cost ~1-2 ms per batch on 2 busy cores.
+        return run_batch(self.predictor, self.name, requests)
 
     async def predict(self, request: PredictRequest) -> dict[str, Any]:
         return await self.predict_batch(request)

@@ -22,7 +22,7 @@ APP_NAME = "raytrain"
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BATCH_SIZE = 16
-DEFAULT_BATCH_WAIT_MS = 5.0
+DEFAULT_BATCH_WAIT_MS = 2.0
 DEFAULT_MAX_BODY_MB = 16.0
 #: Instances one request may hold; a bigger job is a file job for `raytrain predict`.
 DEFAULT_MAX_INSTANCES = 256

@@ -200,6 +200,46 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url}: no answer after {timeout} s")
 
 
+def breakdown(serve_url: str, plain_url: str, root: Path, payload: tuple[bytes, str]) -> None:
+    """Where one MLP request's time goes: sequential calls, p50 over 100 after 20 warm-up."""
+    import requests
+    from ray import serve
+
+    from raytrain.inference import Predictor
+    from raytrain.serve.inputs import PredictRequest
+    from raytrain.serve.predict import run_batch
+
+    body, kind = payload
+    session = requests.Session()
+    handle = serve.get_deployment_handle("model-mlp", "raytrain")
+    req = PredictRequest([np.random.default_rng(0).normal(size=64).astype(np.float32)])
+    predictor = Predictor.load("mlp", root=root, backend="onnx")
+    post = {"data": body, "headers": {"content-type": kind}}
+    steps = {
+        "plain server, POST predict (HTTP, parse, predict)": lambda: session.post(
+            f"{plain_url}/v1/models/mlp:predict", **post
+        ),
+        "serve: GET /healthz (proxy + ingress)": lambda: session.get(f"{serve_url}/healthz"),
+        "serve: handle.info() (ingress -> replica hop)": lambda: handle.info.remote().result(),
+        "serve: handle.predict() (hop + @serve.batch + predict)": lambda: handle.predict.remote(
+            req
+        ).result(),
+        "serve: POST predict (all of it)": lambda: session.post(
+            f"{serve_url}/v1/models/mlp:predict", **post
+        ),
+        "run_batch in one process (parse excluded)": lambda: run_batch(predictor, "mlp", [req]),
+    }
+    print("\n| one MLP request, concurrency 1 | p50 ms | p90 ms |\n| --- | --- | --- |")
+    for label, call in steps.items():
+        times = []
+        for _ in range(120):
+            t = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t) * 1000)
+        ms = np.array(times[20:])
+        print(f"| {label} | {np.percentile(ms, 50):.2f} | {np.percentile(ms, 90):.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
@@ -207,6 +247,11 @@ def main() -> None:
     ap.add_argument("--max-batch-size", type=int, default=32)
     ap.add_argument("--batch-wait-ms", type=float, default=2.0)
     ap.add_argument("--replicas", type=int, default=1, help="replicas per model")
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the pieces of one MLP request at concurrency 1",
+    )
     ap.add_argument("--plain-server", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.plain_server:
@@ -226,28 +271,31 @@ def main() -> None:
     build_registry(root)
     bodies = payloads()
 
+    cpus = os.cpu_count() or 2
+    load_at_start = os.getloadavg()[0]
+    prepare_local_ray()
+    ray.init(num_cpus=cpus, log_to_driver=False, include_dashboard=False)
     plain_port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     plain = subprocess.Popen(
         [sys.executable, __file__, "--plain-server", str(root), str(plain_port)], env=env
     )
-    cpus = os.cpu_count() or 2
-    prepare_local_ray()
-    ray.init(num_cpus=cpus, log_to_driver=False, include_dashboard=False)
-    options = ServeOptions(
-        models=tuple(ModelSpec(m.name, {"model_path": m.name, "backend": "onnx"}) for m in MODELS),
-        registry_root=str(root),
-        replicas=args.replicas,
-        num_cpus=cpus / (len(MODELS) * args.replicas),
-        max_batch_size=args.max_batch_size,
-        batch_wait_ms=args.batch_wait_ms,
-        port=free_port(),
-    )
-    serve_url = start(options)
-    plain_url = f"http://127.0.0.1:{plain_port}"
-    wait_http(plain_url + "/")
     results: dict[tuple[str, str, int], dict] = {}
     try:
+        options = ServeOptions(
+            models=tuple(
+                ModelSpec(m.name, {"model_path": m.name, "backend": "onnx"}) for m in MODELS
+            ),
+            registry_root=str(root),
+            replicas=args.replicas,
+            num_cpus=cpus / (len(MODELS) * args.replicas),
+            max_batch_size=args.max_batch_size,
+            batch_wait_ms=args.batch_wait_ms,
+            port=free_port(),
+        )
+        serve_url = start(options)
+        plain_url = f"http://127.0.0.1:{plain_port}"
+        wait_http(plain_url + "/")
         for m in MODELS:
             body, kind = bodies[m.name]
             for c in CONCURRENCY:
@@ -261,6 +309,8 @@ def main() -> None:
                         f"({r['n']} requests, {r['errors']} errors)",
                         flush=True,
                     )
+        if args.breakdown:
+            breakdown(serve_url, plain_url, root, bodies["mlp"])
     finally:
         plain.terminate()
         plain.wait(timeout=30)
@@ -274,7 +324,8 @@ def main() -> None:
         f"\n{platform.processor() or platform.machine()}, {cpus} CPUs; ray {ray.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}; {seconds:g} s per "
         f"cell; raytrain serve: {args.replicas} replica(s) per model, max batch "
-        f"{args.max_batch_size}, batch wait {args.batch_wait_ms:g} ms\n"
+        f"{args.max_batch_size}, batch wait {args.batch_wait_ms:g} ms; load average (1 min) "
+        f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n"
     )
     print("| model | concurrency | plain req/s | serve req/s | serve / plain | "
           "plain p50 / p99 ms | serve p50 / p99 ms | p99 serve / plain |")  # fmt: skip

@@ -7,6 +7,7 @@ the application up until Ctrl-C.
 
 from __future__ import annotations
 
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -42,6 +43,10 @@ def _check_loads(specs: list[ModelSpec], root: Path) -> None:
         except RaytrainError as e:
             raise RaytrainError(f"serve '{spec.name}': {e}") from None
         p.cleanup()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("serve")
@@ -181,6 +186,7 @@ def serve_command(
         click.echo(f"serving at {url} (GET /healthz, GET /v1/models); `serve shutdown` stops")
         return
     click.echo(f"serving at {url} (GET /healthz, GET /v1/models); Ctrl-C stops")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd, Kubernetes: stop the same way
     try:
         while True:
             time.sleep(3600)

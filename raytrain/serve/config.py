@@ -9,7 +9,7 @@ count or autoscaling range, dynamic batching, the HTTP address and the request l
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,6 @@ class ServeOptions:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     #: How often (at most) a replica serving NAME@LABEL looks at the registry index again.
     label_poll_s: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.models:

@@ -128,9 +128,10 @@ class Ingress:
         for attempt in range(RETRIES + 1):
             try:
                 return await getattr(handle, method).remote(*args)
-            except RayActorError:  # the replica died while it held the request
+            except RayActorError as e:  # the replica died while it held the request
                 if attempt == RETRIES:
                     break
+                log.warning("%s.%s: replica lost (%s); sent again", name, method, type(e).__name__)
                 await asyncio.sleep(RETRY_BACKOFF_S * 2**attempt)
             except (BackPressureError, DeploymentUnavailableError):
                 break

@@ -95,6 +95,13 @@ def _interrupt(*_: object) -> None:
     help="CPUs each model replica reserves.",
 )
 @click.option(
+    "--num-gpus",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="GPUs each model replica reserves (torch backend: runs on CUDA).",
+)
+@click.option(
     "--max-body-mb",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_MAX_BODY_MB,
@@ -120,7 +127,7 @@ def _interrupt(*_: object) -> None:
     show_default=True,
     help="Address the HTTP proxy binds (0.0.0.0 exposes it to the network).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option(
     "--detach",
     is_flag=True,
@@ -137,6 +144,7 @@ def serve_command(
     max_batch_size: int,
     batch_wait_ms: float,
     num_cpus: float,
+    num_gpus: float,
     max_body_mb: float,
     max_instances: int,
     address: str | None,
@@ -173,6 +181,7 @@ def serve_command(
         host=host,
         port=port,
         num_cpus=num_cpus,
+        num_gpus=num_gpus,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_instances=max_instances,
     )

@@ -291,7 +291,7 @@ def build_app(options: ServeOptions) -> Any:
             name=f"model-{spec.name}",
             # Room for one batch running and the next one filling up.
             max_ongoing_requests=2 * options.max_batch_size,
-            ray_actor_options={"num_cpus": options.num_cpus},
+            ray_actor_options={"num_cpus": options.num_cpus, "num_gpus": options.num_gpus},
             max_constructor_retry_count=3,
             **scale,
         )

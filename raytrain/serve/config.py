@@ -78,6 +78,8 @@ class ServeOptions:
     port: int = DEFAULT_PORT
     #: CPUs each model replica reserves (a fraction lets several share a core).
     num_cpus: float = 1.0
+    #: GPUs each model replica reserves (the torch backend then runs on CUDA).
+    num_gpus: float = 0.0
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
     max_instances: int = DEFAULT_MAX_INSTANCES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -105,10 +107,12 @@ class ServeOptions:
         _positive_int(self.max_batch_size, "--max-batch-size")
         if not 0 <= self.batch_wait_ms <= 10_000:
             raise RaytrainError(f"--batch-wait-ms {self.batch_wait_ms}: expected 0..10000")
-        if not 0 <= self.port <= 65535:
-            raise RaytrainError(f"--port {self.port}: expected 0..65535")
+        if not 1 <= self.port <= 65535:
+            raise RaytrainError(f"--port {self.port}: expected 1..65535")
         if not self.num_cpus > 0:
             raise RaytrainError(f"--num-cpus {self.num_cpus}: expected a positive number")
+        if not self.num_gpus >= 0:
+            raise RaytrainError(f"--num-gpus {self.num_gpus}: expected a number >= 0")
         _positive_int(self.max_body_bytes, "max body size")
         _positive_int(self.max_instances, "--max-instances")
         _positive_int(self.max_image_pixels, "max image pixels")

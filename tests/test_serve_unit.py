@@ -19,7 +19,7 @@ from raytrain.errors import RaytrainError
 from raytrain.inference import Predictor
 from raytrain.predict_cli import read_image
 from raytrain.registry import ModelRegistry
-from raytrain.serve.config import ModelSpec, ServeOptions, parse_autoscale
+from raytrain.serve.config import ModelSpec, ServeOptions, parse_autoscale, specs_from_plugins
 from raytrain.serve.errors import ServeError
 from raytrain.serve.inputs import (
     ImageBytes,
@@ -181,6 +181,36 @@ def test_vectors_with_a_threshold_per_request(root: Path) -> None:
 )
 def test_which_refs_follow_a_label(ref: str, follows: str | None) -> None:
     assert ModelSpec("edge", {"model_path": ref}).follows == follows
+
+
+def test_plugins_yaml_gives_one_served_model_per_enabled_entry(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "plugins.yaml"
+    path.write_text(
+        "plugins:\n"
+        "  edge_detectors:\n"
+        "    - name: edges-prod\n"
+        "      config: {model_path: edge@latest, threshold: 0.4}\n"
+        "    - name: edges-folder\n"
+        "      config: {model_path: models/edge/1.0.0}\n"
+        "    - name: old\n"
+        "      enabled: false\n"
+        "      config: {model_path: models/gone_v9.9.9.pth}\n"
+        "  anomaly_detectors:\n"
+        "    - name: tamper\n"
+        "      config: {model_path: 'anom:1.0.0', confidence_threshold: 0.7}\n"
+    )
+    monkeypatch.chdir(root.parent)  # relative model paths are read from here, as predict does
+    specs = specs_from_plugins(path, root, backend="torch")
+    assert [s.name for s in specs] == ["edges-prod", "edges-folder", "tamper"]
+    assert specs[0].config == {"model_path": "edge@latest", "threshold": 0.4, "backend": "torch"}
+    assert specs[0].follows == "latest" and specs[2].follows is None
+    assert specs[1].config["model_path"] == str(root / "edge" / "1.0.0")  # absolute for replicas
+    path.write_text(path.read_text().replace("anom:1.0.0", "edge:1.0.0"))
+    with pytest.raises(RaytrainError, match=r"plugins.yaml:11: plugins.anomaly_detectors\[0\]"):
+        specs_from_plugins(path, root, backend=None)
 
 
 def test_options_are_checked() -> None:

@@ -51,6 +51,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "data": "raytrain.cli.data:data_command",
     "registry": "raytrain.cli.registry:registry_group",
     "export": "raytrain.cli.registry:export_command",
+    "serve": "raytrain.cli.serve:serve_command",
 }
 
 

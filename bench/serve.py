@@ -261,8 +261,8 @@ def main() -> None:
 
     import ray
     from ray import serve
-    from raytrain.ray_local import prepare_local_ray
 
+    from raytrain.runtime.local import prepare_local_ray
     from raytrain.serve.app import start
     from raytrain.serve.config import ModelSpec, ServeOptions
 

@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from raytrain.predict_cli import read_image
 from unit_helpers import REPO, checkpoint_meta, png_bytes, random_gray, tiny_model
 
 from raytrain.artifacts.checkpoint import save_checkpoint
 from raytrain.artifacts.registry import ModelRegistry
 from raytrain.cli import main
+from raytrain.cli.predict import read_image
 from raytrain.errors import RaytrainError
 from raytrain.inference import Predictor
 from raytrain.serve.config import ModelSpec, ServeOptions, parse_autoscale, specs_from_plugins

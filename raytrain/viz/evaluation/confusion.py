@@ -11,19 +11,13 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from raytrain.tasks.base import safe_ratio
+from raytrain.tasks.classification import class_scores, confusion_matrix
 from raytrain.viz.evaluation._draw import MAX_ANNOTATED_CLASSES, _draw_table
-from raytrain.viz.evaluation.inputs import _safe_div
 
-
-def confusion(targets: Any, preds: Any, k: int) -> np.ndarray:
-    """k x k counts, row = truth, column = prediction (as `ClassificationTask` keeps them)."""
-    t = np.asarray(targets).astype(np.int64).ravel()
-    p = np.asarray(preds).astype(np.int64).ravel()
-    if t.size != p.size:
-        raise ValueError(f"{t.size} targets for {p.size} predictions")
-    if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= k):
-        raise ValueError(f"labels must lie in [0, {k})")
-    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+#: k x k counts, row = truth, column = prediction: the task's own function, so the plot and
+#: `ClassificationTask`'s logged accuracy and macro F1 come from one matrix definition.
+confusion = confusion_matrix
 
 
 @dataclass
@@ -41,26 +35,20 @@ class ClassReport:
 
 
 def per_class_report(cm: Any, class_names: list[str] | None = None) -> ClassReport:
+    """Precision, recall, F1 and support per class, accuracy, and the macro (over classes
+    present in truth or predictions) and support-weighted averages; the per-class numbers,
+    accuracy and macro F1 are `ClassificationTask`'s (`class_scores`)."""
     cm = np.asarray(cm, np.float64)
     k = cm.shape[0]
     names = list(class_names) if class_names else [str(i) for i in range(k)]
-    tp, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
-    precision, recall = _safe_div(tp, predicted), _safe_div(tp, actual)
-    f1 = _safe_div(2 * precision * recall, precision + recall)
-    present = (predicted + actual) > 0
+    s = class_scores(cm)
+    precision, recall, f1, present = s["precision"], s["recall"], s["f1"], s["present"]
+    actual = cm.sum(axis=1)
     total = cm.sum()
     weights = actual / total if total else np.zeros(k)
 
-    def avg(w: np.ndarray | None) -> dict[str, float]:
-        if w is None:
-            if not present.any():
-                return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-            return {
-                "precision": float(precision[present].mean()),
-                "recall": float(recall[present].mean()),
-                "f1": float(f1[present].mean()),
-            }
-        return {"precision": float(precision @ w), "recall": float(recall @ w), "f1": float(f1 @ w)}
+    def mean_over_present(v: np.ndarray) -> float:
+        return float(v[present].mean()) if present.any() else 0.0
 
     return ClassReport(
         class_names=names,
@@ -68,9 +56,17 @@ def per_class_report(cm: Any, class_names: list[str] | None = None) -> ClassRepo
         recall=recall,
         f1=f1,
         support=actual.astype(np.int64),
-        accuracy=float(tp.sum() / total) if total else 0.0,
-        macro=avg(None),
-        weighted=avg(weights),
+        accuracy=s["accuracy"],
+        macro={
+            "precision": mean_over_present(precision),
+            "recall": mean_over_present(recall),
+            "f1": s["macro_f1"],
+        },
+        weighted={
+            "precision": float(precision @ weights),
+            "recall": float(recall @ weights),
+            "f1": float(f1 @ weights),
+        },
     )
 
 
@@ -79,7 +75,7 @@ def _draw_confusion(ax: Axes, cm: np.ndarray, names: list[str], normalized: bool
     cm = np.asarray(cm, np.float64)
     k = len(names)
     rows = cm.sum(axis=1, keepdims=True)
-    shown = 100 * _safe_div(cm, rows) if normalized else cm
+    shown = 100 * safe_ratio(cm, rows) if normalized else cm
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=100 if normalized else max(cm.max(), 1))
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if k <= MAX_ANNOTATED_CLASSES:

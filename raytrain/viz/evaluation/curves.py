@@ -11,8 +11,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from raytrain.tasks.base import safe_ratio
 from raytrain.viz.evaluation._draw import _fmt
-from raytrain.viz.evaluation.inputs import _as_bool, _safe_div
+from raytrain.viz.evaluation.inputs import _as_bool
 
 MAX_LEGEND_CLASSES = 10  # beyond this, per-class curves are drawn thin without legend entries
 
@@ -55,7 +56,7 @@ def pr_curve(scores: Any, targets: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
     tps, fps, thr = _cumulative_counts(scores, targets)
     p = tps[-1]
     tps, fps = tps[1:], fps[1:]
-    precision = np.r_[1.0, _safe_div(tps, tps + fps)]
+    precision = np.r_[1.0, safe_ratio(tps, tps + fps)]
     recall = np.r_[0.0, tps / p] if p else np.full(tps.size + 1, np.nan)
     return precision, recall, np.r_[np.inf, thr[1:]]
 

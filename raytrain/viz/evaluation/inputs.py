@@ -155,9 +155,3 @@ def label_view(arrays: EvalArrays) -> LabelView:
 
 def _as_bool(targets: Any) -> np.ndarray:
     return np.asarray(targets, np.float64).ravel() > 0.5
-
-
-def _safe_div(a: Any, b: Any) -> np.ndarray:
-    """a / b, 0 where b == 0: the `binary_metrics` convention (an undefined F1 counts as 0)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)

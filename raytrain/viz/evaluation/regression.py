@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from raytrain.tasks.regression import regression_metrics
+
 
 @dataclass
 class RegressionInfo:
@@ -23,20 +25,20 @@ class RegressionInfo:
 
 
 def regression_info(preds: Any, targets: Any) -> RegressionInfo:
-    """RMSE, MAE and R² as `RegressionTask.compute_metrics` defines them (R² 0 for a constant
-    target rather than a division by zero)."""
+    """RMSE, MAE and R² by `RegressionTask`'s own `regression_metrics` (R² 0 for a constant
+    target rather than a division by zero), plus the residuals and their mean."""
     p = np.asarray(preds, np.float64).ravel()
     y = np.asarray(targets, np.float64).ravel()
     r = p - y
     sst = float(np.sum((y - y.mean()) ** 2)) if y.size else 0.0
-    sse = float(np.sum(r * r))
+    m = regression_metrics(float(np.sum(r * r)), float(np.sum(np.abs(r))), sst, r.size)
     return RegressionInfo(
         preds=p,
         targets=y,
         residuals=r,
-        rmse=float(np.sqrt(np.mean(r * r))) if r.size else float("nan"),
-        mae=float(np.mean(np.abs(r))) if r.size else float("nan"),
-        r2=1.0 - sse / sst if sst > 0 else 0.0,
+        rmse=m["rmse"],
+        mae=m["mae"],
+        r2=m["r2"],
         bias=float(r.mean()) if r.size else float("nan"),
         n=int(r.size),
     )

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from raytrain.viz.evaluation.inputs import _as_bool, _safe_div
+from raytrain.tasks.base import binary_metrics, binary_rates
+from raytrain.viz.evaluation.inputs import _as_bool
 
 #: Fixed thresholds for edge ODS/OIS and the anomaly sweep. Rounded so that 0.3 is the double
 #: nearest 0.3 (linspace alone gives 0.30000000000000004), which keeps `p > t` unsurprising.
@@ -47,7 +48,7 @@ class SweepInfo:
 
     @property
     def iou(self) -> np.ndarray:
-        return _safe_div(self.tp, self.tp + self.fp + self.fn)
+        return binary_rates(self.tp, self.fp, self.fn, self.tn)["iou"]
 
 
 def threshold_sweep(scores: Any, targets: Any, thresholds: Any = SWEEP_THRESHOLDS) -> SweepInfo:
@@ -63,14 +64,14 @@ def threshold_sweep(scores: Any, targets: Any, thresholds: Any = SWEEP_THRESHOLD
     tp = (pos.size - np.searchsorted(pos, t, side="right")).astype(np.float64)
     fp = (neg.size - np.searchsorted(neg, t, side="right")).astype(np.float64)
     fn, tn = pos.size - tp, neg.size - fp
-    precision, recall = _safe_div(tp, tp + fp), _safe_div(tp, tp + fn)
+    rates = binary_rates(tp, fp, fn, tn)  # the tasks' own definitions, elementwise
     return SweepInfo(
         thresholds=t,
-        precision=precision,
-        recall=recall,
-        f1=_safe_div(2 * precision * recall, precision + recall),
-        fpr=_safe_div(fp, fp + tn),
-        accuracy=_safe_div(tp + tn, tp + fp + fn + tn),
+        precision=rates["precision"],
+        recall=rates["recall"],
+        f1=rates["f1_score"],
+        fpr=rates["false_positive_rate"],
+        accuracy=rates["accuracy"],
         tp=tp,
         fp=fp,
         fn=fn,
@@ -79,15 +80,9 @@ def threshold_sweep(scores: Any, targets: Any, thresholds: Any = SWEEP_THRESHOLD
 
 
 def _binary_scores(probs: np.ndarray, targets: np.ndarray, threshold: float) -> dict[str, float]:
+    """The run's metrics at its threshold, as the edges and anomaly tasks compute them."""
     s = threshold_sweep(probs, targets, [threshold])
-    return {
-        "accuracy": float(s.accuracy[0]),
-        "precision": float(s.precision[0]),
-        "recall": float(s.recall[0]),
-        "f1_score": float(s.f1[0]),
-        "iou": float(s.iou[0]),
-        "false_positive_rate": float(s.fpr[0]),
-    }
+    return binary_metrics(float(s.tp[0]), float(s.fp[0]), float(s.fn[0]), float(s.tn[0]))
 
 
 def _draw_sweep(ax: Axes, sweep: SweepInfo, chosen: float, fpr: bool = True) -> None:

@@ -16,6 +16,9 @@ from raytrain.viz.evaluation import (
 )
 from raytrain.viz.evaluation._draw import _display
 from raytrain.viz.evaluation.curves import _interpolated_precision
+from raytrain.viz.evaluation.dashboard import dashboard_info
+from raytrain.viz.evaluation.edges import image_f1
+from raytrain.viz.evaluation.errors import hardest_info
 
 
 def test_anomaly_label_view_uses_the_run_threshold_not_argmax() -> None:
@@ -99,3 +102,23 @@ def test_display_moves_channels_last_and_rescales() -> None:
     unit = np.array([[0.2, 0.4], [0.6, 0.8]])
     np.testing.assert_array_equal(_display(unit), unit)  # already in [0, 1]: untouched
     np.testing.assert_array_equal(_display(np.full((2, 2), 5.0)), np.zeros((2, 2)))
+
+
+def test_image_f1_hardest_rows_and_dashboard_numbers() -> None:
+    probs = np.array([[[0.9, 0.2], [0.6, 0.4]], [[0.1, 0.7], [0.55, 0.3]]])
+    targets = np.array([[[1, 0], [1, 1]], [[0, 1], [0, 0]]])
+    # image 0: tp 2, fn 1 -> F1 0.8; image 1: tp 1, fp 1 -> F1 2/3
+    np.testing.assert_allclose(image_f1(probs, targets, [1, 0], 0.5), [2 / 3, 0.8])
+    edges = dashboard_info(EvalArrays("edges", probs=probs, targets=targets))
+    assert edges.edges is not None and edges.typical_image in (0, 1)
+    assert edges.metrics["f1_score"] == 0.75 and edges.regression is None
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    arrays = EvalArrays("classification", probs=probs, targets=[0, 1, 1, 0])
+    hard = hardest_info(label_view(arrays))
+    assert hard.rows.tolist() == [3, 2, 1, 0]  # true-class probabilities 0.3, 0.4, 0.8, 0.9
+    np.testing.assert_allclose(hard.true_prob, [0.3, 0.4, 0.8, 0.9])
+    assert hard.with_image.size == 0  # no images given
+    info = dashboard_info(arrays)
+    assert info.confusion is not None and info.confusion.tolist() == [[1, 1], [1, 1]]
+    assert info.report is not None and info.report.accuracy == 0.5

@@ -4,24 +4,41 @@ of its headline metrics against the acceptance targets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from raytrain.viz.evaluation._draw import _draw_bars, _draw_image, _draw_table, _fmt
 from raytrain.viz.evaluation.anomaly import _draw_kinds, _draw_score_hist, detection_by_kind
-from raytrain.viz.evaluation.calibration import _draw_reliability, calibration_info
-from raytrain.viz.evaluation.confusion import _draw_confusion, confusion, per_class_report
-from raytrain.viz.evaluation.curves import _draw_curves, binary_curves, class_curves
-from raytrain.viz.evaluation.edges import _draw_edge_pr, edge_threshold_info
-from raytrain.viz.evaluation.inputs import EvalArrays, label_view
+from raytrain.viz.evaluation.calibration import (
+    CalibrationInfo,
+    _draw_reliability,
+    calibration_info,
+)
+from raytrain.viz.evaluation.confusion import (
+    ClassReport,
+    _draw_confusion,
+    confusion,
+    per_class_report,
+)
+from raytrain.viz.evaluation.curves import CurvesInfo, _draw_curves, binary_curves, class_curves
+from raytrain.viz.evaluation.edges import EdgeThresholdInfo, _draw_edge_pr, edge_threshold_info
+from raytrain.viz.evaluation.inputs import EvalArrays, LabelView, label_view
 from raytrain.viz.evaluation.regression import (
+    RegressionInfo,
     _draw_parity,
     _draw_residual_hist,
     _draw_residual_scatter,
     regression_info,
 )
-from raytrain.viz.evaluation.thresholds import _binary_scores, _draw_sweep, threshold_sweep
+from raytrain.viz.evaluation.thresholds import (
+    SweepInfo,
+    _binary_scores,
+    _draw_sweep,
+    threshold_sweep,
+)
 
 #: The acceptance targets of the regression and anomaly tasks, shown in the dashboard table.
 ACCEPTANCE_TARGETS: dict[str, dict[str, tuple[str, float]]] = {
@@ -99,23 +116,72 @@ def _metrics_table(ax: Axes, task: str, metrics: dict[str, float]) -> None:
     _draw_table(ax, rows, ["metric", "value", "target"], "Metrics", colours)
 
 
-def _get_dashboard_plot(arrays: EvalArrays, metrics: dict[str, float]) -> Figure:
-    """The final dashboard: the task's most telling panels and the metrics table."""
+@dataclass
+class DashboardInfo:
+    """Everything the final dashboard shows besides the raw images and score histograms: the
+    headline metrics and the task's panel data (fields the task has no panel for stay None)."""
+
+    task: str
+    metrics: dict[str, float]
+    regression: RegressionInfo | None = None
+    edges: EdgeThresholdInfo | None = None
+    typical_image: int | None = None  # edges: the image with the median per-image best F1
+    calibration: CalibrationInfo | None = None
+    view: LabelView | None = None
+    confusion: np.ndarray | None = None
+    curves: CurvesInfo | None = None
+    sweep: SweepInfo | None = None
+    kinds: list[tuple[str, int, float]] | None = None
+    report: ClassReport | None = None
+
+
+def dashboard_info(arrays: EvalArrays) -> DashboardInfo:
+    """The numbers of `final_dashboard.png` for `arrays.task`."""
     task = arrays.task
+    info = DashboardInfo(task, summary_metrics(arrays))
     if task == "regression":
-        info = regression_info(arrays.preds, arrays.targets)
+        info.regression = regression_info(arrays.preds, arrays.targets)
+    elif task == "edges":
+        assert arrays.probs is not None and arrays.targets is not None
+        info.edges = e = edge_threshold_info(arrays.probs, arrays.targets)
+        info.typical_image = int(np.argsort(e.per_image_f1)[len(e.per_image_f1) // 2])
+        info.calibration = calibration_info(arrays.probs, arrays.targets)
+    else:
+        info.view = v = label_view(arrays)
+        info.confusion = confusion(v.targets, v.preds, v.k)
+        if task == "anomaly":
+            assert arrays.scores is not None
+            info.curves = binary_curves(arrays.scores, v.targets, "tampered")
+            info.sweep = threshold_sweep(arrays.scores, v.targets)
+            info.calibration = calibration_info(arrays.scores, v.targets)
+            if arrays.kinds is not None:
+                info.kinds = detection_by_kind(arrays.scores, arrays.kinds, arrays.threshold)
+        else:
+            info.curves = class_curves(v.probs, v.targets, v.names)
+            info.calibration = calibration_info(v.confidence, v.preds == v.targets)
+            info.report = per_class_report(info.confusion, v.names)
+    return info
+
+
+def _get_dashboard_plot(arrays: EvalArrays, info: DashboardInfo) -> Figure:
+    """The final dashboard: the task's most telling panels and the metrics table. `arrays`
+    only supplies the images and scores drawn as they are."""
+    task, metrics = info.task, info.metrics
+    if task == "regression":
+        r = info.regression
+        assert r is not None
         fig = Figure(figsize=(14, 12), layout="constrained")
         (a, b), (c, d) = fig.subplots(2, 2)
-        _draw_parity(a, info)
-        _draw_residual_hist(b, info)
-        _draw_residual_scatter(c, info.targets, info.residuals, "True value")
+        _draw_parity(a, r)
+        _draw_residual_hist(b, r)
+        _draw_residual_scatter(c, r.targets, r.residuals, "True value")
         _metrics_table(d, task, metrics)
     elif task == "edges":
         assert arrays.probs is not None and arrays.targets is not None
-        e = edge_threshold_info(arrays.probs, arrays.targets)
+        e, i, cal = info.edges, info.typical_image, info.calibration
+        assert e is not None and i is not None and cal is not None
         fig = Figure(figsize=(20, 10), layout="constrained")
         axes = fig.subplots(2, 4)
-        i = int(np.argsort(e.per_image_f1)[len(e.per_image_f1) // 2])  # a typical image
         if arrays.images is not None and i < len(arrays.images):
             _draw_image(axes[0, 0], arrays.images[i], f"#{i} image (median OIS F1)")
         else:
@@ -131,34 +197,29 @@ def _get_dashboard_plot(arrays: EvalArrays, metrics: dict[str, float]) -> Figure
         )
         _draw_edge_pr(axes[1, 0], e, arrays.threshold)
         _draw_sweep(axes[1, 1], e.sweep, arrays.threshold, fpr=False)
-        cal = calibration_info(arrays.probs, arrays.targets)
         _draw_reliability(axes[1, 2], cal, "Fraction of edge pixels", "Pixel calibration")
         _metrics_table(axes[1, 3], task, metrics)
     else:
-        v = label_view(arrays)
-        cm = confusion(v.targets, v.preds, v.k)
+        v, cm, curves, cal = info.view, info.confusion, info.curves, info.calibration
+        assert v is not None and cm is not None and curves is not None and cal is not None
         fig = Figure(figsize=(20, 12), layout="constrained")
         axes = fig.subplots(2, 3)
         _draw_confusion(axes[0, 0], cm, v.names, normalized=True)
         if task == "anomaly":
-            assert arrays.scores is not None
-            curves = binary_curves(arrays.scores, v.targets, "tampered")
+            assert arrays.scores is not None and info.sweep is not None
             _draw_curves(axes[0, 1], curves, "roc")
-            _draw_sweep(axes[0, 2], threshold_sweep(arrays.scores, v.targets), arrays.threshold)
-            cal = calibration_info(arrays.scores, v.targets)
+            _draw_sweep(axes[0, 2], info.sweep, arrays.threshold)
             _draw_reliability(axes[1, 0], cal, "Fraction tampered", "Calibration of P(tampered)")
-            if arrays.kinds is not None:
-                kinds = detection_by_kind(arrays.scores, arrays.kinds, arrays.threshold)
-                _draw_kinds(axes[1, 1], kinds)
+            if info.kinds is not None:
+                _draw_kinds(axes[1, 1], info.kinds)
             else:
                 _draw_score_hist(axes[1, 1], arrays.scores, v.targets, arrays.threshold)
         else:
-            curves = class_curves(v.probs, v.targets, v.names)
+            assert info.report is not None
             _draw_curves(axes[0, 1], curves, "roc")
             _draw_curves(axes[0, 2], curves, "pr")
-            cal = calibration_info(v.confidence, v.preds == v.targets)
             _draw_reliability(axes[1, 0], cal, "Accuracy", "Calibration (max-prob confidence)")
-            rep = per_class_report(cm, v.names)
+            rep = info.report
             _draw_bars(axes[1, 1], v.names, rep.f1, "F1 per class", "F1", "tab:purple", True)
         _metrics_table(axes[1, 2], task, metrics)
     fig.suptitle(f"Final dashboard: {task}", fontsize=16)

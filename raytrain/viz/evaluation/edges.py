@@ -93,9 +93,15 @@ def _draw_edge_pr(ax: Axes, info: EdgeThresholdInfo, chosen: float) -> None:
     ax.legend(fontsize=7, loc="lower left")
 
 
+def image_f1(probs: np.ndarray, targets: np.ndarray, indices: Any, threshold: float) -> np.ndarray:
+    """F1 of each listed image's pixels at the run's threshold (`p > threshold` is an edge)."""
+    return np.array([_binary_scores(probs[i], targets[i], threshold)["f1_score"] for i in indices])
+
+
 def _get_edge_predictions_plot(
-    arrays: EvalArrays, info: EdgeThresholdInfo, indices: np.ndarray
+    arrays: EvalArrays, info: EdgeThresholdInfo, indices: np.ndarray, f1: np.ndarray
 ) -> Figure:
+    """One row per shown image; `f1[row]` is `image_f1` of `indices[row]`."""
     assert arrays.probs is not None and arrays.targets is not None
     has_img = arrays.images is not None
     cols = 4 if has_img else 3
@@ -104,7 +110,6 @@ def _get_edge_predictions_plot(
     t = arrays.threshold
     for row, i in enumerate(indices):
         p, y = arrays.probs[i], arrays.targets[i]
-        f1 = _binary_scores(p, y, t)["f1_score"]
         ax = list(axes[row])
         if has_img:
             assert arrays.images is not None
@@ -117,7 +122,7 @@ def _get_edge_predictions_plot(
         _draw_image(
             ax[2],
             (p > t).astype(float),
-            f"> {t:.2f}: F1 {f1:.3f} (best {info.per_image_f1[i]:.3f}"
+            f"> {t:.2f}: F1 {f1[row]:.3f} (best {info.per_image_f1[i]:.3f}"
             f" @ {info.per_image_threshold[i]:.2f})",
             vmin=0,
             vmax=1,

@@ -67,7 +67,26 @@ def error_info(
     )
 
 
-def _get_per_class_plot(v: LabelView, rep: ClassReport, err: ErrorInfo) -> Figure:
+@dataclass
+class HardestInfo:
+    """The rows the per-class figure lists: the lowest true-class probabilities, hardest first,
+    and among the rows that have an image, the hardest six (empty without images)."""
+
+    rows: np.ndarray
+    true_prob: np.ndarray
+    with_image: np.ndarray
+
+
+def hardest_info(v: LabelView) -> HardestInfo:
+    rows = hardest_examples(v.probs, v.targets)
+    m = len(v.images) if v.images is not None else 0
+    with_image = hardest_examples(v.probs[:m], v.targets[:m], n=6) if m else np.array([], int)
+    return HardestInfo(rows, v.probs[rows, v.targets[rows]], with_image)
+
+
+def _get_per_class_plot(
+    v: LabelView, rep: ClassReport, err: ErrorInfo, hardest: HardestInfo
+) -> Figure:
     fig = Figure(figsize=(18, 10), layout="constrained")
     grid = fig.add_gridspec(2, 3)
     _draw_bars(fig.add_subplot(grid[0, 0]), v.names, rep.support, "Class distribution", "Rows")
@@ -92,8 +111,7 @@ def _get_per_class_plot(v: LabelView, rep: ClassReport, err: ErrorInfo) -> Figur
         ax.text(0.5, 0.5, "no confusions", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Most common confusions (true → predicted)")
 
-    hard = hardest_examples(v.probs, v.targets)
-    true_p = v.probs[hard, v.targets[hard]]
+    hard, true_p = hardest.rows, hardest.true_prob
     with_images = v.images is not None and len(v.images) > 0
     ax = fig.add_subplot(grid[1, 0] if with_images else grid[1, :])
     labels = [f"#{i}: {v.names[v.targets[i]]} → {v.names[v.preds[i]]}" for i in hard]
@@ -105,10 +123,8 @@ def _get_per_class_plot(v: LabelView, rep: ClassReport, err: ErrorInfo) -> Figur
     ax.set_title("Hardest examples (lowest true-class probability)")
     if with_images:
         assert v.images is not None
-        m = len(v.images)
-        hard_img = hardest_examples(v.probs[:m], v.targets[:m], n=6)
         sub = grid[1, 1:].subgridspec(2, 3)
-        for j, i in enumerate(hard_img):
+        for j, i in enumerate(hardest.with_image):
             _draw_image(
                 fig.add_subplot(sub[j // 3, j % 3]),
                 v.images[i],

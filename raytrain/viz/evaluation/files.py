@@ -20,14 +20,20 @@ from raytrain.viz.evaluation.confusion import (
     per_class_report,
 )
 from raytrain.viz.evaluation.curves import _get_roc_pr_plot, binary_curves, class_curves
-from raytrain.viz.evaluation.dashboard import _get_dashboard_plot, summary_metrics
+from raytrain.viz.evaluation.dashboard import _get_dashboard_plot, dashboard_info
 from raytrain.viz.evaluation.edges import (
     MAX_EDGE_EXAMPLES,
     _get_edge_pr_plot,
     _get_edge_predictions_plot,
     edge_threshold_info,
+    image_f1,
 )
-from raytrain.viz.evaluation.errors import _get_error_plot, _get_per_class_plot, error_info
+from raytrain.viz.evaluation.errors import (
+    _get_error_plot,
+    _get_per_class_plot,
+    error_info,
+    hardest_info,
+)
 from raytrain.viz.evaluation.inputs import EvalArrays, label_view
 from raytrain.viz.evaluation.regression import (
     _get_parity_plot,
@@ -99,7 +105,7 @@ def write_evaluation_plots(
         save(_get_roc_pr_plot(curves))
         save(_get_classification_report_plot(rep))
         err = error_info(v.probs, v.targets, v.preds)
-        save(_get_per_class_plot(v, rep, err))
+        save(_get_per_class_plot(v, rep, err, hardest_info(v)))
         save(_get_error_plot(v, err))
         if task == "anomaly":
             assert arrays.scores is not None
@@ -117,7 +123,8 @@ def write_evaluation_plots(
         assert arrays.probs is not None and arrays.targets is not None
         info = edge_threshold_info(arrays.probs, arrays.targets)
         shown = np.arange(min(MAX_EDGE_EXAMPLES, len(arrays.probs)))
-        save(_get_edge_predictions_plot(arrays, info, shown))
+        f1 = image_f1(arrays.probs, arrays.targets, shown, arrays.threshold)
+        save(_get_edge_predictions_plot(arrays, info, shown, f1))
         save(_get_edge_pr_plot(info, arrays.threshold))
         cal = calibration_info(arrays.probs, arrays.targets)
         save(_get_calibration_plot(cal, "Fraction of edge pixels", "Pixel-level calibration"))
@@ -125,5 +132,5 @@ def write_evaluation_plots(
         info_r = regression_info(arrays.preds, arrays.targets)
         save(_get_parity_plot(info_r))
         save(_get_residuals_plot(info_r))
-    save(_get_dashboard_plot(arrays, summary_metrics(arrays)))
+    save(_get_dashboard_plot(arrays, dashboard_info(arrays)))
     return written

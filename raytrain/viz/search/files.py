@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 from raytrain.viz._common import save_figure
 from raytrain.viz.search._draw import _note_figure
 from raytrain.viz.search.experiment import declared_space, read_experiment
-from raytrain.viz.search.history import _history_plot, history_info
-from raytrain.viz.search.importance import _importance_plot, importance_info
-from raytrain.viz.search.learning_curves import _curves_plot, curves_info
-from raytrain.viz.search.parallel import _parallel_plot, parallel_info
-from raytrain.viz.search.timeline import _timeline_plot, timeline_info
+from raytrain.viz.search.history import _get_history_plot, history_info
+from raytrain.viz.search.importance import _get_importance_plot, importance_info
+from raytrain.viz.search.learning_curves import _get_curves_plot, curves_info
+from raytrain.viz.search.parallel import _get_parallel_plot, parallel_info
+from raytrain.viz.search.timeline import _get_timeline_plot, timeline_info
 
 #: File names written by `write_search_plots`, in the order a report shows them.
 SEARCH_PLOTS = (
@@ -40,21 +40,21 @@ def write_search_plots(experiment_dir: Path, out_dir: Path | None = None) -> lis
     jobs: list[tuple[str, Callable[[], Figure]]] = [
         (
             "optimization_history.png",
-            lambda: _history_plot(history_info(exp.trials, exp.metric, exp.mode, done_order)),
+            lambda: _get_history_plot(history_info(exp.trials, exp.metric, exp.mode, done_order)),
         ),
         (
             "parallel_coordinates.png",
-            lambda: _parallel_plot(parallel_info(exp.trials, exp.metric, exp.mode, space)),
+            lambda: _get_parallel_plot(parallel_info(exp.trials, exp.metric, exp.mode, space)),
         ),
         (
             "param_importances.png",
-            lambda: _importance_plot(importance_info(exp.trials, exp.metric, exp.mode, space)),
+            lambda: _get_importance_plot(importance_info(exp.trials, exp.metric, exp.mode, space)),
         ),
         (
             "learning_curves.png",
-            lambda: _curves_plot(curves_info(exp.path, exp.metric, exp.max_epochs, exp.mode)),
+            lambda: _get_curves_plot(curves_info(exp.path, exp.metric, exp.max_epochs, exp.mode)),
         ),
-        ("trial_timeline.png", lambda: _timeline_plot(timeline)),
+        ("trial_timeline.png", lambda: _get_timeline_plot(timeline)),
     ]
     paths = []
     for name, draw in jobs:

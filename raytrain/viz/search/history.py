@@ -55,7 +55,7 @@ def history_info(
     return HistoryInfo(metric, mode, ids, vals, best_so_far, best_trial, best_value, errored)
 
 
-def _history_plot(info: HistoryInfo) -> Figure:
+def _get_history_plot(info: HistoryInfo) -> Figure:
     title = f"Optimization history ({info.metric}, {_better(info.mode)})"
     if not info.values:
         return _note_figure(title, "no completed trial reported the metric")

@@ -108,7 +108,7 @@ def importance_info(
     return ImportanceInfo(dict(sorted(imp.items(), key=lambda kv: -kv[1])), method, n, note)
 
 
-def _importance_plot(info: ImportanceInfo) -> Figure:
+def _get_importance_plot(info: ImportanceInfo) -> Figure:
     title = "Hyperparameter importance"
     if not info.importances:
         return _note_figure(title, info.note or "no importances")

@@ -86,7 +86,7 @@ def curves_info(
     return CurvesInfo(metric, max_epochs, curves, best_trial, missing)
 
 
-def _curves_plot(info: CurvesInfo) -> Figure:
+def _get_curves_plot(info: CurvesInfo) -> Figure:
     title = f"Learning curves ({info.metric})"
     if not info.curves:
         return _note_figure(title, "no trial has a per-epoch log of the metric")

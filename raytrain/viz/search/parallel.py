@@ -143,7 +143,7 @@ def parallel_info(
     )
 
 
-def _parallel_plot(info: ParallelInfo) -> Figure:
+def _get_parallel_plot(info: ParallelInfo) -> Figure:
     title = f"Parallel coordinates (colour: {info.metric}, {_better(info.mode)})"
     if not info.axes:
         return _note_figure(title, "no searched parameters: every trial trained the same config")

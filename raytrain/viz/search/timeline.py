@@ -124,7 +124,7 @@ def timeline_info(experiment_dir: Path) -> TimelineInfo:
     return TimelineInfo(bars, t0, len(slot_free_at), peak, steps)
 
 
-def _timeline_plot(info: TimelineInfo) -> Figure:
+def _get_timeline_plot(info: TimelineInfo) -> Figure:
     title = "Trial timeline"
     if not info.bars:
         return _note_figure(title, info.note or "no timing information")

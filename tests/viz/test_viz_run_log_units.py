@@ -14,7 +14,8 @@ import torch.nn as nn
 from raytrain.viz.model import LayerRow, dynamics_info, group_layers
 from raytrain.viz.model.dashboard import _fmt
 from raytrain.viz.model.dynamics import _duration
-from raytrain.viz.training import load_log, metric_columns, resolve_monitor
+from raytrain.viz.training import best_epoch, load_log, metric_columns, resolve_monitor
+from raytrain.viz.training.curves import training_curves_info
 
 
 def test_load_log_keeps_the_rerun_epoch_and_sorts(tmp_path: Path) -> None:
@@ -101,3 +102,25 @@ def test_dashboard_number_formats() -> None:
     assert _fmt(0.000123456) == "0.0001235"
     assert _fmt(float("nan")) == "n/a"
     assert _fmt(True) == "True"
+
+
+def test_training_curves_info_panels_and_smoothing() -> None:
+    df = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [1.0, 0.5, 0.25],
+            "val_loss": [1.0, 0.8, 0.9],
+            "train_acc": [0.4, 0.6, 0.8],
+            "val_acc": [0.5, 0.7, 0.75],
+        }
+    )
+    best = best_epoch(df, "val_acc", "max")
+    info = training_curves_info(df, best, 0.5)
+    assert [p.name for p in info.panels] == ["loss", "val_acc"]
+    assert [p.has_best for p in info.panels] == [False, True]
+    acc = info.panels[1].series
+    assert [(s.column, s.label) for s in acc] == [("train_acc", "train"), ("val_acc", "val")]
+    np.testing.assert_allclose(acc[1].smoothed, [0.5, 0.6, 0.675])  # EMA with alpha 0.5
+    assert info.smoothing == 0.5
+    short = training_curves_info(df.iloc[:2], None, 0.5)  # two epochs: nothing to smooth
+    assert short.smoothing == 0.0 and short.panels[0].series[0].smoothed is None

@@ -45,9 +45,20 @@ from raytrain.viz.evaluation.curves import (
     pr_curve,
     roc_curve,
 )
-from raytrain.viz.evaluation.dashboard import ACCEPTANCE_TARGETS, summary_metrics
-from raytrain.viz.evaluation.edges import EdgeThresholdInfo, edge_threshold_info
-from raytrain.viz.evaluation.errors import ErrorInfo, error_info, hardest_examples
+from raytrain.viz.evaluation.dashboard import (
+    ACCEPTANCE_TARGETS,
+    DashboardInfo,
+    dashboard_info,
+    summary_metrics,
+)
+from raytrain.viz.evaluation.edges import EdgeThresholdInfo, edge_threshold_info, image_f1
+from raytrain.viz.evaluation.errors import (
+    ErrorInfo,
+    HardestInfo,
+    error_info,
+    hardest_examples,
+    hardest_info,
+)
 from raytrain.viz.evaluation.files import expected_plot_files, write_evaluation_plots
 from raytrain.viz.evaluation.inputs import TASKS, EvalArrays, LabelView, label_view
 from raytrain.viz.evaluation.regression import RegressionInfo, regression_info
@@ -65,8 +76,10 @@ __all__ = [
     "ClassReport",
     "Curve",
     "CurvesInfo",
+    "DashboardInfo",
     "EdgeThresholdInfo",
     "ErrorInfo",
+    "HardestInfo",
     "EvalArrays",
     "LabelView",
     "RegressionInfo",
@@ -78,12 +91,15 @@ __all__ = [
     "class_balance_info",
     "class_curves",
     "confusion",
+    "dashboard_info",
     "detection_by_kind",
     "edge_threshold_info",
     "error_info",
     "expected_calibration_error",
     "expected_plot_files",
     "hardest_examples",
+    "hardest_info",
+    "image_f1",
     "label_view",
     "per_class_report",
     "pr_curve",

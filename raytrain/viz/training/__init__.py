@@ -14,7 +14,7 @@ from raytrain.viz.training.convergence import (
     ConvergenceInfo,
     convergence_info,
 )
-from raytrain.viz.training.curves import TRAINING_CURVES
+from raytrain.viz.training.curves import TRAINING_CURVES, TrainingCurvesInfo, training_curves_info
 from raytrain.viz.training.files import write_training_plots
 from raytrain.viz.training.log import (
     BOOKKEEPING,
@@ -42,6 +42,7 @@ __all__ = [
     "ConvergenceInfo",
     "LRInfo",
     "OverfittingInfo",
+    "TrainingCurvesInfo",
     "best_epoch",
     "convergence_info",
     "load_log",
@@ -50,5 +51,6 @@ __all__ = [
     "overfitting_info",
     "resolve_monitor",
     "smooth",
+    "training_curves_info",
     "write_training_plots",
 ]

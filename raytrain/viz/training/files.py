@@ -11,7 +11,11 @@ from raytrain.viz.training.convergence import (
     _get_convergence_plot,
     convergence_info,
 )
-from raytrain.viz.training.curves import TRAINING_CURVES, _get_training_curves_plot
+from raytrain.viz.training.curves import (
+    TRAINING_CURVES,
+    _get_training_curves_plot,
+    training_curves_info,
+)
 from raytrain.viz.training.log import _column, best_epoch, load_log
 from raytrain.viz.training.lr_schedule import LR_SCHEDULE, _get_lr_plot, lr_info
 from raytrain.viz.training.overfitting import (
@@ -60,7 +64,9 @@ def write_training_plots(
         best = best_epoch(df, monitor, mode)
     except ValueError:  # an unlogged monitor must not cost the other plots
         best = best_epoch(df, "val_loss", "min") if "val_loss" in df.columns else None
-    save_figure(_get_training_curves_plot(df, best, smoothing, note), paths[0])
+    save_figure(
+        _get_training_curves_plot(training_curves_info(df, best, smoothing), note), paths[0]
+    )
     save_figure(
         _get_lr_plot(lr_info(df, warmup_epochs), schedule, _column(df, "val_loss"), note), paths[1]
     )

@@ -17,7 +17,6 @@ from raytrain.viz._common import save_figure
 
 NETWORK_ARCHITECTURE = "network_architecture.png"
 
-
 MAX_ROWS = 40  # beyond this many layers the diagram groups them (see `group_layers`)
 
 
@@ -245,7 +244,6 @@ _CATEGORIES = {
         ("ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "ELU", "Mish", "Hardswish"),
     ),
 }
-
 
 _GROUP_COLOR, _OTHER_COLOR = "#dee2e6", "#ffd6a5"
 

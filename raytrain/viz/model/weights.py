@@ -17,7 +17,6 @@ from raytrain.viz.model.architecture import _unwrap
 
 WEIGHT_DISTRIBUTIONS = "weight_distributions.png"
 
-
 MAX_HIST_LAYERS = 12
 
 

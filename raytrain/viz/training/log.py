@@ -25,7 +25,7 @@ def load_log(log_csv: Path | str) -> pd.DataFrame:
     Why the clean-up: a restarted trial re-runs the epochs after its last checkpoint and appends
     them, so the same epoch can appear twice; the later row is the one the final model descends
     from, so it wins. A missing or header-only file gives an empty table (a trial that died in
-    its first epoch), which every plot below turns into a "no epochs logged" image.
+    its first epoch), which every training plot turns into a "no epochs logged" image.
     """
     path = Path(log_csv)
     try:

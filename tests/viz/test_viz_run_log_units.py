@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch.nn as nn
 
-from raytrain.viz.model import LayerRow, dynamics_info, group_layers
+from raytrain.viz.model import LayerRow, dynamics_info, group_layers, summary_info
 from raytrain.viz.model.dashboard import _fmt
 from raytrain.viz.model.dynamics import _duration
 from raytrain.viz.training import best_epoch, load_log, metric_columns, resolve_monitor
@@ -124,3 +124,25 @@ def test_training_curves_info_panels_and_smoothing() -> None:
     assert info.smoothing == 0.5
     short = training_curves_info(df.iloc[:2], None, 0.5)  # two epochs: nothing to smooth
     assert short.smoothing == 0.0 and short.panels[0].series[0].smoothed is None
+
+
+def test_summary_info_picks_the_best_epoch_and_the_largest_weights() -> None:
+    df = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [1.0, 0.5, 0.25],
+            "val_loss": [1.0, 0.8, 0.9],
+            "lr": [float("nan")] * 3,
+        }
+    )
+    stats = [{"name": f"w{i}", "numel": n} for i, n in enumerate([5, 50, 1, 9, 7, 3, 2, 8, 4, 6])]
+    info = summary_info(df, {"epochs": "3"}, stats, "val_loss", "min")
+    assert info.best is not None and (info.best.epoch, info.best.value) == (2, 0.8)
+    np.testing.assert_allclose(info.monitored, [1.0, 0.8, 0.9])
+    assert list(info.losses) == ["train_loss", "val_loss"]
+    np.testing.assert_allclose(info.losses["train_loss"][1], [1.0, 0.8, 0.58])  # EMA 0.6
+    assert info.lr is None  # logged but never finite
+    assert [s["numel"] for s in info.top_weights or []] == [50, 9, 8, 7, 6, 5, 4, 3]
+    assert info.n_weights == 10
+    no_model = summary_info(df, {}, None, "val_iou", "max")
+    assert no_model.best is None and no_model.top_weights is None and no_model.n_weights == 0

@@ -21,6 +21,8 @@ from raytrain.viz.model.architecture import (
 )
 from raytrain.viz.model.dashboard import (
     SUMMARY_DASHBOARD,
+    SummaryInfo,
+    summary_info,
     summary_numbers,
     write_summary_dashboard,
 )
@@ -51,10 +53,12 @@ __all__ = [
     "ArchitectureInfo",
     "DynamicsInfo",
     "LayerRow",
+    "SummaryInfo",
     "WeightHistogram",
     "architecture_info",
     "dynamics_info",
     "group_layers",
+    "summary_info",
     "summary_numbers",
     "weight_histograms",
     "weight_stats",

@@ -5,6 +5,7 @@ key curves on one page.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,14 @@ from raytrain.viz.training._draw import (
     _style,
 )
 from raytrain.viz.training.log import (
+    BestEpoch,
     _column,
     best_epoch,
     load_log,
     resolve_monitor,
     smooth,
 )
-from raytrain.viz.training.overfitting import overfitting_info
+from raytrain.viz.training.overfitting import OverfittingInfo, overfitting_info
 
 SUMMARY_DASHBOARD = "summary_dashboard.png"
 
@@ -85,44 +87,83 @@ def summary_numbers(
     return out
 
 
-def _get_dashboard_plot(
+@dataclass
+class SummaryInfo:
+    """What the summary dashboard shows: the losses raw and smoothed (EMA 0.6), the monitored
+    metric and its best epoch, the learning rate, the generalization gap, the key numbers, and
+    the largest weight tensors' statistics (None without a model)."""
+
+    epochs: np.ndarray
+    monitor: str
+    mode: str
+    numbers: dict[str, str]
+    losses: dict[str, tuple[np.ndarray, np.ndarray]]  # column -> (raw, EMA)
+    best: BestEpoch | None
+    monitored: np.ndarray | None  # the best epoch's column, when there is a best epoch
+    lr: np.ndarray | None  # None when not logged (or never finite)
+    overfitting: OverfittingInfo
+    top_weights: list[dict[str, Any]] | None  # the 8 largest of `weight_stats`
+    n_weights: int
+
+
+def summary_info(
     df: pd.DataFrame,
     numbers: dict[str, str],
     stats: list[dict[str, Any]] | None,
     monitor: str,
     mode: str,
-    note: str,
-) -> Figure:
+) -> SummaryInfo:
+    try:
+        best = best_epoch(df, monitor, mode) if len(df) else None
+    except ValueError:
+        best = None
+    losses = {
+        col: (_column(df, col), smooth(_column(df, col), 0.6))
+        for col in ("train_loss", "val_loss")
+        if col in df.columns
+    }
+    lr = _column(df, "lr") if "lr" in df.columns else None
+    return SummaryInfo(
+        epochs=df["epoch"].to_numpy(),
+        monitor=monitor,
+        mode=mode,
+        numbers=numbers,
+        losses=losses,
+        best=best,
+        monitored=_column(df, best.monitor) if best else None,
+        lr=lr if lr is not None and np.isfinite(lr).any() else None,
+        overfitting=overfitting_info(df),
+        top_weights=sorted(stats, key=lambda s: -s["numel"])[:8] if stats else None,
+        n_weights=len(stats) if stats else 0,
+    )
+
+
+def _get_dashboard_plot(info: SummaryInfo, note: str) -> Figure:
     fig = Figure(figsize=(16, 11.5), layout="constrained")
     grid = fig.add_gridspec(3, 3, height_ratios=(1.1, 1, 0.9))
     curves = fig.add_subplot(grid[0, :2])
     text = fig.add_subplot(grid[0, 2])
     mon, lr_ax, gap_ax = (fig.add_subplot(grid[1, i]) for i in range(3))
     table_ax = fig.add_subplot(grid[2, :])
-    e, mk = df["epoch"].to_numpy(), _marker(len(df))
-    try:
-        best = best_epoch(df, monitor, mode) if len(df) else None
-    except ValueError:
-        best = None
+    e, mk, best = info.epochs, _marker(len(info.epochs)), info.best
 
-    for col, color in (("train_loss", TRAIN_COLOR), ("val_loss", VAL_COLOR)):
-        if col in df.columns:
-            y = _column(df, col)
-            curves.plot(e, y, color=color, alpha=0.35, marker=mk, ms=3)
-            curves.plot(e, smooth(y, 0.6), color=color, lw=2, label=col.replace("_", " "))
+    colors = {"train_loss": TRAIN_COLOR, "val_loss": VAL_COLOR}
+    for col, (y, ema) in info.losses.items():
+        curves.plot(e, y, color=colors[col], alpha=0.35, marker=mk, ms=3)
+        curves.plot(e, ema, color=colors[col], lw=2, label=col.replace("_", " "))
     if best:
         curves.axvline(best.epoch, color=BEST_COLOR, ls="--", label=f"best epoch {best.epoch}")
     curves.set_title("loss (faint: raw, solid: EMA 0.6)")
     _style(curves, ylabel="loss")
-    if len(df):
+    if len(e):
         curves.legend(fontsize=8)
 
     text.axis("off")
-    width = max((len(k) for k in numbers), default=0)
+    width = max((len(k) for k in info.numbers), default=0)
     text.text(
         0.0,
         1.0,
-        "\n".join(f"{k:<{width}}  {v}" for k, v in numbers.items()),
+        "\n".join(f"{k:<{width}}  {v}" for k, v in info.numbers.items()),
         va="top",
         family="monospace",
         fontsize=10,
@@ -130,15 +171,15 @@ def _get_dashboard_plot(
     text.set_title("key numbers", loc="left")
 
     if best:
-        mon.plot(e, _column(df, best.monitor), color=VAL_COLOR, marker=mk, ms=3)
+        mon.plot(e, info.monitored, color=VAL_COLOR, marker=mk, ms=3)
         mon.plot([best.epoch], [best.value], marker="*", ms=15, color=BEST_COLOR)
-        mon.set_title(f"{best.monitor} (best {best.value:.4g}, {mode})")
+        mon.set_title(f"{best.monitor} (best {best.value:.4g}, {info.mode})")
     else:
-        _no_data(mon, f"{monitor} not logged")
+        _no_data(mon, f"{info.monitor} not logged")
     _style(mon)
 
-    if "lr" in df.columns and np.isfinite(_column(df, "lr")).any():
-        lr = _column(df, "lr")
+    if info.lr is not None:
+        lr = info.lr
         lr_ax.plot(e, lr, color="tab:purple", marker=mk, ms=3)
         if (lr[np.isfinite(lr)] > 0).all():
             lr_ax.set_yscale("log")
@@ -147,7 +188,7 @@ def _get_dashboard_plot(
     lr_ax.set_title("learning rate")
     _style(lr_ax)
 
-    ov = overfitting_info(df)
+    ov = info.overfitting
     gap_ax.plot(e, ov.gap, color="tab:purple", marker=mk, ms=3)
     gap_ax.axhline(0, color="grey", lw=0.8)
     if ov.onset_epoch is not None:
@@ -157,8 +198,8 @@ def _get_dashboard_plot(
     _style(gap_ax)
 
     table_ax.axis("off")
-    if stats:
-        top = sorted(stats, key=lambda s: -s["numel"])[:8]
+    if info.top_weights:
+        top = info.top_weights
         cells = [
             [
                 s["name"],
@@ -179,7 +220,7 @@ def _get_dashboard_plot(
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         table.scale(1, 1.3)
-        table_ax.set_title(f"largest weight tensors ({len(top)} of {len(stats)})")
+        table_ax.set_title(f"largest weight tensors ({len(top)} of {info.n_weights})")
     else:
         _no_data(table_ax, "no model given: weight statistics unavailable")
     fig.suptitle(f"Run summary ({note})", fontsize=15)
@@ -200,5 +241,6 @@ def write_summary_dashboard(
     df = load_log(log_csv)
     numbers = summary_numbers(df, model, monitor, mode, extra)
     stats = weight_stats(model) if model is not None else None
-    fig = _get_dashboard_plot(df, numbers, stats, monitor, mode, _epochs_note(len(df)))
+    info = summary_info(df, numbers, stats, monitor, mode)
+    fig = _get_dashboard_plot(info, _epochs_note(len(df)))
     return save_figure(fig, Path(path))

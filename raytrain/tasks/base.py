@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -63,20 +64,30 @@ def higher_is_better(metric: str) -> bool:
     return not metric.endswith(("loss", "rmse", "mae", "rate"))
 
 
-def binary_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
-    """Precision, recall, F1, IoU, accuracy and false-positive rate from confusion counts."""
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    total = tp + fp + fn + tn
+def safe_ratio(a: Any, b: Any) -> np.ndarray:
+    """a / b elementwise, 0 where b == 0: an undefined precision, recall or F1 counts as 0."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+def binary_rates(tp: Any, fp: Any, fn: Any, tn: Any) -> dict[str, np.ndarray]:
+    """`binary_metrics` elementwise over arrays of confusion counts (one entry per threshold,
+    say): the same rates and the same rule that an undefined rate is 0."""
+    tp, fp, fn, tn = (np.asarray(x, np.float64) for x in (tp, fp, fn, tn))
+    precision, recall = safe_ratio(tp, tp + fp), safe_ratio(tp, tp + fn)
     return {
         "precision": precision,
         "recall": recall,
-        "f1_score": f1,
-        "iou": tp / (tp + fp + fn) if tp + fp + fn else 0.0,
-        "accuracy": (tp + tn) / total if total else 0.0,
-        "false_positive_rate": fp / (fp + tn) if fp + tn else 0.0,
+        "f1_score": safe_ratio(2 * precision * recall, precision + recall),
+        "iou": safe_ratio(tp, tp + fp + fn),
+        "accuracy": safe_ratio(tp + tn, tp + fp + fn + tn),
+        "false_positive_rate": safe_ratio(fp, fp + tn),
     }
+
+
+def binary_metrics(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """Precision, recall, F1, IoU, accuracy and false-positive rate from confusion counts."""
+    return {k: float(v) for k, v in binary_rates(tp, fp, fn, tn).items()}
 
 
 def binary_counts(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

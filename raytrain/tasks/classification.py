@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from raytrain.errors import RaytrainError
 from raytrain.models.registry import DataInfo
-from raytrain.tasks.base import Task, register_task
+from raytrain.tasks.base import Task, register_task, safe_ratio
 
 
 @register_task("classification")
@@ -35,21 +38,40 @@ class ClassificationTask(Task):
         stats += torch.bincount(idx, minlength=self.k * self.k).double()
 
     def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]:
-        cm = stats.view(self.k, self.k)
-        tp = cm.diag()
-        precision = tp / cm.sum(0).clamp(min=1)
-        recall = tp / cm.sum(1).clamp(min=1)
-        f1 = torch.where(
-            precision + recall > 0,
-            2 * precision * recall / (precision + recall).clamp(min=1e-12),
-            0.0,
-        )
-        total = cm.sum().item()
-        # Average over the classes present in the truth or the predictions (sklearn's
-        # convention): a class absent from a small split must not count as F1 = 0.
-        present = (cm.sum(0) + cm.sum(1)) > 0
-        macro = f1[present].mean().item() if present.any() else 0.0
-        return {"accuracy": tp.sum().item() / total if total else 0.0, "macro_f1": macro}
+        s = class_scores(stats.detach().cpu().numpy().reshape(self.k, self.k))
+        return {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]}
 
     def output_activation(self) -> nn.Module:
         return nn.Softmax(dim=1)
+
+
+def confusion_matrix(targets: Any, preds: Any, k: int) -> np.ndarray:
+    """k x k counts of label arrays, row = truth, column = prediction: the matrix that
+    `ClassificationTask.update_stats` accumulates batch by batch (index truth * k + prediction)."""
+    t = np.asarray(targets).astype(np.int64).ravel()
+    p = np.asarray(preds).astype(np.int64).ravel()
+    if t.size != p.size:
+        raise ValueError(f"{t.size} targets for {p.size} predictions")
+    if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= k):
+        raise ValueError(f"labels must lie in [0, {k})")
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def class_scores(cm: Any) -> dict[str, Any]:
+    """Per-class precision, recall and F1 (arrays; 0 where undefined), the classes `present` in
+    the truth or the predictions, accuracy, and macro F1 over the present classes only
+    (sklearn's convention: a class absent from a small split must not count as F1 = 0)."""
+    cm = np.asarray(cm, np.float64)
+    tp, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
+    precision, recall = safe_ratio(tp, predicted), safe_ratio(tp, actual)
+    f1 = safe_ratio(2 * precision * recall, precision + recall)
+    present = (predicted + actual) > 0
+    total = float(cm.sum())
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "present": present,
+        "accuracy": float(tp.sum()) / total if total else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+    }

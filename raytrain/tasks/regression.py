@@ -52,7 +52,13 @@ class RegressionTask(Task):
 
     def compute_metrics(self, stats: torch.Tensor) -> dict[str, float]:
         sse, sae, sy, syy, n = stats.tolist()
-        if n == 0:
-            return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan")}
-        sst = syy - sy * sy / n
-        return {"rmse": (sse / n) ** 0.5, "mae": sae / n, "r2": 1.0 - sse / sst if sst > 0 else 0.0}
+        return regression_metrics(sse, sae, syy - sy * sy / n if n else 0.0, n)
+
+
+def regression_metrics(sse: float, sae: float, sst: float, n: float) -> dict[str, float]:
+    """RMSE, MAE and R² from the sums of squared and absolute errors, the target's total sum of
+    squares about its mean and the row count. R² is 0 for a constant target (sst 0) rather than
+    a division by zero; every metric is NaN without rows. The evaluation plots call this too."""
+    if n == 0:
+        return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan")}
+    return {"rmse": (sse / n) ** 0.5, "mae": sae / n, "r2": 1.0 - sse / sst if sst > 0 else 0.0}

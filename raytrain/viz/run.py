@@ -2,7 +2,7 @@
 
 During validation the loop hands model outputs to a `PredictionBuffer` (a bounded sample: a few
 edge maps, a few thousand rows), so the evaluation plots need no second pass over the data.
-At the end of the run `write_run_plots` draws seed 002's `visualizations/` and `analysis/` into
+At the end of the run `write_run_plots` draws the run's `visualizations/` and `analysis/` plots into
 the run folder. A plotting error is reported and never fails the training run.
 """
 

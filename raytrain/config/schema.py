@@ -388,7 +388,17 @@ class ExportSection(Section):
 class ExperimentConfig(Section):
     training: TrainingSection = Field(default_factory=TrainingSection)
     dataset: DatasetSection = Field(default_factory=DatasetSection)
-    model: ModelSection
+    #: required unless `objective` names a function to search (raytrain.config.load checks it)
+    model: ModelSection | None = None
+    objective: str | None = Field(
+        None,
+        description="Search this function instead of a built-in model: 'package.module:function'"
+        " (raytrain.tune.function_trainable); it reports with raytrain.tune.report",
+    )
+    objective_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="objective: fixed values the function receives beside the searched ones",
+    )
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     training_params: TrainingParamsSection = Field(default_factory=TrainingParamsSection)

@@ -101,7 +101,9 @@ class SearchPlan:
         storage = self.optuna_storage or "none (Tune's experiment state only)"
         lines = [
             f"experiment   {cfg.training.name} -> {self.experiment_dir}",
-            f"model        {cfg.model.architecture} (task: {self.task})",
+            f"model        {cfg.model.architecture} (task: {self.task})"
+            if cfg.model
+            else f"function     {cfg.objective}",
             f"objective    {objective}",
             f"searcher     {self.method.name}: {self.method.summary}",
             f"             seed {self.context.seed}, {self.expected_trials} trial(s) expected, "
@@ -207,6 +209,12 @@ def plan_search(
     cluster_gpus: float,
     experiment_dir: Path | None = None,
 ) -> SearchPlan:
+    if cfg.objective:  # a user's function: no model, data or task
+        from raytrain.tune.function_trainable import plan_function_search
+
+        return plan_function_search(
+            cfg, cluster_cpus=cluster_cpus, cluster_gpus=cluster_gpus, experiment_dir=experiment_dir
+        )
     from raytrain.data.augment import build_augmentation
 
     task_name = task_name_of(cfg)
@@ -473,11 +481,16 @@ def run_search(
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    plan.data_dir = resolve_dataset(cfg, plan.task)
-    # error mode: a bad file stops here; skip mode: every row checked, skips counted
-    data = data_report(plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
+    data = None
+    if not cfg.objective:
+        plan.data_dir = resolve_dataset(cfg, plan.task)
+        # error mode: a bad file stops here; skip mode: every row checked, skips counted
+        data = data_report(
+            plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size
+        )
     echo(plan.describe())
-    echo(f"data: {format_report(data)}")
+    if data is not None:
+        echo(f"data: {format_report(data)}")
     if plan.optuna_storage:
         echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
     url = dashboard_url()
@@ -499,6 +512,10 @@ def run_search(
         results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
     trials, best, errors = _collect(results, plan.space, plan.metric, plan.mode, others)
+    if cfg.objective:  # nothing to register: the best trial by its reports
+        from raytrain.tune.function_trainable import best_of
+
+        best = best_of(results, plan.space, plan.metric, plan.mode)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
     if plan.optuna_storage:
         from raytrain.tune.optuna_store import fail_orphans
@@ -526,7 +543,7 @@ def run_search(
         f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
         f" params={json.dumps(best['params'], default=str)}"
     )
-    if cfg.export.register_best:
+    if cfg.export.register_best and not cfg.objective:
         from raytrain.registry import ModelRegistry
 
         registry = ModelRegistry(cfg.export.registry_dir)
@@ -600,17 +617,22 @@ def _fit(
     from ray import tune
 
     base = cfg.model_dump(mode="json")
-    trainable = _make_trainable(
-        base,
-        plan.space,
-        str(plan.data_dir),
-        plan.resources,
-        str(exp),
-        shared_datasets(cfg, plan.space, plan.data_dir),
-        janitor,
-    )
+    if cfg.objective:
+        from raytrain.tune.function_trainable import make_function_trainable
+
+        trainable = make_function_trainable(base, plan.space, plan.resources)
+    else:
+        trainable = _make_trainable(
+            base,
+            plan.space,
+            str(plan.data_dir),
+            plan.resources,
+            str(exp),
+            shared_datasets(cfg, plan.space, plan.data_dir),
+            janitor,
+        )
     callbacks = []
-    derived = derived_needed(cfg)
+    derived = [] if cfg.objective else derived_needed(cfg)
     if derived:
         space = plan.space
 

@@ -169,4 +169,5 @@ def train_fn(config: dict[str, Any]) -> None:
             epoch=e + 1,
             val_accuracy=float(curve["val_accuracy"][e]),
             val_cross_entropy=float(curve["val_cross_entropy"][e]),
+            wall=time.time(),  # when the epoch ended: orders epochs across trials
         )

@@ -361,6 +361,12 @@ class TuneSection(Section):
         description="ASHA: judge again a trial that passed a rung before the rung had "
         "reduction_factor other results (raytrain.tune.asha)",
     )
+    epoch_budget: int | None = Field(
+        None,
+        ge=1,
+        description="Stop the whole search once its trials have trained this many epochs "
+        "together (raytrain.tune.function_trainable.epoch_budget); None: no limit",
+    )
     min_samples_required: int = Field(3, ge=1, description="Median stopping: trials to compare")
     perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
     quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="PBT: top/bottom share")

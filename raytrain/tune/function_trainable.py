@@ -225,6 +225,27 @@ def plan_function_search(
     )
 
 
+def epoch_budget(budget: int) -> Any:
+    """A Tune stopper: the whole search stops once its trials reported `budget` epochs
+    together (`tune.epoch_budget`; every result is one epoch). A resumed search counts
+    afresh."""
+    from ray.tune.stopper import Stopper
+
+    class EpochBudget(Stopper):
+        def __init__(self) -> None:
+            self.budget = budget
+            self.epochs = 0
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            self.epochs += 1
+            return False
+
+        def stop_all(self) -> bool:
+            return self.epochs >= self.budget
+
+    return EpochBudget()
+
+
 def best_of(results: Any, space: Any, metric: str, mode: str) -> dict[str, Any] | None:
     """The best (trial, epoch) of a function search by the reported `metric` (no checkpoint
     needed: nothing is registered)."""

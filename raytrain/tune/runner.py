@@ -644,11 +644,17 @@ def _fit(
         # derived metrics join each result in a callback, after Tune's check that a result has
         # every searched metric; the train loop itself checks the metrics it must report
         tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    stop = None
+    if cfg.tune.epoch_budget:
+        from raytrain.tune.function_trainable import epoch_budget
+
+        stop = epoch_budget(cfg.tune.epoch_budget)
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=str(exp),
         verbose=1,
         callbacks=callbacks,
+        stop=stop,
         # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
         # retried by Tune, from its last checkpoint
         failure_config=tune.FailureConfig(

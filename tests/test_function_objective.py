@@ -147,3 +147,13 @@ def test_function_searched_through_run_search(
     assert summary["search_method"] == "tpe" and summary["registered"] is None
     with (exp / "trials.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 6
+
+
+def test_epoch_budget_stops_the_search_after_n_epochs_in_all() -> None:
+    from raytrain.tune.function_trainable import epoch_budget
+
+    stop = epoch_budget(3)
+    for trial in ("a", "b", "a"):
+        assert not stop.stop_all()
+        assert stop(trial, {"epoch": 1}) is False  # never stops one trial by itself
+    assert stop.stop_all()

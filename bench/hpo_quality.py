@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -121,7 +122,9 @@ def raytrain_config(
         logging: {{visualizations: false}}
         search_space:"""
     )
-    return load_config_text(text + SPACE_YAML + extra)
+    overrides = dict(kv.split("=", 1) for kv in a.set) if method == "raytrain" else {}
+    overrides = {k: yaml.safe_load(v) for k, v in overrides.items()}
+    return load_config_text(text + SPACE_YAML + extra, overrides=overrides)
 
 
 def run_raytrain(method: str, task: str, seed: int, out: Path, a: argparse.Namespace) -> dict:
@@ -205,7 +208,7 @@ def summarize(
     runs = {
         t: {rename.get(m, m): rs for m, rs in by_method.items()} for t, by_method in runs.items()
     }
-    per_method: dict[str, list[list[float]]] = {}
+    per_method: dict[str, dict[str, list[float]]] = {}
     for task, by_method in runs.items():
         ref = by_method["ref"]
         traces = {m: [r["trace"] for r in rs] for m, rs in by_method.items() if m != "ref"}
@@ -234,20 +237,24 @@ def summarize(
                 f"{(f'{np.mean(trials):.0f}' if trials else '-'):>7} {wall:>7.1f}"
             )
             if m != "random":
-                per_method.setdefault(m, []).append(sp)
+                per_method.setdefault(m, {})[task] = sp
     out = {}
     echo("")
-    for m, sps in per_method.items():
+    for m, by_task in per_method.items():
+        sps = list(by_task.values())
         lo, hi = bootstrap_ci(sps)
         g = geomean([geomean(s) for s in sps])
         out[m] = (g, lo, hi, len(sps))
         wins = ""
         if m == "raytrain":
-            others = [o for o in per_method if o != m]
-            for o in others:
-                n = sum(geomean(a) > geomean(b) for a, b in zip(sps, per_method[o], strict=True))
-                wins += f"; ahead of {o} on {n}/{len(sps)} tasks"
-        echo(f"{m} vs random: geomean {g:.2f} (95% CI {lo:.2f}-{hi:.2f}){wins}")
+            for o, other in per_method.items():
+                common = [t for t in by_task if t in other and o != m]
+                n = sum(geomean(by_task[t]) > geomean(other[t]) for t in common)
+                if common:
+                    wins += f"; ahead of {o} on {n}/{len(common)} tasks"
+        echo(
+            f"{m} vs random: geomean {g:.2f} (95% CI {lo:.2f}-{hi:.2f}) over {len(sps)} tasks{wins}"
+        )
     if "raytrain" in out:
         g, lo, hi, n = out["raytrain"]
         echo(
@@ -272,6 +279,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument(
         "--max-trials", type=int, default=2000, help="num_trials of the early-stopping searches"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for the raytrain method only (a candidate default), repeatable",
     )
     p.add_argument("--dump", type=Path, help="write every trace here (JSON)")
     p.add_argument("--combine", type=Path, nargs="+", help="only summarize earlier --dump files")

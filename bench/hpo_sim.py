@@ -285,6 +285,14 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
             policies[f"rt_{t}_b{b}"] = lambda t=t, b=b: (tpe[t](), asha(brackets=b), True)
         policies[f"rt_{t}_asha"] = lambda t=t: (tpe[t](), asha(), True)
         policies[f"rt_{t}_rf4"] = lambda t=t: (tpe[t](), asha(rf=4), True)
+        policies[f"rt_{t}_fifo"] = lambda t=t: (tpe[t](), FIFOScheduler(), True)
+        for g in (3, 9):
+            policies[f"rt_{t}_g{g}"] = lambda t=t, g=g: (tpe[t](), asha(grace=g), True)
+            policies[f"rt_{t}_g{g}_b3"] = lambda t=t, g=g: (
+                tpe[t](),
+                asha(grace=g, brackets=3),
+                True,
+            )
     make = policies[name]
 
     def run(bench: LCBench, task: str, concurrency: int, budget: int) -> list[float]:

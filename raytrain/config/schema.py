@@ -352,7 +352,12 @@ class TuneSection(Section):
     scheduler: Literal["asha", "hyperband", "median", "fifo"] = Field(
         "asha", description="Early stopping; search.method: pbt brings its own scheduler"
     )
-    grace_period: int = Field(1, ge=1, description="ASHA/median: epochs before any stop")
+    grace_period: int | None = Field(
+        None,
+        ge=1,
+        description="ASHA/median: epochs before any stop; default: ASHA 3 (at most max_t; "
+        "measured on LCBench, BENCHMARKS.md), median 1",
+    )
     reduction_factor: float = Field(3.0, gt=1, description="ASHA/HyperBand: keep 1/this per rung")
     brackets: int = Field(1, ge=1, description="ASHA brackets")
     max_t: int | None = Field(None, ge=1, description="ASHA/HyperBand; default num_epochs")

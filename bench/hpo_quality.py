@@ -298,13 +298,18 @@ def main(argv: list[str] | None = None) -> None:
     if a.combine:
         runs: dict[str, Any] = {}
         for f in a.combine:
-            data = json.loads(f.read_text())
+            if f.suffix == ".gz":
+                import gzip
+
+                data = json.loads(gzip.decompress(f.read_bytes()))
+            else:
+                data = json.loads(f.read_text())
             budget = data["budget"]
             for task, by_method in data["runs"].items():
                 slot = runs.setdefault(task, {"ref": by_method["ref"]})
                 for m, rs in by_method.items():
-                    if m != "ref":
-                        slot.setdefault(m, []).extend(rs)
+                    if m != "ref" and m not in slot:  # the same method twice: first file wins
+                        slot[m] = rs
         rename = dict(kv.split("=", 1) for kv in a.rename.split(",") if kv)
         summarize(runs, budget, rename=rename)
         return

@@ -136,7 +136,9 @@ class SearchPlan:
             f"storage      {self.experiment_dir} (tune.shared_storage: "
             f"{str(cfg.tune.shared_storage).lower()})",
             f"optuna       {storage}",
-            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}",
+            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}"
+            if not cfg.objective
+            else "dataset      none: the function reads its own",
             "search space",
         ]
         for path, entry in self.space.entries.items():

@@ -276,7 +276,8 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
         cpus, gpus = _planning_resources(cfg)
         plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
     click.echo(
-        f"{config}: ok ({cfg.model.architecture}, {len(cfg.search_space)} searched parameter(s))"
+        f"{config}: ok ({cfg.model.architecture if cfg.model else cfg.objective}, "
+        f"{len(cfg.search_space)} searched parameter(s))"
     )
 
 

@@ -157,8 +157,25 @@ def validate(
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as e:
         raise RaytrainError(_format_errors(source, e, lines)) from None
-    _validate_model_params(cfg, source, lines)
+    if cfg.objective is not None:
+        _validate_objective(cfg.objective, source, lines)
+    elif cfg.model is None:
+        raise RaytrainError(
+            f"{source}: model: required key is missing (or objective: module:function)"
+        )
+    else:
+        _validate_model_params(cfg, source, lines)
     return cfg
+
+
+def _validate_objective(spec: str, source: str, lines: KeyLines) -> None:
+    from raytrain.tune.function_trainable import resolve_objective
+
+    line = _line(lines, ("objective",))
+    try:
+        resolve_objective(spec)
+    except RaytrainError as e:
+        raise RaytrainError(f"{source}:{line or '?'}: {e}") from None
 
 
 def _validate_model_params(cfg: ExperimentConfig, source: str, lines: KeyLines) -> None:

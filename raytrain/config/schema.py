@@ -356,7 +356,12 @@ class TuneSection(Section):
     scheduler: Literal["asha", "hyperband", "median", "fifo"] = Field(
         "asha", description="Early stopping; search.method: pbt brings its own scheduler"
     )
-    grace_period: int = Field(1, ge=1, description="ASHA/median: epochs before any stop")
+    grace_period: int | None = Field(
+        None,
+        ge=1,
+        description="ASHA/median: epochs before any stop; default: ASHA 3 (at most max_t; "
+        "measured on LCBench, BENCHMARKS.md), median 1",
+    )
     reduction_factor: float = Field(3.0, gt=1, description="ASHA/HyperBand: keep 1/this per rung")
     brackets: int = Field(1, ge=1, description="ASHA brackets")
     max_t: int | None = Field(None, ge=1, description="ASHA/HyperBand; default num_epochs")
@@ -364,6 +369,12 @@ class TuneSection(Section):
         False,
         description="ASHA: judge again a trial that passed a rung before the rung had "
         "reduction_factor other results (raytrain.tune.asha)",
+    )
+    epoch_budget: int | None = Field(
+        None,
+        ge=1,
+        description="Stop the whole search once its trials have trained this many epochs "
+        "together (raytrain.tune.function_trainable.epoch_budget); None: no limit",
     )
     min_samples_required: int = Field(3, ge=1, description="Median stopping: trials to compare")
     perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
@@ -392,7 +403,17 @@ class ExportSection(Section):
 class ExperimentConfig(Section):
     training: TrainingSection = Field(default_factory=TrainingSection)
     dataset: DatasetSection = Field(default_factory=DatasetSection)
-    model: ModelSection
+    #: required unless `objective` names a function to search (raytrain.config.load checks it)
+    model: ModelSection | None = None
+    objective: str | None = Field(
+        None,
+        description="Search this function instead of a built-in model: 'package.module:function'"
+        " (raytrain.tune.function_trainable); it reports with raytrain.tune.report",
+    )
+    objective_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="objective: fixed values the function receives beside the searched ones",
+    )
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     training_params: TrainingParamsSection = Field(default_factory=TrainingParamsSection)

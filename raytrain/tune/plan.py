@@ -87,7 +87,9 @@ class SearchPlan:
         storage = self.optuna_storage or "none (Tune's experiment state only)"
         lines = [
             f"experiment   {cfg.training.name} -> {self.experiment_dir}",
-            f"model        {cfg.model.architecture} (task: {self.task})",
+            f"model        {cfg.model.architecture} (task: {self.task})"
+            if cfg.model
+            else f"function     {cfg.objective}",
             f"objective    {objective}",
             f"searcher     {self.method.name}: {self.method.summary}",
             f"             seed {self.context.seed}, {self.expected_trials} trial(s) expected, "
@@ -120,7 +122,9 @@ class SearchPlan:
             f"storage      {self.experiment_dir} (tune.shared_storage: "
             f"{str(cfg.tune.shared_storage).lower()})",
             f"optuna       {storage}",
-            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}",
+            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}"
+            if not cfg.objective
+            else "dataset      none: the function reads its own",
             "search space",
         ]
         for path, entry in self.space.entries.items():
@@ -142,6 +146,12 @@ def plan_search(
     cluster_gpus: float,
     experiment_dir: Path | None = None,
 ) -> SearchPlan:
+    if cfg.objective:  # a user's function: no model, data or task
+        from raytrain.tune.function_trainable import plan_function_search
+
+        return plan_function_search(
+            cfg, cluster_cpus=cluster_cpus, cluster_gpus=cluster_gpus, experiment_dir=experiment_dir
+        )
     from raytrain.data.augment import build_augmentation
 
     task_name = task_name_of(cfg)

@@ -64,11 +64,16 @@ def run_search(
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    plan.data_dir = resolve_dataset(cfg, plan.task)
-    # error mode: a bad file stops here; skip mode: every row checked, skips counted
-    data = data_report(plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
+    data = None
+    if not cfg.objective:
+        plan.data_dir = resolve_dataset(cfg, plan.task)
+        # error mode: a bad file stops here; skip mode: every row checked, skips counted
+        data = data_report(
+            plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size
+        )
     echo(plan.describe())
-    echo(f"data: {format_report(data)}")
+    if data is not None:
+        echo(f"data: {format_report(data)}")
     if plan.optuna_storage:
         echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
     url = dashboard_url()
@@ -92,6 +97,10 @@ def run_search(
         results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
     trials, best, errors = collect_trials(results, plan.space, plan.metric, plan.mode, others)
+    if cfg.objective:  # nothing to register: the best trial by its reports
+        from raytrain.tune.function_trainable import best_of
+
+        best = best_of(results, plan.space, plan.metric, plan.mode)
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
     if plan.optuna_storage:
         from raytrain.tune.optuna_store import fail_orphans
@@ -119,7 +128,7 @@ def run_search(
         f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
         f" params={json.dumps(best['params'], default=str)}"
     )
-    if cfg.export.register_best:
+    if cfg.export.register_best and not cfg.objective:
         from raytrain.artifacts.registry import register_run
 
         source = {"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]}
@@ -186,17 +195,22 @@ def _fit(
     from ray import tune
 
     base = cfg.model_dump(mode="json")
-    trainable = make_trainable(
-        base,
-        plan.space,
-        str(plan.data_dir),
-        plan.resources,
-        str(exp),
-        shared_datasets(cfg, plan.space, plan.data_dir),
-        janitor,
-    )
+    if cfg.objective:
+        from raytrain.tune.function_trainable import make_function_trainable
+
+        trainable = make_function_trainable(base, plan.space, plan.resources)
+    else:
+        trainable = make_trainable(
+            base,
+            plan.space,
+            str(plan.data_dir),
+            plan.resources,
+            str(exp),
+            shared_datasets(cfg, plan.space, plan.data_dir),
+            janitor,
+        )
     callbacks = []
-    derived = derived_needed(cfg)
+    derived = [] if cfg.objective else derived_needed(cfg)
     if derived:
         space = plan.space
 
@@ -208,11 +222,17 @@ def _fit(
         # derived metrics join each result in a callback, after Tune's check that a result has
         # every searched metric; the train loop itself checks the metrics it must report
         tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    stop = None
+    if cfg.tune.epoch_budget:
+        from raytrain.tune.function_trainable import epoch_budget
+
+        stop = epoch_budget(cfg.tune.epoch_budget)
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=str(exp),
         verbose=1,
         callbacks=callbacks,
+        stop=stop,
         # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
         # retried by Tune, from its last checkpoint
         failure_config=tune.FailureConfig(

@@ -1,0 +1,420 @@
+"""Searches over the LCBench surrogate without Ray: plain Optuna, K trials at once on a
+simulated clock, and the accounting that turns epoch traces into speed-ups and regret.
+
+A *trace* is the metric of every epoch any trial of one search trained, in the order the epochs
+ended; epoch n of the trace is the n-th unit of compute. Budget B = 30 full trials = 1,560
+epochs. `bench/hpo_quality.py` uses the accounting for every method; `simulate` runs the pure
+Optuna ones (the plain Optuna peer, and policies explored before they go through Ray).
+
+    python bench/hpo_sim.py --tasks 3945,7593 --seeds 20 --methods random,optuna_hb
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.lcbench import EPOCHS, SPACE, TASKS, LCBench, epoch_times  # noqa: E402
+
+METRIC = "val_accuracy"  # maximized
+BUDGET = 30 * EPOCHS
+
+
+# ---------------------------------------------------------------- accounting
+
+
+def best_so_far(trace: list[float] | np.ndarray, budget: int = BUDGET) -> np.ndarray:
+    """Running maximum over the first `budget` epochs of a trace (shorter traces stay short)."""
+    a = np.asarray(trace[:budget], dtype=float)
+    return np.maximum.accumulate(a) if len(a) else a
+
+
+def epochs_to_reach(trace: list[float] | np.ndarray, target: float, budget: int = BUDGET):
+    """Epochs spent when the best so far first reaches `target`; None: not within `budget`."""
+    a = np.asarray(trace[:budget], dtype=float)
+    hit = np.nonzero(a >= target - 1e-12)[0]
+    return int(hit[0]) + 1 if len(hit) else None
+
+
+def target_of(random_traces: list[list[float]], budget: int = BUDGET, q: float = 25.0) -> float:
+    """The task's target: the q-th percentile of random search's final best over its seeds."""
+    return float(np.percentile([best_so_far(t, budget)[-1] for t in random_traces], q))
+
+
+def speedups(
+    random_traces: list[list[float]],
+    traces: list[list[float]],
+    target: float,
+    budget: int = BUDGET,
+) -> list[float]:
+    """Per seed of a method: random's median epochs to reach `target` / the method's. A seed
+    that never reaches it counts as 1x (as the anchor does); random seeds that never reach it
+    count as infinitely slow in random's median."""
+    rnd = [epochs_to_reach(t, target, budget) for t in random_traces]
+    med = float(np.median([math.inf if n is None else n for n in rnd]))
+    out = []
+    for t in traces:
+        n = epochs_to_reach(t, target, budget)
+        out.append(1.0 if n is None or not math.isfinite(med) else med / n)
+    return out
+
+
+def geomean(xs: list[float] | np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(np.asarray(xs, dtype=float)))))
+
+
+def bootstrap_ci(
+    per_task: list[list[float]], n: int = 2000, seed: int = 0, level: float = 95.0
+) -> tuple[float, float]:
+    """CI of the geometric mean over tasks of each task's geometric mean over seeds, resampling
+    the seeds of every task (tasks are fixed, seeds are the random draw)."""
+    rng = np.random.default_rng(seed)
+    logs = [np.log(np.asarray(s, dtype=float)) for s in per_task]
+    stats = np.empty(n)
+    for i in range(n):
+        stats[i] = np.mean([lg[rng.integers(0, len(lg), len(lg))].mean() for lg in logs])
+    lo, hi = np.percentile(stats, [(100 - level) / 2, 100 - (100 - level) / 2])
+    return float(np.exp(lo)), float(np.exp(hi))
+
+
+def regret(trace: list[float], best: float, ref: float, at: int) -> float:
+    """Normalized regret after `at` epochs: (best known - best so far) / (best known - ref),
+    ref = the median final value of random configurations; 0 = the best known value."""
+    got = best_so_far(trace, at)
+    got_v = got[-1] if len(got) else ref
+    return max(0.0, (best - got_v) / max(best - ref, 1e-12))
+
+
+# ---------------------------------------------------------------- pure Optuna, simulated clock
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (lo, hi, log, is_int) in SPACE.items():
+        if is_int:
+            out[name] = trial.suggest_int(name, int(lo), int(hi), log=log)
+        else:
+            out[name] = trial.suggest_float(name, lo, hi, log=log)
+    return out
+
+
+def simulate(
+    bench: LCBench,
+    task: str,
+    make_study: Callable[[], Any],
+    *,
+    concurrency: int = 4,
+    budget: int = BUDGET,
+    max_t: int = EPOCHS,
+) -> list[float]:
+    """One plain-Optuna search with `concurrency` trials at once. Each epoch lasts the
+    surrogate's predicted time; the clock jumps from one epoch end to the next, so trials
+    finish in a realistic order without sleeping. Returns the trace (metric per epoch, in the
+    order the epochs ended), `budget` epochs long."""
+    import optuna
+
+    study = make_study()
+    trace: list[float] = []
+    running: dict[int, dict[str, Any]] = {}
+    clock: list[tuple[float, int, int]] = []  # (time the next epoch ends, tie-break, worker)
+    tick = 0
+
+    def start(worker: int, now: float) -> None:
+        nonlocal tick
+        trial = study.ask()
+        curve = bench.curve(task, suggest(trial))
+        running[worker] = {
+            "trial": trial,
+            "values": curve[METRIC],
+            "times": epoch_times(curve["time"]),
+            "epoch": 0,
+        }
+        tick += 1
+        heapq.heappush(clock, (now + running[worker]["times"][0], tick, worker))
+
+    for w in range(concurrency):
+        start(w, 0.0)
+    while len(trace) < budget:
+        now, _, w = heapq.heappop(clock)
+        r = running[w]
+        e = r["epoch"]
+        value = float(r["values"][e])
+        trace.append(value)
+        r["epoch"] = e + 1
+        trial = r["trial"]
+        trial.report(value, e + 1)
+        if e + 1 >= max_t:
+            study.tell(trial, value)
+        elif trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            tick += 1
+            heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
+            continue
+        start(w, now)
+    return trace
+
+
+class _Trial:
+    """What a Tune scheduler reads of a trial."""
+
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+
+
+def simulate_tune(
+    bench: LCBench,
+    task: str,
+    sampler: Any,
+    scheduler: Any,
+    *,
+    seed: int = 0,
+    pruned: bool = True,
+    concurrency: int = 4,
+    budget: int = BUDGET,
+    max_t: int = EPOCHS,
+) -> list[float]:
+    """A Tune search without Tune: an Optuna sampler asked for each trial (as OptunaSearch
+    does, intermediate values reported), and a real Ray Tune scheduler object (ASHA, its
+    brackets, raytrain's RevisitingASHA, FIFO) deciding after every epoch, on the same
+    simulated clock as `simulate`. `pruned`: a trial the scheduler stopped is told PRUNED
+    (raytrain's DurableOptunaSearch) rather than COMPLETE with its last value (Ray's
+    OptunaSearch). Returns the trace."""
+    import optuna
+    from ray.tune.schedulers import TrialScheduler
+
+    np.random.seed(seed)  # Tune's ASHA picks brackets with the global generator
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    if hasattr(scheduler, "set_search_properties"):
+        scheduler.set_search_properties(METRIC, "max")
+    trace: list[float] = []
+    running: dict[int, dict[str, Any]] = {}
+    clock: list[tuple[float, int, int]] = []
+    tick = 0
+
+    def start(worker: int, now: float) -> None:
+        nonlocal tick
+        trial = study.ask()
+        curve = bench.curve(task, suggest(trial))
+        fake = _Trial(f"t{trial.number}")
+        scheduler.on_trial_add(None, fake)
+        running[worker] = {
+            "trial": trial,
+            "fake": fake,
+            "values": curve[METRIC],
+            "times": epoch_times(curve["time"]),
+            "epoch": 0,
+        }
+        tick += 1
+        heapq.heappush(clock, (now + running[worker]["times"][0], tick, worker))
+
+    for w in range(concurrency):
+        start(w, 0.0)
+    while len(trace) < budget:
+        now, _, w = heapq.heappop(clock)
+        r = running[w]
+        e = r["epoch"]
+        value = float(r["values"][e])
+        trace.append(value)
+        r["epoch"] = e + 1
+        trial = r["trial"]
+        trial.report(value, e + 1)
+        result = {METRIC: value, "training_iteration": e + 1}
+        done = e + 1 >= max_t
+        action = scheduler.on_trial_result(None, r["fake"], result)
+        if done or action == TrialScheduler.STOP:
+            scheduler.on_trial_complete(None, r["fake"], result)
+            if done or not pruned:
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            start(w, now)
+        else:
+            tick += 1
+            heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
+    return trace
+
+
+def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list[float]]:
+    """Tune policies by name, simulated (`simulate_tune`): the peers as Ray ships them and
+    raytrain's default and its candidates."""
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from raytrain.tune.asha import RevisitingASHA
+
+    s = optuna.samplers
+
+    def asha(rf: float = 3, brackets: int = 1, grace: int = 1) -> Any:
+        return ASHAScheduler(
+            max_t=EPOCHS, grace_period=grace, reduction_factor=rf, brackets=brackets
+        )
+
+    tpe = {
+        "tpe": lambda: s.TPESampler(seed=seed),
+        "tpe_liar": lambda: s.TPESampler(seed=seed, constant_liar=True),
+        "tpe_mv_liar": lambda: s.TPESampler(seed=seed, multivariate=True, constant_liar=True),
+    }
+    policies: dict[str, Callable[[], tuple[Any, Any, bool]]] = {
+        # Ray Tune's OptunaSearch() + ASHAScheduler() defaults: rf 4, max_t 100, COMPLETE
+        "ray_stock": lambda: (s.TPESampler(seed=seed), ASHAScheduler(), False),
+        "random_fifo": lambda: (s.RandomSampler(seed=seed), FIFOScheduler(), True),
+        # raytrain's default before this work: TPE + ASHA (grace 1, rf 3, 1 bracket), PRUNED
+        "rt_tpe_asha": lambda: (tpe["tpe"](), asha(), True),
+        "rt_tpe_revisit": lambda: (
+            tpe["tpe"](),
+            RevisitingASHA(grace_period=1, max_t=EPOCHS, reduction_factor=3),
+            True,
+        ),
+    }
+    for t in tpe:
+        for b in (2, 3, 4):
+            policies[f"rt_{t}_b{b}"] = lambda t=t, b=b: (tpe[t](), asha(brackets=b), True)
+        policies[f"rt_{t}_asha"] = lambda t=t: (tpe[t](), asha(), True)
+        policies[f"rt_{t}_rf4"] = lambda t=t: (tpe[t](), asha(rf=4), True)
+        policies[f"rt_{t}_fifo"] = lambda t=t: (tpe[t](), FIFOScheduler(), True)
+        for g in (3, 9):
+            policies[f"rt_{t}_g{g}"] = lambda t=t, g=g: (tpe[t](), asha(grace=g), True)
+            policies[f"rt_{t}_g{g}_b3"] = lambda t=t, g=g: (
+                tpe[t](),
+                asha(grace=g, brackets=3),
+                True,
+            )
+    make = policies[name]
+
+    def run(bench: LCBench, task: str, concurrency: int, budget: int) -> list[float]:
+        sampler, scheduler, pruned = make()
+        return simulate_tune(
+            bench,
+            task,
+            sampler,
+            scheduler,
+            seed=seed,
+            pruned=pruned,
+            concurrency=concurrency,
+            budget=budget,
+        )
+
+    return run
+
+
+def _study(sampler: Any, pruner: Any) -> Callable[[], Any]:
+    import optuna
+
+    return lambda: optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+
+
+def optuna_method(name: str, seed: int) -> Callable[[], Any]:
+    """Plain Optuna policies by name (fresh sampler and pruner per search)."""
+    import optuna
+
+    s, p = optuna.samplers, optuna.pruners
+    hb = p.HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)
+    sh = p.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    methods: dict[str, Callable[[], Callable[[], Any]]] = {
+        "random": lambda: _study(s.RandomSampler(seed=seed), p.NopPruner()),
+        "optuna_hb": lambda: _study(s.TPESampler(seed=seed), hb),
+        "optuna_sh": lambda: _study(
+            s.TPESampler(seed=seed), p.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        ),
+        "tpe_liar_sh": lambda: _study(s.TPESampler(seed=seed, constant_liar=True), sh),
+        "tpe_mv_liar_sh": lambda: _study(
+            s.TPESampler(seed=seed, multivariate=True, constant_liar=True), sh
+        ),
+        "tpe_mv_liar_s5_sh": lambda: _study(
+            s.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=5),
+            sh,
+        ),
+        "tpe_mv_liar_sh4": lambda: _study(
+            s.TPESampler(seed=seed, multivariate=True, constant_liar=True),
+            p.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4),
+        ),
+        "tpe_mv_liar_hb": lambda: _study(
+            s.TPESampler(seed=seed, multivariate=True, constant_liar=True), hb
+        ),
+        "tpe_mv_hb": lambda: _study(
+            s.TPESampler(seed=seed, multivariate=True, constant_liar=True), hb
+        ),
+        "tpe_liar_hb": lambda: _study(s.TPESampler(seed=seed, constant_liar=True), hb),
+        "tpe_fifo": lambda: _study(s.TPESampler(seed=seed), p.NopPruner()),
+        "random_hb": lambda: _study(s.RandomSampler(seed=seed), hb),
+    }
+    return methods[name]()
+
+
+def run_method(
+    bench: LCBench, task: str, name: str, seed: int, concurrency: int, budget: int = BUDGET
+) -> list[float]:
+    """One simulated search: plain Optuna policies by name, or Tune policies (`tune_method`)."""
+    if name.startswith(("rt_", "ray_stock", "random_fifo")):
+        return tune_method(name, seed)(bench, task, concurrency, budget)
+    return simulate(bench, task, optuna_method(name, seed), concurrency=concurrency, budget=budget)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tasks", default=",".join(TASKS[:7]))
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--methods", default="random,optuna_hb")
+    ap.add_argument("--dump", type=Path, help="write the traces here (hpo_quality.py --combine)")
+    a = ap.parse_args(argv)
+    dump: dict[str, Any] = {}
+    bench = LCBench()
+    methods = a.methods.split(",")
+    base = methods[0]  # the baseline every speed-up is against (random search)
+    methods = ["random", *methods[1:]]
+    per_task: dict[str, list[list[float]]] = {m: [] for m in methods if m != "random"}
+    for task in a.tasks.split(","):
+        traces: dict[str, list[list[float]]] = {}
+        for m in ["random", *[m for m in methods if m != "random"]]:
+            m = base if m == "random" else m
+            t0 = time.perf_counter()
+            traces[m] = [run_method(bench, task, m, s, a.concurrency) for s in range(a.seeds)]
+            wall = time.perf_counter() - t0
+            if a.dump:
+                from bench.hpo_quality import reference
+
+                slot = dump.setdefault(task, {"ref": reference(bench, task)})
+                slot[m] = [{"trace": t, "wall_s": wall / a.seeds} for t in traces[m]]
+                a.dump.parent.mkdir(parents=True, exist_ok=True)
+                a.dump.write_text(
+                    json.dumps({"budget": BUDGET, "runs": dump, "args": vars(a)}, default=str)
+                )
+            if m == base:
+                traces["random"] = traces[m]
+                target = target_of(traces[m])
+                print(f"task {task}: target {target:.3f} (random {wall:.0f} s)", flush=True)
+                continue
+            sp = speedups(traces["random"], traces[m], target)
+            per_task[m].append(sp)
+            hits = sum(epochs_to_reach(t, target) is not None for t in traces[m])
+            print(
+                f"  {m:<12} speed-up geomean {geomean(sp):.2f}  success {hits}/{a.seeds}  "
+                f"({wall:.0f} s)",
+                flush=True,
+            )
+    for m, runs in per_task.items():
+        lo, hi = bootstrap_ci(runs)
+        g = geomean([geomean(r) for r in runs])
+        print(f"{m} vs random: geomean {g:.2f} (95% CI {lo:.2f}-{hi:.2f}) over {len(runs)} tasks")
+
+
+if __name__ == "__main__":
+    main()

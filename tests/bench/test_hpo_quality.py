@@ -1,0 +1,122 @@
+"""The accounting of `bench/hpo_quality.py` and `bench/hpo_sim.py` on hand-made traces:
+equal compute in epochs, targets, speed-ups (a miss counts 1x), bootstrap CIs, regret, and the
+simulated clock that orders K trials' epochs."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bench import hpo_quality, hpo_sim  # noqa: E402
+
+
+def test_epochs_to_reach_counts_compute_and_stops_at_the_budget() -> None:
+    trace = [0.1, 0.5, 0.3, 0.9, 0.95]
+    assert hpo_sim.epochs_to_reach(trace, 0.5) == 2
+    assert hpo_sim.epochs_to_reach(trace, 0.9) == 4
+    assert hpo_sim.epochs_to_reach(trace, 0.9, budget=3) is None  # past B does not count
+    assert hpo_sim.epochs_to_reach(trace, 0.99) is None
+    assert list(hpo_sim.best_so_far(trace, 4)) == [0.1, 0.5, 0.5, 0.9]
+
+
+def test_target_is_randoms_lower_quartile_final_best() -> None:
+    random_traces = [[0.0, v] for v in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    assert hpo_sim.target_of(random_traces, budget=2) == pytest.approx(0.2)
+
+
+def test_speedup_is_randoms_median_over_the_methods_epochs_and_a_miss_is_1x() -> None:
+    # random reaches 0.8 after 4, 6 and never (inf): median 6
+    rnd = [[0, 0, 0, 0.8, 0, 0], [0] * 5 + [0.8], [0] * 6]
+    method = [[0.9, 0, 0, 0, 0, 0], [0, 0, 0.8, 0, 0, 0], [0] * 6]
+    assert hpo_sim.speedups(rnd, method, 0.8, budget=6) == [6.0, 2.0, 1.0]
+    # random itself against its own median
+    assert hpo_sim.speedups(rnd, rnd, 0.8, budget=6) == [1.5, 1.0, 1.0]
+    # random's median is "never": nothing to be faster than
+    assert hpo_sim.speedups([[0] * 6] * 3, method, 0.8, budget=6) == [1.0, 1.0, 1.0]
+
+
+def test_geomean_and_bootstrap_ci() -> None:
+    assert hpo_sim.geomean([1, 4]) == pytest.approx(2.0)
+    lo, hi = hpo_sim.bootstrap_ci([[2.0] * 5, [8.0] * 5])
+    assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # no spread, no width
+    lo, hi = hpo_sim.bootstrap_ci([[1.0, 2.0, 4.0, 8.0, 16.0]], n=500)
+    assert 1.0 <= lo < 4.0 < hi <= 16.0
+
+
+def test_normalized_regret() -> None:
+    trace = [50.0, 70.0, 90.0]
+    # best known 100, median random configuration 60
+    assert hpo_sim.regret(trace, 100.0, 60.0, at=1) == pytest.approx(1.25)
+    assert hpo_sim.regret(trace, 100.0, 60.0, at=2) == pytest.approx(0.75)
+    assert hpo_sim.regret(trace, 100.0, 60.0, at=3) == pytest.approx(0.25)
+    assert hpo_sim.regret([100.0], 100.0, 60.0, at=1) == 0.0
+
+
+def test_wall_clock_orders_epochs_across_trials() -> None:
+    rows = [(3.0, 0.3), (1.0, 0.1), (2.0, 0.2), (4.0, 0.9)]
+    assert hpo_quality._trace_from_rows(rows, budget=3) == [0.1, 0.2, 0.3]
+
+
+class _FakeBench:
+    """Configurations alternate: slow epochs (90.0, 10 s each), then fast ones (10.0, 1 s)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def curve(self, task: str, config: dict) -> dict:
+        slow = self.calls % 2 == 0
+        self.calls += 1
+        values = np.full(52, 90.0 if slow else 10.0)
+        seconds = 10.0 if slow else 1.0
+        return {"val_accuracy": values, "time": np.cumsum(np.full(52, seconds))}
+
+
+def test_simulated_clock_runs_k_trials_at_once() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = lambda: optuna.create_study(  # noqa: E731
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.NopPruner(),
+    )
+    one = hpo_sim.simulate(_FakeBench(), "t", study, concurrency=1, budget=30)
+    assert one == [90.0] * 30  # one at a time: the first (slow) trial's epochs
+    two = hpo_sim.simulate(_FakeBench(), "t", study, concurrency=2, budget=33)
+    # two at once: the slow trial's first epoch ends at 10 s, when the fast one has done 10;
+    # at 30 s: 3 slow epochs, 30 fast ones (its 52-epoch trial not yet over)
+    assert two[:9] == [10.0] * 9
+    assert two.count(90.0) == 3 and two.count(10.0) == 30
+
+
+def test_simulated_tune_scheduler_stops_poor_trials() -> None:
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def run(scheduler: object) -> list[float]:
+        return hpo_sim.simulate_tune(
+            _FakeBench(),
+            "t",
+            optuna.samplers.RandomSampler(seed=1),
+            scheduler,
+            concurrency=1,
+            budget=200,
+        )
+
+    fifo = run(FIFOScheduler())
+    asha = run(ASHAScheduler(max_t=52, grace_period=1, reduction_factor=3))
+    # FIFO: every trial 52 epochs; ASHA: poor (10.0) trials stop at a rung, so more trials
+    # (more distinct runs of values) fit in the same 200 epochs
+    runs = lambda t: sum(1 for i in range(1, len(t)) if t[i] != t[i - 1]) + 1  # noqa: E731
+    assert len(fifo) == len(asha) == 200
+    assert runs(asha) >= runs(fifo)
+    assert not math.isnan(sum(asha))

@@ -169,7 +169,7 @@ def validate(
 
 
 def _validate_objective(spec: str, source: str, lines: KeyLines) -> None:
-    from raytrain.tune.function_trainable import resolve_objective
+    from raytrain.config.objective import resolve_objective
 
     line = _line(lines, ("objective",))
     try:

@@ -23,73 +23,16 @@ restarted with `--resume`), so a function can continue instead of starting over.
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raytrain.config.objective import module_root, resolve_objective
 from raytrain.config.schema import ExperimentConfig
-from raytrain.errors import RaytrainError
 
 _STATE_FILE = "state.pkl"
-
-
-def resolve_objective(spec: str, key: str = "objective") -> Callable[[dict[str, Any]], Any]:
-    """`package.module:function` -> the function; a one-line RaytrainError naming `key` when
-    the module does not import or the attribute is missing or not callable."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise RaytrainError(f"{key}: '{spec}' must be 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's to see
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else ""
-        raise RaytrainError(
-            f"{key}: cannot import module '{module_name}' ({type(e).__name__}: {msg})"
-        ) from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise RaytrainError(f"{key}: module '{module_name}' has no attribute '{attr}'")
-        target = getattr(target, part)
-    if not callable(target):
-        raise RaytrainError(f"{key}: '{spec}' is not callable ({type(target).__name__})")
-    return target
-
-
-def module_root(spec: str) -> str | None:
-    """The sys.path entry the objective's module was imported from in this process, so that
-    trials on this machine import it even where Ray's workers would not find it (a module
-    beside a notebook, a test's temp folder); None for an installed or built-in module."""
-    import sys
-
-    module = sys.modules.get(spec.partition(":")[0])
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    root = Path(file).resolve().parent
-    if Path(file).name == "__init__.py":  # a package: its folder's parent
-        root = root.parent
-    for _ in range(spec.partition(":")[0].count(".")):
-        root = root.parent
-    return None if "site-packages" in root.parts else str(root)
-
-
-def build_function_space(cfg: ExperimentConfig) -> Any:
-    """`search_space:` of a function search: every key is a name the function receives, as it
-    is written (no short names, no config paths); ranges and choices as for models."""
-    from raytrain.config.search_space import SearchSpace, _domain
-
-    space: dict[str, Any] = {}
-    by_index: dict[str, list[Any]] = {}
-    entries = {}
-    for key, entry in cfg.search_space.items():
-        space[key] = _domain(key, key, entry, by_index)
-        entries[key] = entry
-    return SearchSpace(space, by_index, entries)
 
 
 def function_config(cfg: ExperimentConfig | dict[str, Any], values: dict[str, Any]) -> dict:
@@ -168,61 +111,6 @@ def make_function_trainable(base: dict[str, Any], space: Any, plan: Any) -> Any:
     if plan.use_gpu:
         resources["GPU"] = plan.gpus_per_worker
     return tune.with_resources(trial, resources)
-
-
-def plan_function_search(
-    cfg: ExperimentConfig,
-    *,
-    cluster_cpus: float,
-    cluster_gpus: float,
-    experiment_dir: Path | None = None,
-) -> Any:
-    """`plan_search` for `objective:` configs: the same searcher, scheduler and resources, with
-    the metric and direction from `search:` (a function has no task to default them from)."""
-    from raytrain.runtime.resources import plan_resources
-    from raytrain.tune.experiment import experiment_dir_for
-    from raytrain.tune.objectives import objectives_of
-    from raytrain.tune.plan import SearchPlan
-    from raytrain.tune.schedulers import scheduler_spec
-    from raytrain.tune.searchers import SearchContext, check_method, search_method
-
-    assert cfg.objective is not None
-    resolve_objective(cfg.objective)
-    s = cfg.search
-    if not s.metric or not s.direction:
-        raise RaytrainError(
-            "search.metric and search.direction: required with objective (which metric of "
-            "the function's reports to optimize, maximize or minimize)"
-        )
-    if cfg.resources.num_workers != 1:
-        raise RaytrainError(
-            "resources.num_workers: a function trial runs in one process (1); the function "
-            "may start its own workers"
-        )
-    mode = "max" if s.direction == "maximize" else "min"
-    space = build_function_space(cfg)
-    objectives = objectives_of(cfg, s.metric, mode)
-    method = search_method(cfg)
-    exp = experiment_dir or experiment_dir_for(cfg)
-    ctx = SearchContext(cfg, space, s.metric, mode, objectives, exp)
-    check_method(method, ctx)
-    scheduler = scheduler_spec(ctx)
-    expected = method.expected_trials(cfg, space)
-    res = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
-    return SearchPlan(
-        cfg,
-        space,
-        "function",
-        s.metric,
-        mode,
-        method,
-        scheduler,
-        method.num_samples(cfg, space),
-        res,
-        exp,
-        objectives,
-        expected,
-    )
 
 
 def epoch_budget(budget: int) -> Any:

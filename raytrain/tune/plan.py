@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from raytrain.config.load import apply_overrides, validate
+from raytrain.config.objective import resolve_objective
 from raytrain.config.schema import ExperimentConfig
 from raytrain.config.search_space import SearchSpace, build_search_space
 from raytrain.errors import RaytrainError
@@ -147,8 +148,6 @@ def plan_search(
     experiment_dir: Path | None = None,
 ) -> SearchPlan:
     if cfg.objective:  # a user's function: no model, data or task
-        from raytrain.tune.function_trainable import plan_function_search
-
         return plan_function_search(
             cfg, cluster_cpus=cluster_cpus, cluster_gpus=cluster_gpus, experiment_dir=experiment_dir
         )
@@ -228,3 +227,71 @@ def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) ->
                 create_model(model_cfg.architecture, model_cfg.params(), info)
         except RaytrainError as e:
             raise RaytrainError(f"{e}{where}") from None
+
+
+def build_function_space(cfg: ExperimentConfig) -> Any:
+    """`search_space:` of a function search: every key is a name the function receives, as it
+    is written (no short names, no config paths); ranges and choices as for models."""
+    from raytrain.config.search_space import SearchSpace, _domain
+
+    space: dict[str, Any] = {}
+    by_index: dict[str, list[Any]] = {}
+    entries = {}
+    for key, entry in cfg.search_space.items():
+        space[key] = _domain(key, key, entry, by_index)
+        entries[key] = entry
+    return SearchSpace(space, by_index, entries)
+
+
+def plan_function_search(
+    cfg: ExperimentConfig,
+    *,
+    cluster_cpus: float,
+    cluster_gpus: float,
+    experiment_dir: Path | None = None,
+) -> Any:
+    """`plan_search` for `objective:` configs: the same searcher, scheduler and resources, with
+    the metric and direction from `search:` (a function has no task to default them from)."""
+    from raytrain.runtime.resources import plan_resources
+    from raytrain.tune.experiment import experiment_dir_for
+    from raytrain.tune.objectives import objectives_of
+    from raytrain.tune.schedulers import scheduler_spec
+    from raytrain.tune.searchers import SearchContext, check_method, search_method
+
+    assert cfg.objective is not None
+    resolve_objective(cfg.objective)
+    s = cfg.search
+    if not s.metric or not s.direction:
+        raise RaytrainError(
+            "search.metric and search.direction: required with objective (which metric of "
+            "the function's reports to optimize, maximize or minimize)"
+        )
+    if cfg.resources.num_workers != 1:
+        raise RaytrainError(
+            "resources.num_workers: a function trial runs in one process (1); the function "
+            "may start its own workers"
+        )
+    mode = "max" if s.direction == "maximize" else "min"
+    space = build_function_space(cfg)
+    objectives = objectives_of(cfg, s.metric, mode)
+    method = search_method(cfg)
+    exp = experiment_dir or experiment_dir_for(cfg)
+    ctx = SearchContext(cfg, space, s.metric, mode, objectives, exp)
+    check_method(method, ctx)
+    scheduler = scheduler_spec(ctx)
+    expected = method.expected_trials(cfg, space)
+    res = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
+    return SearchPlan(
+        cfg,
+        space,
+        "function",
+        s.metric,
+        mode,
+        method,
+        scheduler,
+        method.num_samples(cfg, space),
+        res,
+        exp,
+        objectives,
+        expected,
+    )

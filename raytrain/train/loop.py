@@ -20,6 +20,7 @@ from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import read_manifest
 from raytrain.data.resolve import data_info_for
 from raytrain.export import input_shape
+from raytrain.metrics import record_epoch
 from raytrain.models import create_model, get_model_spec
 from raytrain.tasks import Task, create_task, higher_is_better
 from raytrain.train.checkpoint import STATE_FILE, load_state_dict, save_checkpoint, unwrap
@@ -266,7 +267,18 @@ def run_loop(loop_config: dict[str, Any], ctx: LoopContext) -> None:
             stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
             metrics["is_best"] = improved
 
-            # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
+            # 5. log the epoch (CSV, TensorBoard, wandb, one progress line; raytrain's metrics)
+            if rank == 0:
+                record_epoch(
+                    cfg.training.name,
+                    loop_config["run_name"],
+                    epoch=epoch + 1,
+                    samples=tn,
+                    seconds=metrics["epoch_time_s"],
+                    metric=monitor,
+                    value=value,
+                    best=sign * best,
+                )
             if logger is not None:
                 logger.log(metrics, step=epoch + 1)
                 logger.log_steps(stepper.take_history())

@@ -609,7 +609,9 @@ def _fit(
         shared_datasets(cfg, plan.space, plan.data_dir),
         janitor,
     )
-    callbacks = []
+    from raytrain.metrics import search_callback
+
+    callbacks = [search_callback(cfg.training.name)]
     derived = derived_needed(cfg)
     if derived:
         space = plan.space

@@ -64,6 +64,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "data": "raytrain.data.cli:data_command",
     "registry": "raytrain.registry_cli:registry_group",
     "export": "raytrain.registry_cli:export_command",
+    "cluster": "raytrain.cluster_cli:cluster_group",
 }
 
 

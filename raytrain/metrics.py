@@ -111,12 +111,13 @@ def record_search(experiment: str, counts: dict[str, int]) -> None:
     _safely(record)
 
 
-def search_callback(experiment: str) -> Any:
+def search_callback(experiment: str, epochs_of: Any = None) -> Any:
     """A Tune callback (in the search's driver) that keeps `raytrain_search_trials` current.
 
-    A trial is `finished` when its trainable returned (it trained its last epoch, or stopped
-    itself early), `stopped` when the scheduler ended it (ASHA, PBT, a stop condition),
-    `errored` when it failed; `running` from its start to one of those."""
+    A trial is `finished` when it trained its last epoch (`epochs_of(trial.config)`: the epochs
+    it was given; ASHA ends a trial at its last epoch too) or ended itself (early stopping),
+    `stopped` when the scheduler ended it before that (ASHA, PBT, a stop condition), `errored`
+    when it failed; `running` from its start to one of those."""
     from ray.tune import Callback
 
     class SearchMetrics(Callback):
@@ -137,7 +138,13 @@ def search_callback(experiment: str) -> Any:
             self._set(trial, "running")
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            done = bool((trial.last_result or {}).get("done"))
+            result = trial.last_result or {}
+            done = bool(result.get("done"))
+            if not done and epochs_of is not None:
+                try:
+                    done = int(result.get("epoch", 0)) >= int(epochs_of(trial.config))
+                except Exception:  # noqa: BLE001 — a view: count it as stopped
+                    done = False
             self._set(trial, "finished" if done else "stopped")
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -611,7 +611,13 @@ def _fit(
     )
     from raytrain.metrics import search_callback
 
-    callbacks = [search_callback(cfg.training.name)]
+    def epochs_of(params: dict[str, Any]) -> int:
+        overrides = plan.space.decode(
+            {k: v for k, v in params.items() if k in plan.space.param_space}
+        )
+        return validate(apply_overrides(base, overrides)).training_params.num_epochs
+
+    callbacks = [search_callback(cfg.training.name, epochs_of)]
     derived = derived_needed(cfg)
     if derived:
         space = plan.space

@@ -18,8 +18,10 @@ did not shorten a worker group's start (the workers' actors did not land on pre-
 processes) and it slowed every Ray Data task worker by the torch import.
 
 Ray Train's state tracking is on (`RAY_TRAIN_ENABLE_STATE_TRACKING=1`): without it the
-dashboard's Train view and `/api/train/v2/runs` know no runs ("Train state data is not
-available"). Each run then reports its state and workers to a Train state actor; every
+dashboard's Train API for Ray Train V2 runs, `/api/train/v2/runs/v1`, knows no runs ("Train
+state data is not available"; `/api/train/v2/runs`, despite its name, serves Train V1 runs,
+which raytrain has none of, and answers that whatever the setting). Each run then reports its
+state and workers to a Train state actor; every
 multi-worker trial of a search appears there as a run named after its Tune trial id (a
 one-worker trial trains inside its Tune trial, with no Train run to show).
 

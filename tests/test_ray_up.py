@@ -184,7 +184,7 @@ def test_ray_up_two_machines_search_and_ray_down(tmp_path: Path) -> None:
         timings["search"] = time.monotonic() - t0
 
         # the trial's Train run: 2 workers on 2 nodes, finished (Ray Train's state tracking on)
-        runs = dash.json("/api/train/v2/runs")
+        runs = dash.json("/api/train/v2/runs/v1")
         (tmp_path / "train_runs.json").write_text(json.dumps(runs, indent=1))
         (train_run,) = runs["train_runs"]
         assert train_run["status"] == "FINISHED", train_run["status"]
@@ -211,6 +211,12 @@ def test_ray_up_two_machines_search_and_ray_down(tmp_path: Path) -> None:
             "ray_raytrain_search_trials",
         ):
             assert series_name in series, f"{series_name} not scraped:\n{series}"
+        finished = [
+            ln
+            for ln in series.splitlines()
+            if ln.startswith("ray_raytrain_search_trials{") and 'state="finished"' in ln
+        ]
+        assert finished and float(finished[-1].rsplit(" ", 1)[1]) == 1.0, series
     finally:
         leftovers: dict[str, list[str]] = {}
         if up:

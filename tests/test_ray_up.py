@@ -187,7 +187,9 @@ def test_ray_up_two_machines_search_and_ray_down(tmp_path: Path) -> None:
         runs = dash.json("/api/train/v2/runs/v1")
         (tmp_path / "train_runs.json").write_text(json.dumps(runs, indent=1))
         (train_run,) = runs["train_runs"]
-        assert train_run["status"] == "FINISHED", train_run["status"]
+        # ABORTED: ASHA ends a trial at its last epoch (max_t) and Tune's stop can reach the
+        # run (raytrain.train.controller_here) before its loop returns
+        assert train_run["status"] in ("FINISHED", "ABORTED"), train_run
         attempt = train_run["attempts"][-1]
         workers = attempt["workers"]
         assert len(workers) == 2, workers

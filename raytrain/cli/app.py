@@ -52,6 +52,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "registry": "raytrain.cli.registry:registry_group",
     "export": "raytrain.cli.registry:export_command",
     "serve": "raytrain.cli.serve:serve_command",
+    "cluster": "raytrain.cli.cluster:cluster_group",
 }
 
 

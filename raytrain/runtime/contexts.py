@@ -17,9 +17,28 @@ import torch
 import torch.distributed as dist
 
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper
+from raytrain.runtime.metrics import record_epoch
+from raytrain.train.context import EpochRecord
 
 
-class RayTrainContext:
+class _Monitored:
+    """Every context's `epoch_done`: rank 0's epoch to raytrain's Ray metrics (the dashboard
+    and its Prometheus endpoint)."""
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        record_epoch(
+            record.experiment,
+            record.run_name,
+            epoch=record.epoch,
+            samples=record.samples,
+            seconds=record.seconds,
+            metric=record.metric,
+            value=record.value,
+            best=record.best,
+        )
+
+
+class RayTrainContext(_Monitored):
     """A worker of a Ray Train `TorchTrainer`: DDP, sharded datasets, Train checkpoints.
 
     `rank_datasets` (`raytrain.data.pipeline.build_rank_datasets`): one dict of datasets per
@@ -91,7 +110,7 @@ class RayTrainContext:
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-class InTrialContext:
+class InTrialContext(_Monitored):
     """The Tune trial itself is the only worker: whole datasets, Tune checkpoints.
 
     The checkpoint's final path is only known once Tune has persisted it, so the loop's

@@ -17,6 +17,14 @@ Tried and dropped: `preload_python_modules` (idle Ray workers import torch while
 did not shorten a worker group's start (the workers' actors did not land on pre-imported
 processes) and it slowed every Ray Data task worker by the torch import.
 
+Ray Train's state tracking is on (`RAY_TRAIN_ENABLE_STATE_TRACKING=1`): without it the
+dashboard's Train API for Ray Train V2 runs, `/api/train/v2/runs/v1`, knows no runs ("Train
+state data is not available"; `/api/train/v2/runs`, despite its name, serves Train V1 runs,
+which raytrain has none of, and answers that whatever the setting). Each run then reports its
+state and workers to a Train state actor; every
+multi-worker trial of a search appears there as a run named after its Tune trial id (a
+one-worker trial trains inside its Tune trial, with no Train run to show).
+
 A cluster started with `ray start` (cluster/*.yaml) gets the same setting from `cluster_env()`;
 `RAYTRAIN_FAST_START=0` leaves Ray's default (for comparisons).
 """
@@ -26,7 +34,7 @@ from __future__ import annotations
 import os
 
 #: Environment for the Ray processes: set before a local Ray starts, every worker inherits it.
-RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5", "RAY_TRAIN_ENABLE_STATE_TRACKING": "1"}
 #: Only for a Ray on this one machine (see above).
 LOCAL_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 

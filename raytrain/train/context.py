@@ -9,9 +9,24 @@ tests run the loop with one of their own, without Ray.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch, as rank 0 sees it: what monitoring shows of a run."""
+
+    experiment: str
+    run_name: str
+    epoch: int
+    samples: float  # training samples of all workers this epoch
+    seconds: float
+    metric: str  # the monitored metric
+    value: float
+    best: float  # the best value of `metric` so far
 
 
 class LoopContext(Protocol):
@@ -36,3 +51,6 @@ class LoopContext(Protocol):
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         """Report one epoch (a barrier across workers); `checkpoint_dir` is copied away."""
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        """Rank 0's summary of an epoch, for monitoring (never fails the run)."""

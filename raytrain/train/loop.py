@@ -21,7 +21,7 @@ from raytrain.artifacts.export import input_shape
 from raytrain.models import create_model, get_model_spec
 from raytrain.tasks.resolve import to_inputs
 from raytrain.train.clipping import Clipping
-from raytrain.train.context import LoopContext
+from raytrain.train.context import EpochRecord, LoopContext
 from raytrain.train.optim import build_optimizer
 from raytrain.train.precision import resolve_precision
 from raytrain.train.schedules import LRSchedule
@@ -193,7 +193,20 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
             stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
             metrics["is_best"] = improved
 
-            # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
+            # 5. log the epoch (CSV, TensorBoard, wandb, one progress line; raytrain's metrics)
+            if rank == 0:
+                ctx.epoch_done(
+                    EpochRecord(
+                        cfg.training.name,
+                        spec.run_name,
+                        epoch=epoch + 1,
+                        samples=tn,
+                        seconds=metrics["epoch_time_s"],
+                        metric=monitor,
+                        value=value,
+                        best=sign * best,
+                    )
+                )
             if logger is not None:
                 logger.log(metrics, step=epoch + 1)
                 logger.log_steps(stepper.take_history())

@@ -209,7 +209,19 @@ def _fit(
             shared_datasets(cfg, plan.space, plan.data_dir),
             janitor,
         )
-    callbacks = []
+    from raytrain.runtime.metrics import search_callback
+
+    def epochs_of(params: dict[str, Any]) -> int:
+        """The epochs a trial of these sampled values trains (a trial that ends at its last
+        epoch counts as finished, not stopped)."""
+        if cfg.objective:
+            return cfg.training_params.num_epochs
+        overrides = plan.space.decode(
+            {k: v for k, v in params.items() if k in plan.space.param_space}
+        )
+        return validate(apply_overrides(base, overrides)).training_params.num_epochs
+
+    callbacks = [search_callback(cfg.training.name, epochs_of)]
     derived = [] if cfg.objective else derived_needed(cfg)
     if derived:
         space = plan.space

@@ -72,6 +72,7 @@ class MemoryContext:
         self.keep = keep
         self.resume = resume
         self.reports: list[tuple[dict[str, Any], Folder | None]] = []
+        self.epochs_done: list[Any] = []
 
     def dataset_shard(self, name: str) -> MemoryShard:
         return self.shards[name]
@@ -87,6 +88,9 @@ class MemoryContext:
 
     def num_nodes(self) -> int:
         return 1
+
+    def epoch_done(self, record: Any) -> None:
+        self.epochs_done.append(record)
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         saved = None

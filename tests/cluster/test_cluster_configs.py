@@ -23,7 +23,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 
 from raytrain.runtime.local import cluster_env
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "cluster"
 ALL_CONFIGS = sorted(CLUSTER.glob("*.yaml"))
 KUBERAY = CLUSTER / "kuberay.yaml"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from raytrain import metrics
+from raytrain.runtime import metrics
 
 
 def _trial(trial_id: str, **last_result: Any) -> Any:

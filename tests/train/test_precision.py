@@ -132,6 +132,8 @@ def test_the_loop_applies_the_resolved_precision(
 
     import raytrain.train.loop as loop
     from raytrain.data.resolve import resolve_dataset
+    from raytrain.tasks.resolve import task_name_of
+    from raytrain.train.spec import build_run_spec
 
     seen: dict[str, Any] = {}
 
@@ -158,16 +160,10 @@ def test_the_loop_applies_the_resolved_precision(
         "training_params: {num_epochs: 1, mixed_precision: auto}\n"
         "logging: {visualizations: false, tensorboard: false}\n"
     )
-    data_dir = resolve_dataset(cfg, loop.task_name_of(cfg))
+    data_dir = resolve_dataset(cfg, task_name_of(cfg))
     (tmp_path / "keep").mkdir()
     ctx = MemoryContext(cfg, data_dir, tmp_path / "keep")
-    loop_config = {
-        "config": cfg.model_dump(mode="json"),
-        "data_dir": str(data_dir),
-        "log_dir": str(tmp_path / "logs"),
-        "run_name": "t",
-    }
-    loop.run_loop(loop_config, ctx)
+    loop.run_loop(build_run_spec(cfg, data_dir, log_dir=tmp_path / "logs", run_name="t"), ctx)
     assert seen["asked"] == ("auto", "cpu", "UNet")
     assert seen["step"] == (torch.bfloat16, torch.channels_last)
     assert seen["weights"] and all(seen["weights"])

@@ -25,6 +25,7 @@ from raytrain.data.resolve import resolve_dataset
 from raytrain.runtime.resources import plan_resources
 from raytrain.runtime.trainer import build_trainer
 from raytrain.tasks.resolve import task_name_of
+from raytrain.train.spec import build_run_spec
 
 pytestmark = pytest.mark.slow
 
@@ -86,9 +87,8 @@ logging: {{visualizations: false, analysis: false, tensorboard: false}}
     pid_dir.mkdir()
     plan = plan_resources(cfg.resources, 2.0, 0.0)
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
-    trainer = build_trainer(
-        cfg, data_dir, plan, name="train", storage_path=run_dir, log_dir=run_dir
-    )
+    spec = build_run_spec(cfg, data_dir, log_dir=run_dir, run_name="train")
+    trainer = build_trainer(spec, plan, storage_path=run_dir)
     trainer.train_loop_per_worker = _with_pid_file(trainer.train_loop_per_worker, str(pid_dir))
 
     outcome: dict[str, Any] = {}

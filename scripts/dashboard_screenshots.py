@@ -154,7 +154,7 @@ def main() -> None:
 
     from raytrain.config.load import load_config
     from raytrain.runtime.local import prepare_local_ray
-    from raytrain.tune.experiment import dashboard_url
+    from raytrain.runtime.session import dashboard_url
     from raytrain.tune.runner import run_search
 
     prepare_local_ray()

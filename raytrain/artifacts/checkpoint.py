@@ -9,6 +9,9 @@ and `meta.json` (architecture, parameters, data info, task, epoch, metrics, the 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +91,41 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
             f"'{meta['architecture']}': {str(e).splitlines()[0]}"
         ) from None
     return model.eval(), meta
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_folder(source: str | Path, dest: str | Path) -> Path:
+    """Copy checkpoint folder `source` to `dest`, replacing what is there as one step.
+
+    The copy is written beside `dest` under a temp name and fsynced, then renamed into place;
+    an earlier `dest` is renamed aside first and deleted last. Readers see the old folder or
+    the new one, whole; a crash in between leaves the old copy under `.<name>.old.*`."""
+    source, dest = Path(source), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new."))
+    old: Path | None = None
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        for p in sorted(tmp.rglob("*"), reverse=True):
+            _fsync(p)
+        _fsync(tmp)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        _fsync(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not dest.exists():
+            os.replace(old, dest)  # put the earlier copy back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dest

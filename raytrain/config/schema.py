@@ -379,12 +379,16 @@ class TuneSection(Section):
     )
 
 
+#: ONNX opsets the exporter writes (torch's TorchScript-based exporter: 11 to 20).
+OPSET_RANGE = (11, 20)
+
+
 class ExportSection(Section):
     register_best: bool = Field(True, description="Register the best trial in the registry")
     registry_dir: str = Field("models", description="Where the model registry lives")
     registry_name: str | None = Field(None, description="Default: the experiment name")
     onnx: bool = True
-    opset: int = Field(17, ge=11)
+    opset: int = Field(17, ge=OPSET_RANGE[0], le=OPSET_RANGE[1])
     tolerance: float = Field(1e-4, gt=0, description="Max |onnx - torch| on a random batch")
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.checkpoint import replace_folder
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
@@ -121,8 +121,7 @@ def run_training(
     metrics, best, final = (_fit_here if here else _fit_worker_group)(run)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
     for folder, source in ((best_dir, best), (final_dir, final)):
-        shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy
-        shutil.copytree(source, folder)
+        replace_folder(source, folder)  # a resumed run's earlier copy is replaced whole
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     if register:

@@ -49,11 +49,44 @@ def save_checkpoint(
 def read_meta(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / META_FILE
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except FileNotFoundError:
         raise RaytrainError(f"{path}: not a raytrain checkpoint (no {META_FILE})") from None
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
+    return check_meta(meta, path)
+
+
+#: key -> type every checkpoint's metadata holds.
+_META_KEYS: dict[str, type] = {
+    "architecture": str,
+    "task": str,
+    "model_params": dict,
+    "data_info": dict,
+}
+_DATA_INFO_KEYS = ("in_channels", "image_size", "feature_dim", "num_classes")
+
+
+def check_meta(meta: Any, source: str | Path) -> dict[str, Any]:
+    """Checkpoint metadata (`meta.json`, or a bundle's), checked before any of it is used."""
+    if not isinstance(meta, dict):
+        raise RaytrainError(f"{source}: checkpoint metadata is not a mapping")
+    for key, kind in _META_KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            raise RaytrainError(
+                f"{source}: checkpoint metadata '{key}' is missing or not a {kind.__name__}"
+            )
+    info = meta["data_info"]
+    for key in _DATA_INFO_KEYS:
+        v = info.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise RaytrainError(f"{source}: data_info.{key} must be a whole number (got {v!r})")
+    unknown = set(info) - {*_DATA_INFO_KEYS, "extra"}
+    if unknown or not isinstance(info.get("extra", {}), dict):
+        raise RaytrainError(f"{source}: data_info has unknown keys {sorted(unknown)}")
+    if not isinstance(meta.get("metrics", {}), dict):
+        raise RaytrainError(f"{source}: checkpoint metadata 'metrics' is not a mapping")
+    return meta
 
 
 def load_state_dict(path: str | Path) -> dict[str, Any]:
@@ -74,14 +107,23 @@ def data_info_of(meta: dict[str, Any]) -> DataInfo:
     return DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {}))
 
 
-def build_model_from_meta(meta: dict[str, Any]) -> nn.Module:
-    return create_model(meta["architecture"], meta["model_params"], data_info_of(meta))
+def build_model_from_meta(meta: dict[str, Any], source: str | Path = "metadata") -> nn.Module:
+    check_meta(meta, source)
+    try:
+        return create_model(meta["architecture"], meta["model_params"], data_info_of(meta))
+    except RaytrainError as e:
+        raise RaytrainError(f"{source}: {e}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
+        raise RaytrainError(
+            f"{source}: cannot build '{meta['architecture']}' from the recorded parameters "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the architecture from `meta.json` and load the weights; eval mode, CPU."""
     meta = read_meta(folder)
-    model = build_model_from_meta(meta)
+    model = build_model_from_meta(meta, Path(folder) / META_FILE)
     state = load_state_dict(Path(folder) / MODEL_FILE)
     try:
         model.load_state_dict(state)

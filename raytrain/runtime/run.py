@@ -27,7 +27,12 @@ from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
-from raytrain.runtime.resources import ResourcePlan, check_storage, plan_resources
+from raytrain.runtime.resources import (
+    ResourcePlan,
+    check_places,
+    check_storage,
+    plan_resources,
+)
 from raytrain.runtime.trainer import build_trainer
 from raytrain.tasks.resolve import task_name_of
 from raytrain.train.spec import RunSpec, build_run_spec
@@ -83,6 +88,7 @@ def run_training(
 
     from raytrain.runtime.session import alive_nodes, ensure_ray
 
+    check_places(cfg, register)  # data paths and every folder written, before Ray starts
     ensure_ray(address, verbose)
     check_storage(
         cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()

@@ -20,6 +20,10 @@ def alive_nodes() -> int:
     return sum(1 for n in ray.nodes() if n.get("Alive"))
 
 
+#: Where a Ray that raytrain starts on this machine listens.
+LOOPBACK = "127.0.0.1"
+
+
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     """Connect to `address` (a running cluster) or start a local Ray once per process.
 
@@ -35,10 +39,14 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     check_address(address)  # seconds, where ray.init would retry a dead address for minutes
     from raytrain.runtime.local import prepare_local_ray
 
+    local: dict[str, str] = {}
     if address == "local" or (not address and not _joins_running_ray()):
         prepare_local_ray()  # a Ray started here; a running cluster keeps its own settings
+        # ... and reachable from this machine only: the node (raylet, object store, workers)
+        # and the dashboard on the loopback address, not on every interface
+        local = {"_node_ip_address": LOOPBACK, "dashboard_host": LOOPBACK}
     try:
-        ray.init(address=address or None, log_to_driver=verbose)
+        ray.init(address=address or None, log_to_driver=verbose, **local)
     except ConnectionError as e:
         raise RaytrainError(f"--address {address}: cannot connect to Ray ({e})") from None
     import ray.data

@@ -28,6 +28,7 @@ from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import (
+    check_places,
     check_storage,
 )
 from raytrain.runtime.session import alive_nodes, cluster_resources, dashboard_url
@@ -57,6 +58,7 @@ def run_search(
     export the best trial when configured."""
 
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
+    check_places(cfg)  # paths read and written, before anything is created
     claim(exp, cfg, resume)  # a name clash fails before Ray starts
     try:
         cpus, gpus = cluster_resources(address, verbose)

@@ -96,8 +96,9 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RaytrainError(f"{path}: no such checkpoint file") from None
     except Exception as e:  # pickle.UnpicklingError and friends: refuse, do not fall back
+        first = (str(e).splitlines() or [type(e).__name__])[0]  # EOFError has no message
         raise RaytrainError(
-            f"{path}: refused to load (not a plain weights file: {str(e).splitlines()[0]})"
+            f"{path}: refused to load (not a plain weights file: {first})"
         ) from None
 
 

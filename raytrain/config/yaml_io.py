@@ -48,6 +48,32 @@ KeyLines = dict[tuple[str, ...], int]
 MAX_BYTES = 1 << 20
 #: Most nodes a document may expand to, aliases counted each time they are used.
 MAX_NODES = 100_000
+#: Deepest flow nesting (`[[[...`) read: PyYAML's scanner slows down quadratically with it.
+MAX_DEPTH = 100
+
+
+def _flow_depth_exceeded(text: str) -> bool:
+    """Whether `[`/`{` nest deeper than MAX_DEPTH outside quotes and comments (a cheap scan
+    done before parsing; plain configs never come close)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth, quote, comment = 0, "", False
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return False
 
 
 def _check_size(node: yaml.Node, source: str) -> None:
@@ -129,6 +155,8 @@ def loads(text: str, source: str = "<string>") -> tuple[Any, KeyLines]:
     """Parse YAML text; return the data and a map key-path -> line number."""
     if len(text) > MAX_BYTES:
         raise RaytrainError(f"{source}: YAML text over {MAX_BYTES} bytes; refused")
+    if _flow_depth_exceeded(text):
+        raise RaytrainError(f"{source}: YAML nested too deeply (over {MAX_DEPTH} levels); refused")
     try:
         loader = _Loader(text)
         try:

@@ -20,12 +20,19 @@ from typing import Any
 #: Imported before forking: what most commands would otherwise import each time.
 PRELOAD = (
     "torch",
+    "onnxruntime",
     "raytrain.cli.main",
     "raytrain.config",
+    "raytrain.models",
     "raytrain.artifacts.registry",
     "raytrain.inference.predictor",
     "raytrain.cli.registry",
     "raytrain.cli.predict",
+    "raytrain.cli.data",
+    "raytrain.cli.evaluate",
+    "raytrain.tune.plan",  # imports Ray (not started: nothing runs before the fork)
+    "raytrain.tune.runner",
+    "raytrain.runtime.run",
 )
 
 

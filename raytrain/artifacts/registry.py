@@ -231,8 +231,14 @@ class ModelRegistry:
             issued = entries + index.get("removed", {}).get(name, [])
             # ... and so do folders on disk the index does not list (a crash after the rename,
             # a lost index): they are never deleted or overwritten.
-            issued += [{"version": v} for n, v, _ in version_folders(self.root) if n == name]
+            on_disk = [v for n, v, _ in version_folders(self.root) if n == name]
             previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
+            top = max([e["version"] for e in issued] + on_disk, key=parse_version, default=None)
+            if previous is not None and top != previous["version"]:
+                previous = {**previous, "version": top}  # bumped as usual, from the highest
+            elif previous is None and top is not None:
+                previous = {"version": top}
+                bump = bump or "minor"
             version = next_version(previous, meta, bump)
             rel = f"{name}/{version}"
             final = self.root / rel

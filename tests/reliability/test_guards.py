@@ -22,47 +22,40 @@ from click.testing import CliRunner
 
 from raytrain.cli.main import main
 
-CLAIM = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
+
+def test_two_searches_under_one_name_exactly_one_wins(tmp_path: Path) -> None:
+    """Two processes (forked: each its own lock holder) claim one name at the same instant."""
+    import time
+
     from raytrain.config import load_config_text
     from raytrain.errors import RaytrainError
     from raytrain.tune.experiment import claim
-    cfg = load_config_text("training: {name: race}\\nmodel: {architecture: coefficient_optimizer}")
-    exp = Path(sys.argv[1])
-    while time.time() < float(sys.argv[2]):  # start together
-        pass
-    try:
-        claim(exp, cfg, resume=False)
-    except RaytrainError as e:
-        print("lost:", e)
-        sys.exit(0)
-    (exp / "config.yaml").write_text("mine")  # what the winner writes next
-    print("won")
-    time.sleep(1.0)
-    """
-)
 
-
-def test_two_searches_under_one_name_exactly_one_wins(tmp_path: Path) -> None:
-    import time
-
+    cfg = load_config_text("training: {name: race}\nmodel: {architecture: coefficient_optimizer}")
     exp = tmp_path / "results" / "race"
-    start = time.time() + 8  # both processes have imported by then
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CLAIM, str(exp), str(start)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
-    assert sorted(o.split(":")[0] for o in outs) == ["lost", "won"], outs
-    lost = next(o for o in outs if o.startswith("lost"))
+    start = time.time() + 0.5
+    pids = []
+    for i in range(2):
+        pid = os.fork()
+        if pid == 0:  # the child touches files only, then leaves without cleanup
+            code = 3
+            try:
+                while time.time() < start:
+                    pass
+                try:
+                    claim(exp, cfg, resume=False)
+                    (exp / "config.yaml").write_text(f"{i}")  # what the winner writes next
+                    code = 0
+                    time.sleep(0.5)
+                except RaytrainError as e:
+                    (tmp_path / f"lost{i}").write_text(str(e))
+                    code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    codes = sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids)
+    assert codes == [0, 1], codes
+    lost = next(tmp_path.glob("lost*")).read_text()
     assert "being run by another raytrain process" in lost or "already exists" in lost
 
 

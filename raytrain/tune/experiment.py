@@ -118,6 +118,19 @@ def release_claim(exp: Path) -> None:
     os.close(fd)
 
 
+def _private_group(gid: int) -> bool:
+    """Whether `gid` is this user's own group (named after the user, no other members): what a
+    umask of 002 gives every file, and no one else can write through it."""
+    import grp
+    import pwd
+
+    try:
+        group, user = grp.getgrgid(gid), pwd.getpwuid(os.geteuid())
+    except KeyError:
+        return False
+    return group.gr_name == user.pw_name and set(group.gr_mem) <= {user.pw_name}
+
+
 def check_state_trusted(exp: Path) -> None:
     """Refuse saved search state another user could have written: resuming unpickles it."""
     me = os.geteuid()
@@ -131,7 +144,9 @@ def check_state_trusted(exp: Path) -> None:
             problem = "is a symbolic link"
         elif st.st_uid != me:
             problem = f"is owned by uid {st.st_uid}, not you (uid {me})"
-        elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        elif st.st_mode & stat.S_IWOTH or (
+            st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid)
+        ):
             problem = "is writable by group or others"
         else:
             continue

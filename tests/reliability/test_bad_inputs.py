@@ -616,6 +616,12 @@ def _stopped_search(config: str | None = None, state: Callable[[Path], object] |
     return build
 
 
+def _writable_by_a_group(exp: Path) -> None:
+    """tuner.pkl group-writable, its group one the user does not own alone."""
+    os.chown(exp / "tune" / "tuner.pkl", -1, 4242)
+    (exp / "tune" / "tuner.pkl").chmod(0o664)
+
+
 def _existing_predictions(name: str) -> Callable[[Path, Saved], None]:
     def build(d: Path, saved: Saved) -> None:
         _copy_registry(d, saved)
@@ -814,7 +820,7 @@ ROUND_TWO: list[Case] = [
         RESUME,
         r"--resume: .*tune/tuner\.pkl is writable by group or others",
         files={"c.yaml": TRAIN_CFG},
-        build=_stopped_search(state=lambda exp: (exp / "tune" / "tuner.pkl").chmod(0o664)),
+        build=_stopped_search(state=_writable_by_a_group),
     ),
     Case(
         "resume_state_owned_by_another_user",

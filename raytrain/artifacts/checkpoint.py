@@ -54,13 +54,15 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise RaytrainError(f"{path}: not a raytrain checkpoint (no {META_FILE})") from None
     except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
-    return check_meta(meta, path)
+    check_meta(meta, path)
+    if not isinstance(meta.get("task"), str):
+        raise RaytrainError(f"{path}: checkpoint metadata 'task' is missing or not a str")
+    return meta
 
 
 #: key -> type every checkpoint's metadata holds.
 _META_KEYS: dict[str, type] = {
     "architecture": str,
-    "task": str,
     "model_params": dict,
     "data_info": dict,
 }
@@ -68,7 +70,8 @@ _DATA_INFO_KEYS = ("in_channels", "image_size", "feature_dim", "num_classes")
 
 
 def check_meta(meta: Any, source: str | Path) -> dict[str, Any]:
-    """Checkpoint metadata (`meta.json`, or a bundle's), checked before any of it is used."""
+    """Checkpoint metadata (`meta.json`, or a bundle's): what building the model needs,
+    checked before any of it is used (`read_meta` also needs the task)."""
     if not isinstance(meta, dict):
         raise RaytrainError(f"{source}: checkpoint metadata is not a mapping")
     for key, kind in _META_KEYS.items():

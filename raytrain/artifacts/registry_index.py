@@ -23,6 +23,7 @@ import math
 import os
 import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,13 @@ _REQUIRED: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metrics": (dict, "a mapping of metric to number"),
     "path": (str, "a string"),
     "files": (dict, "a mapping of file name to sha256"),
+    "created": (str, "a string (ISO time)"),
 }
 _OPTIONAL: dict[str, tuple[type | tuple[type, ...], str]] = {
     "stage": (str, "a string"),
     "aliases": (list, "a list of strings"),
     "notes": (str, "a string"),
     "source": (dict, "a mapping"),
-    "created": (str, "a string"),
 }
 
 
@@ -189,6 +190,9 @@ def rebuild_index(root: Path) -> dict[str, Any]:
                     },
                     "monitor": meta.get("monitor"),
                     "epoch": meta.get("epoch"),
+                    "created": datetime.fromtimestamp(
+                        (folder / "meta.json").stat().st_mtime, timezone.utc
+                    ).isoformat(),
                     "path": f"{name}/{version}",
                     "stage": "none",
                     "aliases": [],

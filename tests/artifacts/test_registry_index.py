@@ -106,6 +106,9 @@ def test_version_folders_without_entry_json_are_rebuilt_from_meta(
     entry = index["models"]["coef"][0]
     assert entry["architecture"] == "coefficient_optimizer"
     assert entry["files"] == two_models.get("coef", "1.0.0")["files"]
+    (two_models.root / INDEX).unlink()
+    result = CliRunner().invoke(main, ["registry", "list", "--root", str(two_models.root)])
+    assert result.exit_code == 0 and "v1.0.0" in result.output, result.output
 
 
 def test_rename_is_fsynced(

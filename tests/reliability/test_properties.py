@@ -182,6 +182,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "models"
 
 
+def _cli(*argv: str) -> None:
+    """A CLI command in-process: exit 0, or 2 with one `error:` line; anything else raises."""
+    from click.testing import CliRunner
+
+    from raytrain.cli.main import main
+
+    result = CliRunner().invoke(main, list(argv))
+    if result.exit_code == 2:
+        assert result.output.startswith("error: ") and "Traceback" not in result.output
+        return
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
 @SETTINGS
 @given(data=st.data())
 def test_registry_index_reader_never_crashes_or_writes(registry: Path, data: st.DataObject) -> None:
@@ -203,6 +216,8 @@ def test_registry_index_reader_never_crashes_or_writes(registry: Path, data: st.
             lambda: reg.resolve("coef@production"),
             lambda: reg.labels("coef"),
             lambda: reg.path_of(reg.get("coef", "1.0.0")),
+            lambda: _cli("registry", "list", "--root", str(registry)),
+            lambda: _cli("registry", "show", "coef@production", "--root", str(registry)),
         ):
             try:
                 call()

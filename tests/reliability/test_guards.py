@@ -160,3 +160,22 @@ def test_a_local_ray_listens_on_loopback_only() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["127.0.0.1"]
+
+
+def test_plugins_yaml_is_bounded_like_every_yaml(tmp_path: Path) -> None:
+    """plugins.yaml goes through the same loader: an alias bomb and a key given twice are
+    refused in well under a second."""
+    import time
+
+    from raytrain.errors import RaytrainError
+    from raytrain.inference.plugins import load_plugins
+
+    bomb = "plugins:\n  a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+    )
+    for text, message in ((bomb, "expands to more than"), ("plugins: {}\nplugins: {}\n", "twice")):
+        (tmp_path / "plugins.yaml").write_text(text)
+        t0 = time.monotonic()
+        with pytest.raises(RaytrainError, match=message):
+            load_plugins(tmp_path / "plugins.yaml")
+        assert time.monotonic() - t0 < 5

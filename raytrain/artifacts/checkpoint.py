@@ -9,6 +9,9 @@ and `meta.json` (architecture, parameters, data info, task, epoch, metrics, the 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +49,47 @@ def save_checkpoint(
 def read_meta(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / META_FILE
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except FileNotFoundError:
         raise RaytrainError(f"{path}: not a raytrain checkpoint (no {META_FILE})") from None
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
+    check_meta(meta, path)
+    if not isinstance(meta.get("task"), str):
+        raise RaytrainError(f"{path}: checkpoint metadata 'task' is missing or not a str")
+    return meta
+
+
+#: key -> type every checkpoint's metadata holds.
+_META_KEYS: dict[str, type] = {
+    "architecture": str,
+    "model_params": dict,
+    "data_info": dict,
+}
+_DATA_INFO_KEYS = ("in_channels", "image_size", "feature_dim", "num_classes")
+
+
+def check_meta(meta: Any, source: str | Path) -> dict[str, Any]:
+    """Checkpoint metadata (`meta.json`, or a bundle's): what building the model needs,
+    checked before any of it is used (`read_meta` also needs the task)."""
+    if not isinstance(meta, dict):
+        raise RaytrainError(f"{source}: checkpoint metadata is not a mapping")
+    for key, kind in _META_KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            raise RaytrainError(
+                f"{source}: checkpoint metadata '{key}' is missing or not a {kind.__name__}"
+            )
+    info = meta["data_info"]
+    for key in _DATA_INFO_KEYS:
+        v = info.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise RaytrainError(f"{source}: data_info.{key} must be a whole number (got {v!r})")
+    unknown = set(info) - {*_DATA_INFO_KEYS, "extra"}
+    if unknown or not isinstance(info.get("extra", {}), dict):
+        raise RaytrainError(f"{source}: data_info has unknown keys {sorted(unknown)}")
+    if not isinstance(meta.get("metrics", {}), dict):
+        raise RaytrainError(f"{source}: checkpoint metadata 'metrics' is not a mapping")
+    return meta
 
 
 def load_state_dict(path: str | Path) -> dict[str, Any]:
@@ -60,8 +99,9 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RaytrainError(f"{path}: no such checkpoint file") from None
     except Exception as e:  # pickle.UnpicklingError and friends: refuse, do not fall back
+        first = (str(e).splitlines() or [type(e).__name__])[0]  # EOFError has no message
         raise RaytrainError(
-            f"{path}: refused to load (not a plain weights file: {str(e).splitlines()[0]})"
+            f"{path}: refused to load (not a plain weights file: {first})"
         ) from None
 
 
@@ -71,14 +111,23 @@ def data_info_of(meta: dict[str, Any]) -> DataInfo:
     return DataInfo(**{k: v for k, v in info.items() if k != "extra"}, extra=info.get("extra", {}))
 
 
-def build_model_from_meta(meta: dict[str, Any]) -> nn.Module:
-    return create_model(meta["architecture"], meta["model_params"], data_info_of(meta))
+def build_model_from_meta(meta: dict[str, Any], source: str | Path = "metadata") -> nn.Module:
+    check_meta(meta, source)
+    try:
+        return create_model(meta["architecture"], meta["model_params"], data_info_of(meta))
+    except RaytrainError as e:
+        raise RaytrainError(f"{source}: {e}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
+        raise RaytrainError(
+            f"{source}: cannot build '{meta['architecture']}' from the recorded parameters "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the architecture from `meta.json` and load the weights; eval mode, CPU."""
     meta = read_meta(folder)
-    model = build_model_from_meta(meta)
+    model = build_model_from_meta(meta, Path(folder) / META_FILE)
     state = load_state_dict(Path(folder) / MODEL_FILE)
     try:
         model.load_state_dict(state)
@@ -88,3 +137,41 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
             f"'{meta['architecture']}': {str(e).splitlines()[0]}"
         ) from None
     return model.eval(), meta
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_folder(source: str | Path, dest: str | Path) -> Path:
+    """Copy checkpoint folder `source` to `dest`, replacing what is there as one step.
+
+    The copy is written beside `dest` under a temp name and fsynced, then renamed into place;
+    an earlier `dest` is renamed aside first and deleted last. Readers see the old folder or
+    the new one, whole; a crash in between leaves the old copy under `.<name>.old.*`."""
+    source, dest = Path(source), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new."))
+    old: Path | None = None
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        for p in sorted(tmp.rglob("*"), reverse=True):
+            _fsync(p)
+        _fsync(tmp)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        _fsync(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not dest.exists():
+            os.replace(old, dest)  # put the earlier copy back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dest

@@ -9,9 +9,11 @@ Layout under the registry root (default `models/`):
                     /<name>_v<version>.onnx  ONNX, checked against onnxruntime
                     /card.md         model card: metrics, config, how to load
 
-Writes are crash-safe and serialized: a version's files are written to a temp folder and renamed
-into place, then the index is rewritten via temp file + fsync + rename, all under an exclusive
-file lock, so concurrent registrations never lose an entry or reuse a version.
+Writes are crash-safe and serialized: a version's files are written to a temp folder, fsynced
+and renamed into place, then the index is rewritten via temp file + fsync + rename, all under an
+exclusive file lock, so concurrent registrations never lose an entry or reuse a version. The
+index is read as untrusted input and rebuilt from the version folders when it is missing
+(`registry_index`); a registration never deletes a folder it did not just create.
 
 Version rule: the first version of a name is 1.0.0; a new registration bumps the major version
 when the architecture, task or input shape changes (a breaking change for users of the model),
@@ -49,11 +51,19 @@ from raytrain.artifacts.export import (
     export_pytorch,
     input_shape,
 )
+from raytrain.artifacts.registry_index import (
+    ENTRY_FILE,
+    INDEX,
+    fsync_path,
+    fsync_tree,
+    read_index,
+    version_folders,
+    write_index,
+)
 from raytrain.config.schema import ExperimentConfig
-from raytrain.data.manifest import atomic_write_text, sha256_file
+from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
 
-INDEX = "registry.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -134,16 +144,7 @@ class ModelRegistry:
 
     # -- reading ---------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any]:
-        path = self.root / INDEX
-        if not path.exists():
-            return {"schema_version": 1, "models": {}}
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as e:
-            raise RaytrainError(f"{path}: corrupt registry index ({e}); not touching it") from None
-        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-            raise RaytrainError(f"{path}: not a raytrain registry index")
-        return data
+        return read_index(self.root)  # checked; rebuilt from the version folders if missing
 
     def list(self) -> dict[str, list[dict[str, Any]]]:
         return self._read_index()["models"]
@@ -169,7 +170,13 @@ class ModelRegistry:
         return out
 
     def path_of(self, entry: dict[str, Any]) -> Path:
-        return self.root / entry["path"]
+        folder = self.root / entry["path"]
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            raise RaytrainError(
+                f"{self.root / INDEX}: entry path '{entry['path']}' leads outside the registry "
+                f"(a symbolic link?); refused"
+            )
+        return folder
 
     def load(self, name: str, version: str | None = None) -> tuple[Any, dict[str, Any]]:
         """(model in eval mode, entry), after checking the weights' recorded sha256."""
@@ -222,13 +229,26 @@ class ModelRegistry:
             entries = index["models"].setdefault(name, [])
             # Removed versions count too: a version number is never handed out twice.
             issued = entries + index.get("removed", {}).get(name, [])
+            # ... and so do folders on disk the index does not list (a crash after the rename,
+            # a lost index): they are never deleted or overwritten.
+            on_disk = [v for n, v, _ in version_folders(self.root) if n == name]
             previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
+            top = max([e["version"] for e in issued] + on_disk, key=parse_version, default=None)
+            if previous is not None and top != previous["version"]:
+                previous = {**previous, "version": top}  # bumped as usual, from the highest
+            elif previous is None and top is not None:
+                previous = {"version": top}
+                bump = bump or "minor"
             version = next_version(previous, meta, bump)
             rel = f"{name}/{version}"
             final = self.root / rel
-            if final.exists():  # left by a crash between the rename and the index write
-                shutil.rmtree(final)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            while final.exists():  # a folder not counted above (no meta.json): keep it
+                version = next_version({**meta, "version": version}, meta, "patch")
+                rel = f"{name}/{version}"
+                final = self.root / rel
+            if not final.parent.exists():
+                final.parent.mkdir(parents=True)
+                fsync_path(self.root)
             tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{version}."))
             try:
                 shutil.copy2(checkpoint_dir / MODEL_FILE, tmp / MODEL_FILE)
@@ -267,7 +287,10 @@ class ModelRegistry:
                 }
                 (tmp / "card.md").write_text(model_card(entry))
                 entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+                (tmp / ENTRY_FILE).write_text(json.dumps(entry, indent=2))  # for a rebuild
+                fsync_tree(tmp)
                 os.replace(tmp, final)
+                fsync_path(final.parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -276,7 +299,7 @@ class ModelRegistry:
         return entry
 
     def _write_index(self, index: dict[str, Any]) -> None:
-        atomic_write_text(self.root / INDEX, json.dumps(index, indent=2))
+        write_index(self.root, index)
 
     def promote(
         self, name: str, version: str, stage: str | None = None, alias: str | None = None
@@ -379,9 +402,14 @@ class ModelRegistry:
                 f"export format '{unknown[0] if unknown else ''}': expected "
                 f"{' and/or '.join(EXPORT_FORMATS)}"
             )
+        out = Path(out_dir)
+        if out.resolve().is_relative_to(self.root.resolve()):
+            raise RaytrainError(
+                f"{out}: inside the model registry {self.root}; exporting there would replace "
+                f"registered files (their recorded sha256 would go stale): choose another folder"
+            )
         model, entry = self.load(name, version)  # checks the weights' checksum
         meta = read_meta(self.path_of(entry))
-        out = Path(out_dir)
         stem = f"{entry['name']}_v{entry['version']}"
         targets = {f: out / f"{stem}{EXPORT_FORMATS[f]}" for f in formats}
         targets["card"] = out / f"{stem}.md"

@@ -275,11 +275,13 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
 
     with _about(config):
         cpus, gpus = _planning_resources(cfg)
-        plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
+        plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus)
     click.echo(
         f"{config}: ok ({cfg.model.architecture if cfg.model else cfg.objective}, "
         f"{len(cfg.search_space)} searched parameter(s))"
     )
+    for place in plan.places:
+        click.echo(f"  {place}")
 
 
 @main.command("models")

@@ -203,6 +203,19 @@ class _EdgeWriter:
         return str(target)
 
 
+def _refuse_existing_outputs(out: Path, items: list[Item], task: str) -> None:
+    """Like `export`: earlier outputs in --out are kept unless --overwrite."""
+    targets = [out / "predictions.csv", out / "predictions.json"]
+    if task == "edges":
+        planner = _EdgeWriter(out, items)
+        targets += [planner.path_for(item) for item in items]
+    existing = next((t for t in targets if t.exists()), None)
+    if existing is not None:
+        raise RaytrainError(
+            f"{existing}: exists (an earlier prediction?); choose another --out or --overwrite"
+        )
+
+
 def _write_tables(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     fields: list[str] = []
     for r in rows:
@@ -246,6 +259,7 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]
     show_default=True,
     help="Samples per forward pass.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace outputs already in --out.")
 def predict(
     model: str,
     inputs: tuple[Path, ...],
@@ -255,6 +269,7 @@ def predict(
     device: str | None,
     threshold: float | None,
     batch_size: int,
+    overwrite: bool = False,
 ) -> None:
     """Predict with registered MODEL (NAME[:VERSION], a version folder or a .pth bundle).
 
@@ -275,6 +290,8 @@ def predict(
         )
     dim = predictor.input_shape[0]
     items = collect_inputs(inputs, predictor.task, dim)
+    if not overwrite:
+        _refuse_existing_outputs(out, items, predictor.task)
     out.mkdir(parents=True, exist_ok=True)
     edge_writer = _EdgeWriter(out, items) if predictor.task == "edges" else None
     rows: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from raytrain.cli import options
+from raytrain.config.schema import OPSET_RANGE
 from raytrain.errors import RaytrainError
 
 
@@ -164,10 +165,16 @@ def registry_remove(ref: str, force: bool, root: Path) -> None:
     type=click.Choice(["pytorch", "onnx"]),
     help="What to write (repeatable; default: both).",
 )
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option(
+    "--opset",
+    type=click.IntRange(*OPSET_RANGE),
+    default=17,
+    show_default=True,
+    help="ONNX opset.",
+)
 @click.option(
     "--tolerance",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=1e-4,
     show_default=True,
     help="Max |onnx - torch| accepted.",

@@ -76,7 +76,12 @@ class DatasetSection(Section):
     val_path: str | None = None
     test_path: str | None = None
     batch_size: int = Field(16, ge=1)
-    num_workers: int = Field(2, ge=0, description="Parallel decode/augment tasks in Ray Data")
+    num_workers: int = Field(
+        2,
+        ge=0,
+        description="Most Ray Data read/decode/augment tasks at once per split (0: one per "
+        "cluster CPU; never more than one per CPU or per shard)",
+    )
     augmentation: AugmentationName | list[TransformSpec] = "basic"
     cache_dataset: bool | Literal["auto"] = Field(
         "auto",
@@ -224,8 +229,23 @@ class LoggingSection(Section):
     wandb_project: str = "raytrain"
     wandb_entity: str | None = None
     wandb_mode: Literal["offline", "online", "disabled"] | None = None
-    log_frequency: int = Field(10, ge=1)
-    save_samples: bool = False
+    log_frequency: int = Field(
+        1, ge=1, description="Write every N-th optimizer step to steps_log.csv and TensorBoard"
+    )
+    save_samples: bool = Field(False, description="Not supported; see logging.visualizations")
+
+    @field_validator("save_samples")
+    @classmethod
+    def _no_samples(cls, v: bool) -> bool:
+        return _refuse_when_set(
+            "logging",
+            "save_samples",
+            v,
+            False,
+            "is not a separate switch; sample predictions are drawn in visualizations/ "
+            "(logging.visualizations: true) and by `raytrain predict`",
+        )
+
     tensorboard: bool = True
     csv: bool = True
     visualizations: bool = Field(True, description="Plots in visualizations/ for each run")
@@ -237,11 +257,33 @@ class LoggingSection(Section):
     )
 
 
+#: Keys kept so old configs read, that a run does not do: set, each is an error saying what to
+#: use instead (value -> why). Their defaults are accepted and do nothing.
+_AFTER_TRAINING = (
+    "is not done during training; score the registered model with `raytrain evaluate "
+    "NAME[:VERSION]`, which reports every metric of the task beside the classical baseline"
+)
+
+
+def _refuse_when_set(section: str, key: str, value: Any, default: Any, why: str) -> Any:
+    if value != default:
+        raise ValueError(f"not supported: {section}.{key} {why}")
+    return value
+
+
 class EvaluationSection(Section):
-    metrics: list[str] | None = None
-    save_predictions: bool = False
-    compare_with_baseline: bool = False
+    metrics: list[str] | None = Field(None, description="Not supported; `raytrain evaluate`")
+    save_predictions: bool = Field(
+        False, description="Not supported; `raytrain predict` / `raytrain evaluate`"
+    )
+    compare_with_baseline: bool = Field(False, description="Not supported; `raytrain evaluate`")
     threshold: float = Field(0.5, gt=0, lt=1, description="Probability threshold for binary maps")
+
+    @field_validator("metrics", "save_predictions", "compare_with_baseline")
+    @classmethod
+    def _not_during_training(cls, v: Any, info: Any) -> Any:
+        default = cls.model_fields[info.field_name].default
+        return _refuse_when_set("evaluation", info.field_name, v, default, _AFTER_TRAINING)
 
 
 class PretrainedSection(Section):
@@ -391,12 +433,16 @@ class TuneSection(Section):
     )
 
 
+#: ONNX opsets the exporter writes (torch's TorchScript-based exporter: 11 to 20).
+OPSET_RANGE = (11, 20)
+
+
 class ExportSection(Section):
     register_best: bool = Field(True, description="Register the best trial in the registry")
     registry_dir: str = Field("models", description="Where the model registry lives")
     registry_name: str | None = Field(None, description="Default: the experiment name")
     onnx: bool = True
-    opset: int = Field(17, ge=11)
+    opset: int = Field(17, ge=OPSET_RANGE[0], le=OPSET_RANGE[1])
     tolerance: float = Field(1e-4, gt=0, description="Max |onnx - torch| on a random batch")
 
 

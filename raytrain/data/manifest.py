@@ -134,7 +134,7 @@ def read_manifest(root: str | Path) -> Manifest:
             k: Split(v["count"], [Shard(**s) for s in v["shards"]])
             for k, v in raw["splits"].items()
         }
-        return Manifest(
+        manifest = Manifest(
             task=raw["task"],
             splits=splits,
             info=raw["info"],
@@ -142,5 +142,40 @@ def read_manifest(root: str | Path) -> Manifest:
             schema_version=raw["schema_version"],
             extra=raw.get("extra", {}),
         )
-    except (ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RaytrainError(f"{path}: not a valid raytrain manifest ({e})") from None
+    _check_types(manifest, path)
+    return manifest
+
+
+def _check_types(m: Manifest, path: Path) -> None:
+    """Every field of a read manifest has the type the code using it expects."""
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    problems = [
+        what
+        for what, ok in (
+            ("task must be a string", isinstance(m.task, str)),
+            ("info must be a mapping", isinstance(m.info, dict)),
+            ("source must be a string", isinstance(m.source, str)),
+            ("extra must be a mapping", isinstance(m.extra, dict)),
+            ("schema_version must be a number", whole(m.schema_version)),
+        )
+        if not ok
+    ]
+    for name, split in m.splits.items():
+        if not whole(split.count) or not isinstance(split.shards, list):
+            problems.append(f"splits.{name}: count must be a whole number, shards a list")
+        for shard in split.shards:
+            if not (
+                isinstance(shard.path, str)
+                and not Path(shard.path).is_absolute()
+                and ".." not in Path(shard.path).parts
+                and whole(shard.rows)
+                and isinstance(shard.sha256, str)
+            ):
+                problems.append(f"splits.{name}: shard {shard.path!r} is malformed")
+    if problems:
+        raise RaytrainError(f"{path}: not a valid raytrain manifest ({problems[0]})")

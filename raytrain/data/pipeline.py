@@ -266,6 +266,7 @@ def build_datasets(
     *,
     on_bad_data: str = "error",
     cache: bool | str = "auto",
+    read_tasks: int = 0,
 ) -> dict[str, Any]:
     """Ray Datasets for the given splits (all their rows); only 'train' is augmented.
 
@@ -273,7 +274,7 @@ def build_datasets(
     decoded rows live in the object store for as long as the caller holds the datasets.
     """
     args = (task_inputs, target, augmentation, seed, image_size, splits, on_bad_data, cache)
-    return _build(data_dir, *args, world=1)[0]
+    return _build(data_dir, *args, world=1, read_tasks=read_tasks)[0]
 
 
 def build_rank_datasets(
@@ -288,6 +289,7 @@ def build_rank_datasets(
     world_size: int,
     on_bad_data: str = "error",
     cache: bool | str = "auto",
+    read_tasks: int = 0,
 ) -> list[dict[str, Any]]:
     """One dict of Ray Datasets per DDP rank: rank r reads only its own rows (`RowPick`).
 
@@ -299,7 +301,7 @@ def build_rank_datasets(
     if on_bad_data == "skip":
         raise ValueError("per-rank datasets need on_bad_data: error (row counts must be known)")
     args = (task_inputs, target, augmentation, seed, image_size, splits, on_bad_data, cache)
-    return _build(data_dir, *args, world=world_size)
+    return _build(data_dir, *args, world=world_size, read_tasks=read_tasks)
 
 
 def _build(
@@ -314,6 +316,7 @@ def _build(
     cache: bool | str,
     *,
     world: int,
+    read_tasks: int = 0,
 ) -> list[dict[str, Any]]:
     manifest: Manifest = read_checked_manifest(data_dir)
     shards, _ = usable_shards(data_dir, splits, on_bad_data)
@@ -321,7 +324,7 @@ def _build(
     if isinstance(aug, list):
         aug = [a.model_dump() if hasattr(a, "model_dump") else a for a in aug]
     out: list[dict[str, Any]] = [{} for _ in range(world)]
-    builder = _SplitBuilder()
+    builder = _SplitBuilder(read_tasks)
     for split in splits:
         p = Preprocess(
             inputs=task_inputs,
@@ -345,8 +348,10 @@ class _SplitBuilder:
     """Builds one split's dataset; holds the one cache actor of a build (it lives as long as
     the datasets that use it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_tasks: int = 0) -> None:
         self.cache_actor: Any = None
+        #: `dataset.num_workers`: most read/decode tasks at once per split (0: one per CPU)
+        self.read_tasks = read_tasks
 
     def _cache(self) -> Any:
         self.cache_actor = self.cache_actor or new_cache()
@@ -379,6 +384,8 @@ class _SplitBuilder:
         # delayed the first batch by 4 s and slowed every epoch (idle workers past one per
         # CPU are stopped and restarted the next epoch).
         cap = -(-_cpus() // (pick.world if pick else 1))
+        if self.read_tasks:
+            cap = min(cap, self.read_tasks)
         if cached:
             fn = functools.partial(
                 _read_decoded_cached, p=p, keep_ids=augmented, cache=self._cache(), pick=pick

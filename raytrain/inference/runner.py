@@ -66,7 +66,11 @@ def onnx_runner(
     options.log_severity_level = 3  # warnings about unused initializers are not the user's
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own classes for a file that is not ONNX
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RaytrainError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
     inverse = activation_inverse(meta) if logits else None
 
     def run(x: np.ndarray) -> np.ndarray:

@@ -72,13 +72,25 @@ def _registered_folder(folder: Path) -> ModelSource | None:
 
 def _bundle_source(path: Path) -> ModelSource:
     """A `.pth` export bundle copied out of the registry: it carries everything needed."""
-    from raytrain.artifacts.checkpoint import load_state_dict
+    from raytrain.artifacts.checkpoint import check_meta, load_state_dict
 
     bundle = load_state_dict(path)
     keys = ("model_state_dict", "metadata", "data_info", "metrics", "specifications")
     if not isinstance(bundle, dict) or any(k not in bundle for k in keys):
         raise RaytrainError(f"{path}: not a raytrain model bundle (needs keys {', '.join(keys)})")
-    md = bundle["metadata"]
+    md, spec = bundle["metadata"], bundle["specifications"]
+    if not (
+        isinstance(md, dict)
+        and all(isinstance(md.get(k), str) for k in ("name", "version", "architecture", "task"))
+        and isinstance(md.get("model_params"), dict)
+        and isinstance(spec, dict)
+        and isinstance(spec.get("input_shape"), list | tuple)
+        and isinstance(bundle["metrics"], dict)
+    ):
+        raise RaytrainError(
+            f"{path}: the bundle's metadata is malformed (metadata needs name, version, "
+            f"architecture, task as strings and model_params; specifications.input_shape)"
+        )
     meta = {
         "architecture": md["architecture"],
         "model_params": md["model_params"],
@@ -98,6 +110,7 @@ def _bundle_source(path: Path) -> ModelSource:
         "source": {"bundle": str(path)},
         "files": {},
     }
+    check_meta(meta, path)
     return ModelSource(md["name"], md["version"], entry, meta, bundle=path)
 
 
@@ -152,7 +165,7 @@ def _load_model(src: ModelSource) -> Any:
         model, _ = src.registry.load(src.name, src.version)
         return model
     assert src.bundle is not None
-    model = build_model_from_meta(src.meta)
+    model = build_model_from_meta(src.meta, src.bundle)
     try:
         model.load_state_dict(load_state_dict(src.bundle)["model_state_dict"])
     except RuntimeError as e:  # weights of another architecture or shape

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from raytrain.config.schema import ResourcesSection
+from raytrain.config.schema import ExperimentConfig, ResourcesSection
 from raytrain.data.pipeline import DATA_TASK_CPUS
 from raytrain.errors import RaytrainError
 
@@ -132,7 +132,45 @@ def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
         )
 
 
-def _check_writable(path: Path) -> None:
+def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[str]:
+    """Every place a run reads from or writes to, checked before the first trial: data paths
+    exist; the results folder, `training.output_dir` and (when the best is registered)
+    `export.registry_dir` are writable or can be created. Returns one line per place, for
+    `validate` and `--dry-run` to show; raises a RaytrainError naming the key otherwise."""
+    ds = cfg.dataset
+    lines = []
+    for key in ("path", "train_path", "val_path", "test_path"):
+        value = getattr(ds, key)
+        if value is None:
+            continue
+        p = Path(value).expanduser()
+        if not p.is_dir():
+            what = "is not a folder" if p.exists() else "does not exist"
+            raise RaytrainError(f"dataset.{key}: {p} {what}")
+        lines.append(f"reads  dataset.{key}: {p.absolute()}")
+    register = cfg.export.register_best if register is None else register
+    writes = {
+        "tune.storage_path" if cfg.tune.storage_path else "training.output_dir": (
+            cfg.tune.storage_path or cfg.training.output_dir
+        ),
+        "training.output_dir": cfg.training.output_dir,
+    }
+    if register:
+        writes["export.registry_dir"] = cfg.export.registry_dir
+    for key, value in writes.items():
+        if "://" in value:
+            if key == "export.registry_dir":
+                continue  # the registry's own storage layer says what it supports
+            raise RaytrainError(
+                f"{key}: {value}: remote storage URIs are not supported yet; mount the bucket "
+                f"(EFS, NFS, gcsfuse) on every node and set tune.shared_storage: true"
+            )
+        _check_writable(Path(value).expanduser(), key)
+        lines.append(f"writes {key}: {Path(value).expanduser().absolute()}")
+    return list(dict.fromkeys(lines))
+
+
+def _check_writable(path: Path, key: str | None = None) -> None:
     """Prove that the results folder can be created, before Ray runs anything: a temp folder
     is made (and removed) in its nearest existing parent. Checking permission bits would not
     do: root passes them, and a read-only mount or a file in the way fails anyway."""
@@ -146,6 +184,11 @@ def _check_writable(path: Path) -> None:
             raise NotADirectoryError(f"{parent} is a file")
         os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".raytrain-write-check-"))
     except OSError as e:
+        if key is not None:
+            raise RaytrainError(
+                f"{key}: {path}: cannot write there ({e.strerror or e}); point {key} at a "
+                f"writable folder"
+            ) from None
         raise RaytrainError(
             f"{path}: cannot write results there ({e.strerror or e}); set tune.storage_path "
             f"(or training.output_dir) to a writable folder"

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.checkpoint import replace_folder
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
@@ -27,7 +27,12 @@ from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
-from raytrain.runtime.resources import ResourcePlan, check_storage, plan_resources
+from raytrain.runtime.resources import (
+    ResourcePlan,
+    check_places,
+    check_storage,
+    plan_resources,
+)
 from raytrain.runtime.trainer import build_trainer
 from raytrain.tasks.resolve import task_name_of
 from raytrain.train.spec import RunSpec, build_run_spec
@@ -83,6 +88,7 @@ def run_training(
 
     from raytrain.runtime.session import alive_nodes, ensure_ray
 
+    check_places(cfg, register)  # data paths and every folder written, before Ray starts
     ensure_ray(address, verbose)
     check_storage(
         cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
@@ -121,8 +127,7 @@ def run_training(
     metrics, best, final = (_fit_here if here else _fit_worker_group)(run)
     best_dir, final_dir = run_dir / "best_model", run_dir / "final_model"
     for folder, source in ((best_dir, best), (final_dir, final)):
-        shutil.rmtree(folder, ignore_errors=True)  # a resumed run's earlier copy
-        shutil.copytree(source, folder)
+        replace_folder(source, folder)  # a resumed run's earlier copy is replaced whole
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     if register:

@@ -3,6 +3,8 @@ process with raytrain's settings."""
 
 from __future__ import annotations
 
+import os
+
 from raytrain.errors import RaytrainError
 
 
@@ -20,6 +22,10 @@ def alive_nodes() -> int:
     return sum(1 for n in ray.nodes() if n.get("Alive"))
 
 
+#: Where a Ray that raytrain starts on this machine listens.
+LOOPBACK = "127.0.0.1"
+
+
 def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     """Connect to `address` (a running cluster) or start a local Ray once per process.
 
@@ -35,15 +41,30 @@ def ensure_ray(address: str | None = None, verbose: bool = False) -> None:
     check_address(address)  # seconds, where ray.init would retry a dead address for minutes
     from raytrain.runtime.local import prepare_local_ray
 
+    local: dict[str, str] = {}
     if address == "local" or (not address and not _joins_running_ray()):
         prepare_local_ray()  # a Ray started here; a running cluster keeps its own settings
+        # ... and reachable from this machine only: the node (raylet, object store, workers)
+        # and the dashboard on the loopback address, not on every interface
+        local = {"_node_ip_address": LOOPBACK, "dashboard_host": LOOPBACK}
+        _keep_on_loopback()
     try:
-        ray.init(address=address or None, log_to_driver=verbose)
+        ray.init(address=address or None, log_to_driver=verbose, **local)
     except ConnectionError as e:
         raise RaytrainError(f"--address {address}: cannot connect to Ray ({e})") from None
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def _keep_on_loopback() -> None:
+    """Ray resolves 127.0.0.1 to the machine's routable address unless it runs in its
+    single-machine mode (what it uses on macOS and Windows); switch that mode on for the Ray
+    started here, in this process and (through the environment) the processes it starts."""
+    from ray._private import ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _joins_running_ray() -> bool:

@@ -179,6 +179,7 @@ def datasets_for(
     kw: dict[str, Any] = {
         "on_bad_data": cfg.dataset.on_bad_data,
         "cache": cfg.dataset.cache_dataset,
+        "read_tasks": cfg.dataset.num_workers,
     }
     if num_workers > 1 and cfg.dataset.on_bad_data != "skip":
         return build_rank_datasets(*args, world_size=num_workers, **kw)

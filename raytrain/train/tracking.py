@@ -53,7 +53,10 @@ class RunLogger:
 
     def log_steps(self, rows: list[dict[str, Any]]) -> None:
         """Per-optimizer-step rows (step, epoch, lr, loss): `steps_log.csv` and TensorBoard
-        `step/lr`, `step/loss` — the learning rate every step actually used."""
+        `step/lr`, `step/loss` — the learning rate every step actually used; every
+        `logging.log_frequency`-th step."""
+        every = self.cfg.log_frequency
+        rows = [r for r in rows if r["step"] % every == 0] if every > 1 else rows
         if not rows:
             return
         if self.cfg.csv:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import (
     TRIAL_DRIVER_CPUS,
     ResourcePlan,
+    check_places,
     plan_resources,
 )
 from raytrain.tasks.resolve import monitor_of, task_name_of
@@ -56,6 +57,7 @@ class SearchPlan:
     objectives: list[tuple[str, str]]
     expected_trials: int
     data_dir: Path | None = None
+    places: list[str] = field(default_factory=list)  # what the run reads and writes, checked
 
     @property
     def context(self) -> SearchContext:
@@ -123,9 +125,10 @@ class SearchPlan:
             f"storage      {self.experiment_dir} (tune.shared_storage: "
             f"{str(cfg.tune.shared_storage).lower()})",
             f"optuna       {storage}",
-            f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}"
+            f"dataset      {self.data_dir or _dataset_of(cfg)}"
             if not cfg.objective
             else "dataset      none: the function reads its own",
+            *(f"checked      {p}" for p in self.places),
             "search space",
         ]
         for path, entry in self.space.entries.items():
@@ -155,6 +158,7 @@ def plan_search(
 
     task_name = task_name_of(cfg)
     space = build_search_space(cfg)
+    places = check_places(cfg)  # a bad path fails now, not after the last trial
     if cfg.export.register_best:  # a bad name would only fail after the whole search
         from raytrain.artifacts.registry import check_name
 
@@ -199,7 +203,17 @@ def plan_search(
         exp,
         objectives,
         expected,
+        places=places,
     )
+
+
+def _dataset_of(cfg: ExperimentConfig) -> str:
+    ds = cfg.dataset
+    if ds.path is not None:
+        return f"{ds.path} (prepared)"
+    if ds.train_path is not None:
+        return f"{ds.train_path}, {ds.val_path} (prepared on first use)"
+    return "built-in sample data (generated on first use)"
 
 
 def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:

@@ -28,6 +28,7 @@ from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
 from raytrain.runtime.resources import (
+    check_places,
     check_storage,
 )
 from raytrain.runtime.session import alive_nodes, cluster_resources, dashboard_url
@@ -35,6 +36,7 @@ from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
     experiment_dir_for,
+    release_claim,
     saved_trial_ids,
 )
 from raytrain.tune.objectives import derived_callback, derived_needed, pareto_front
@@ -56,32 +58,37 @@ def run_search(
     export the best trial when configured."""
 
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
+    check_places(cfg)  # paths read and written, before anything is created
     claim(exp, cfg, resume)  # a name clash fails before Ray starts
-    cpus, gpus = cluster_resources(address, verbose)
-    check_storage(
-        cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
-    )
-    plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
-    exp.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    data = None
-    if not cfg.objective:
-        plan.data_dir = resolve_dataset(cfg, plan.task)
-        # error mode: a bad file stops here; skip mode: every row checked, skips counted
-        data = data_report(
-            plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size
+    try:
+        cpus, gpus = cluster_resources(address, verbose)
+        check_storage(
+            cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
         )
-    echo(plan.describe())
-    if data is not None:
-        echo(f"data: {format_report(data)}")
-    if plan.optuna_storage:
-        echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
-    url = dashboard_url()
-    echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
-    if not resume:
-        atomic_write_text(
-            exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-        )
+        plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
+        exp.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        data = None
+        if not cfg.objective:
+            plan.data_dir = resolve_dataset(cfg, plan.task)
+            # error mode: a bad file stops here; skip mode: every row checked, skips counted
+            data = data_report(
+                plan.data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size
+            )
+        echo(plan.describe())
+        if data is not None:
+            echo(f"data: {format_report(data)}")
+        if plan.optuna_storage:
+            echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
+        url = dashboard_url()
+        echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
+        if not resume:
+            atomic_write_text(
+                exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+            )
+    except BaseException:
+        release_claim(exp)  # nothing written yet: the name is free again
+        raise
     # Save Tune's experiment state every second (default: adaptive, >= 10 s), so a killed driver
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
     tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}

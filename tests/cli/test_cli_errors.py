@@ -122,7 +122,10 @@ def test_bad_input_exits_2_with_one_error_line(name: str, runs: dict[str, Run]) 
 def test_good_file_validates() -> None:
     result = CliRunner().invoke(main, ["validate", str(UNET_YAML)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"{UNET_YAML}: ok (UNet, 5 searched parameter(s))"
+    first, *places = result.output.strip().splitlines()
+    assert first == f"{UNET_YAML}: ok (UNet, 5 searched parameter(s))"
+    # every place the run would write is checked and shown
+    assert any("writes export.registry_dir:" in p for p in places), places
 
 
 def test_good_file_dry_runs_without_writing(

@@ -177,8 +177,8 @@ def test_launcher_installs_raytrain_from_the_mounted_checkout(path: Path) -> Non
     assert targets, "the checkout (.) is not in file_mounts"
     setup = prepared["setup_commands"]
     assert any("pip install" in c and f"-e {targets[0]}" in c for c in setup), setup
-    # only what git tracks is synced (not .venv, results/)
-    assert ".gitignore" in prepared.get("rsync_filter", [])
+    # what is uploaded is an explicit list (test_upload_leaves_secrets_and_artifacts_behind)
+    assert "/models/" in prepared.get("rsync_exclude", [])
 
 
 @pytest.mark.parametrize("path", LAUNCHER_CONFIGS, ids=launcher_ids)
@@ -442,3 +442,63 @@ def test_kuberay_network_policy_limits_ingress_to_the_cluster() -> None:
     assert sources and all(
         src.get("podSelector", {}).get("matchLabels") == selector for src in sources
     )
+
+
+#: A checkout as a user has it: code to upload, and what must stay on this machine.
+UPLOADED = {
+    "pyproject.toml",
+    "README.md",
+    "raytrain/__init__.py",
+    "raytrain/models/cnn.py",  # a package folder named like the registry: still uploaded
+    "raytrain/data/io.py",
+    "search_spaces/edges.yaml",
+    "cluster/gpu.yaml",
+    "tests/test_x.py",
+}
+KEPT_HERE = {
+    "models/registry.json",
+    "models/edges/1.0.0/model.pt",
+    "results/edges/trials.csv",
+    ".env",
+    ".env.local",
+    "cluster/.env",
+    ".venv/bin/python",
+    "wandb/run-1/files/config.yaml",
+    "data/train/images/a.png",
+    "datasets/anomaly/manifest.json",
+    ".cache/raytrain/datasets/x.parquet",
+    ".git/config",
+    "raytrain/__pycache__/x.pyc",
+    "raytrain.egg-info/PKG-INFO",
+    "build/lib/x.py",
+    "dist/raytrain-0.1.whl",
+    "key.pem",
+}
+
+
+@pytest.mark.parametrize("path", LAUNCHER_CONFIGS, ids=launcher_ids)
+def test_upload_leaves_secrets_and_artifacts_behind(path: Path, tmp_path: Path) -> None:
+    """`rsync --dry-run` with the config's filter, as Ray's launcher calls it (one --exclude
+    per rsync_exclude entry, a dir-merge per rsync_filter entry), over a fixture checkout:
+    exactly the code is uploaded."""
+    import shutil
+    import subprocess
+
+    rsync = shutil.which("rsync")
+    if rsync is None:
+        pytest.skip("rsync is not installed")
+    raw = _raw(path)
+    src = tmp_path / "checkout"
+    for rel in UPLOADED | KEPT_HERE:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("x")
+    argv = [rsync, "-a", "--dry-run", "--out-format=%n"]
+    for pattern in raw.get("rsync_exclude", []):
+        argv += ["--exclude", pattern]
+    for name in raw.get("rsync_filter", []):
+        argv += ["--filter", f"dir-merge,- {name}"]
+    done = subprocess.run(
+        [*argv, f"{src}/", str(tmp_path / "node")], capture_output=True, text=True, check=True
+    )
+    sent = {line for line in done.stdout.splitlines() if line and not line.endswith("/")}
+    assert sent == UPLOADED, (sorted(sent - UPLOADED), sorted(UPLOADED - sent))

@@ -259,9 +259,9 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(tmp_path: Path) -> None:
 def test_a_used_name_needs_resume_and_resume_needs_a_search(tmp_path: Path) -> None:
     cfg = load_config_text(BASE.format(out=tmp_path))
     exp = tmp_path / "plan"
-    claim(exp, cfg, resume=False)  # new: fine
-    exp.mkdir()
-    claim(exp, cfg, resume=False)  # empty: fine
+    claim(exp, cfg, resume=False)  # new: fine (the claim creates the folder and locks it)
+    assert [p.name for p in exp.iterdir()] == [".claim"]
+    claim(exp, cfg, resume=False)  # empty but for the claim: fine
     (exp / "config.yaml").write_text("x: 1\n")
     with pytest.raises(RaytrainError, match="already exists.*--resume"):
         claim(exp, cfg, resume=False)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from raytrain.config.yaml_io import load_file
 from raytrain.errors import RaytrainError
 
 #: Columns of trials.csv that are not searched parameters (besides `best_<metric>`).
@@ -54,9 +54,13 @@ def read_experiment(experiment_dir: Path) -> Experiment:
         summary = json.loads(summary_path.read_text())
     except json.JSONDecodeError as e:
         raise RaytrainError(f"{summary_path}: not valid JSON ({e})") from None
+    if not isinstance(summary, dict):
+        raise RaytrainError(f"{summary_path}: not a raytrain search summary (not an object)")
     config: dict[str, Any] = {}
     if (exp / "config.yaml").is_file():
-        config = yaml.safe_load((exp / "config.yaml").read_text()) or {}
+        config, _ = load_file(exp / "config.yaml")
+        if not isinstance(config, dict):
+            raise RaytrainError(f"{exp / 'config.yaml'}: not a saved raytrain config")
     search = config.get("search") or {}
     metric = summary.get("metric") or search.get("metric")
     if not metric:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from raytrain.cli.main import main
 from unit_helpers import make_checkpoint
 
 from raytrain.artifacts.registry import INDEX, ModelRegistry
 from raytrain.artifacts.registry_index import ENTRY_FILE, rebuild_index
+from raytrain.cli.app import main
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -147,7 +147,7 @@ def test_ray_up_two_machines_search_and_ray_down(tmp_path: Path) -> None:
         token = (client / ".ray" / "auth_token").read_text().strip()
 
         # the preflight passes on the filled-in config (placeholders: test_cluster_check.py)
-        check = [sys.executable, "-m", "raytrain.cli", "cluster", "check", str(config)]
+        check = [sys.executable, "-m", "raytrain", "cluster", "check", str(config)]
         assert _run(check, log, env, 120) == 0, _tail(log)
 
         up = True

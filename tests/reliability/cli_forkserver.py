@@ -21,7 +21,7 @@ from typing import Any
 PRELOAD = (
     "torch",
     "onnxruntime",
-    "raytrain.cli.main",
+    "raytrain.cli.app",
     "raytrain.config",
     "raytrain.models",
     "raytrain.artifacts.registry",
@@ -50,7 +50,7 @@ def _child(job: dict[str, Any]) -> None:
         os.dup2(err, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        from raytrain.cli.main import main
+        from raytrain.cli.app import main
 
         try:
             main.main(args=job["argv"], prog_name="raytrain", standalone_mode=True)

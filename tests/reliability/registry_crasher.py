@@ -22,9 +22,9 @@ from typing import Any
 
 def _state(root: Path) -> dict[str, Any]:
     from click.testing import CliRunner
-    from raytrain.cli.main import main
 
     from raytrain.artifacts.registry import ModelRegistry
+    from raytrain.cli.app import main
     from raytrain.data.manifest import sha256_file
     from raytrain.errors import RaytrainError
 
@@ -53,10 +53,10 @@ def _register(root: Path, ckpt: Path) -> None:
 
 def main() -> None:
     root, ckpt, kills, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    import raytrain.cli.main  # noqa: F401
     import torch
 
     import raytrain.artifacts.registry  # noqa: F401  (imported once, before the forks)
+    import raytrain.cli.app  # noqa: F401
 
     torch.set_num_threads(1)  # no OpenMP pool in the parent: a forked child would hang in it
     rng = random.Random(seed)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from raytrain.cli.main import main
+
+from raytrain.cli.app import main
 
 
 def test_two_searches_under_one_name_exactly_one_wins(tmp_path: Path) -> None:

@@ -185,7 +185,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _cli(*argv: str) -> None:
     """A CLI command in-process: exit 0, or 2 with one `error:` line; anything else raises."""
     from click.testing import CliRunner
-    from raytrain.cli.main import main
+
+    from raytrain.cli.app import main
 
     result = CliRunner().invoke(main, list(argv))
     if result.exit_code == 2:

@@ -60,7 +60,7 @@ class SampleDataSection(Section):
     target_rmse: float = Field(0.01, gt=0, description="Coefficient-optimizer sample data only")
 
 
-AugmentationName = Literal["none", "basic", "advanced", "domain_specific"]
+AugmentationName = Literal["none", "basic", "advanced", "domain_specific", "flips"]
 
 
 class TransformSpec(Section):

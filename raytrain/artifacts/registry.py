@@ -211,8 +211,13 @@ class ModelRegistry:
         onnx: bool = True,
         opset: int = 17,
         tolerance: float = 1e-4,
+        extra_metrics: dict[str, float] | None = None,
+        data: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """Copy a checkpoint in as the next version of `name`, export it, and index it."""
+        """Copy a checkpoint in as the next version of `name` (or as `version`), export it, and
+        index it. `extra_metrics` (say the test split's) join the checkpoint's own; `data`
+        records what it was trained on (`raytrain.data.provenance`)."""
         check_name(name)
         checkpoint_dir = Path(checkpoint_dir)
         meta = read_meta(checkpoint_dir)
@@ -223,7 +228,10 @@ class ModelRegistry:
             # Removed versions count too: a version number is never handed out twice.
             issued = entries + index.get("removed", {}).get(name, [])
             previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
-            version = next_version(previous, meta, bump)
+            if version is None:
+                version = next_version(previous, meta, bump)
+            else:
+                _check_new_version(version, issued, name)
             rel = f"{name}/{version}"
             final = self.root / rel
             if final.exists():  # left by a crash between the rename and the index write
@@ -253,7 +261,8 @@ class ModelRegistry:
                         k: v
                         for k, v in meta["metrics"].items()
                         if isinstance(v, int | float) and not isinstance(v, bool)
-                    },
+                    }
+                    | dict(extra_metrics or {}),
                     "monitor": meta.get("monitor"),
                     "epoch": meta.get("epoch"),
                     "created": datetime.now(timezone.utc).isoformat(),
@@ -265,6 +274,8 @@ class ModelRegistry:
                     "onnx_max_abs_diff": onnx_diff,
                     "config": meta.get("config"),
                 }
+                if data:
+                    entry["data"] = data
                 (tmp / "card.md").write_text(model_card(entry))
                 entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
                 os.replace(tmp, final)
@@ -467,8 +478,18 @@ def _ref(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["name"], entry["version"]
 
 
+def _check_new_version(version: str, issued: list[dict[str, Any]], name: str) -> None:
+    parse_version(version)
+    if any(e["version"] == version for e in issued):
+        raise RaytrainError(f"{name}: version {version} was already issued; pick another")
+
+
 def register_run(
-    cfg: ExperimentConfig, checkpoint: str | Path, source: dict[str, Any]
+    cfg: ExperimentConfig,
+    checkpoint: str | Path,
+    source: dict[str, Any],
+    extra_metrics: dict[str, float] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Register a run's checkpoint as its config's `export:` section says (registry folder,
     name, ONNX export and its check); `source` records where it came from. The one way a
@@ -481,6 +502,8 @@ def register_run(
         onnx=ex.onnx,
         opset=ex.opset,
         tolerance=ex.tolerance,
+        extra_metrics=extra_metrics,
+        data=data,
     )
 
 
@@ -489,6 +512,13 @@ def load_registered(ref: str, root: str | Path = "models") -> Any:
     `name`, `name:1.2.0`, `name@production`, `name@<alias>`."""
     name, version = parse_ref(ref)
     return ModelRegistry(root).load(name, version)[0]
+
+
+def _data_line(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "not recorded"
+    counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
+    return f"fingerprint `{data.get('fingerprint')}` ({data.get('source', '?')}; {counts})"
 
 
 def model_card(entry: dict[str, Any]) -> str:
@@ -501,6 +531,7 @@ def model_card(entry: dict[str, Any]) -> str:
 - registered: {entry["created"]}
 - source: {json.dumps(entry.get("source", {}))}
 - ONNX max |onnx - torch| on random batches: {entry.get("onnx_max_abs_diff")}
+- data: {_data_line(entry.get("data"))}
 
 | metric | value |
 | --- | --- |

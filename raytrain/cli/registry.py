@@ -95,6 +95,13 @@ def registry_show(ref: str, root: Path, as_json: bool) -> None:
         ("versions", ", ".join(versions)),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))),
     ]
+    data = entry.get("data") or {}
+    rows.append(("data", data.get("fingerprint") or "not recorded"))
+    if data:
+        counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
+        rows.append(("data from", f"{data.get('path')} ({data.get('source')}; {counts})"))
+    if data.get("source_fingerprint"):
+        rows.append(("raw data", data["source_fingerprint"]))
     if entry.get("notes"):
         rows.append(("notes", entry["notes"]))
     for key, value in rows:

@@ -26,6 +26,7 @@ from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
+from raytrain.evaluation.held_out import score_test_split
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
 from raytrain.runtime.resources import ResourcePlan, check_storage, plan_resources
 from raytrain.runtime.trainer import build_trainer
@@ -43,6 +44,8 @@ class TrainResult:
     best_dir: Path
     final_dir: Path
     registered: dict[str, Any] | None = None
+    #: the best checkpoint on the test split (`test_` metrics); None without one
+    test_metrics: dict[str, float] | None = None
 
 
 def train_command_config(
@@ -125,13 +128,40 @@ def run_training(
         shutil.copytree(source, folder)
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
+    result.test_metrics = score_test_split(best_dir, data_dir, echo)
     if register:
         from raytrain.artifacts.registry import register_run
+        from raytrain.data.provenance import data_provenance
 
-        entry = register_run(cfg, best_dir, source={"run": str(run_dir)})
+        entry = register_run(
+            cfg,
+            best_dir,
+            source={"run": str(run_dir)},
+            extra_metrics=result.test_metrics,
+            data=data_provenance(data_dir),
+        )
         result.registered = entry
         echo(f"registered {entry['name']} v{entry['version']}")
+    write_run_summary(result, data_dir)
     return result
+
+
+def write_run_summary(result: TrainResult, data_dir: Path) -> None:
+    """`summary.json` of a training run: last epoch's metrics, the best checkpoint's test
+    metrics, where the checkpoints are, what was registered, the data's fingerprint."""
+    from raytrain.data.provenance import data_fingerprint
+
+    reg = result.registered
+    summary = {
+        "run_dir": str(result.run_dir),
+        "final_metrics": result.metrics,
+        "test_metrics": result.test_metrics,
+        "best_model": str(result.best_dir),
+        "final_model": str(result.final_dir),
+        "registered": {k: reg[k] for k in ("name", "version", "path")} if reg else None,
+        "data": {"path": str(data_dir), "fingerprint": data_fingerprint(data_dir)},
+    }
+    atomic_write_text(result.run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
 
 
 def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:

@@ -187,6 +187,9 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
             last = epoch + 1 == tp.num_epochs
             stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
             metrics["is_best"] = improved
+            # the run ended by its own rule (last epoch or early stopping); a trial whose last
+            # report lacks it was stopped from outside (the scheduler): `STOPPED` in the table
+            metrics["finished"] = bool(last or stop)
 
             # 5. log the epoch (CSV, TensorBoard, wandb, one progress line)
             if logger is not None:

@@ -35,6 +35,8 @@ SHORT_NAMES: dict[str, str] = {
     "epochs": "training_params.num_epochs",
     "gradient_clip": "training_params.gradient_clip",
     "num_trials": "search.num_trials",
+    "loss": "training_params.loss",
+    "label_smoothing": "training_params.label_smoothing",
 }
 
 

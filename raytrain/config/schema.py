@@ -216,6 +216,14 @@ class TrainingParamsSection(Section):
         "training split (class-balanced, tempered), None: 1",
     )
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts allowed per trial")
+    loss: str | None = Field(
+        None,
+        description="The task's loss (default: its first): edges bce, dice, bce_dice, focal; "
+        "classification cross_entropy; regression mse, huber, l1; anomaly bce, focal",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing (classification)"
+    )
 
 
 class LoggingSection(Section):

@@ -24,6 +24,7 @@ _API: dict[str, str] = {
     "PluginRegistry": "raytrain.inference.plugins",
     "load_config": "raytrain.config",
     "RaytrainError": "raytrain.errors",
+    "PluginError": "raytrain.errors",
 }
 
 __all__ = ["load_model", *_API]

@@ -240,7 +240,16 @@ class LoggingSection(Section):
         True, description="Analysis plots in analysis/ (weights, calibration, ...)"
     )
     visualization_frequency: int = Field(
-        0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)"
+        0, ge=0, description="Redraw every per-epoch plot every N epochs (0: at the end only)"
+    )
+    convergence_analysis: bool = Field(True, description="visualizations/convergence_analysis")
+    overfitting_analysis: bool = Field(True, description="visualizations/overfitting_analysis")
+    classification_viz: bool = Field(
+        True, description="Class balance, confusion, ROC/PR, per-class and error plots"
+    )
+    final_dashboard: bool = Field(True, description="visualizations/final_dashboard")
+    gradient_tracking: bool = Field(
+        False, description="Per-layer gradient norms and activation statistics every epoch"
     )
 
 

@@ -106,7 +106,9 @@ def run_training(
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
     resume_from = latest_checkpoint(run_dir / "train") if resume else None
-    spec = build_run_spec(cfg, data_dir, log_dir=run_dir, run_name="train", resume_from=resume_from)
+    spec = build_run_spec(
+        cfg, data_dir, log_dir=run_dir, run_name="train", resume_from=resume_from, progress=True
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))

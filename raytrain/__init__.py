@@ -25,6 +25,11 @@ _API: dict[str, str] = {
     "load_config": "raytrain.config",
     "RaytrainError": "raytrain.errors",
     "PluginError": "raytrain.errors",
+    # `raytrain.tune` / `raytrain.train` are subpackages: the workflows are `search` and `fit`
+    "search": "raytrain.api.workflows",
+    "fit": "raytrain.api.workflows",
+    "SearchOutcome": "raytrain.api.workflows",
+    "TrainOutcome": "raytrain.api.workflows",
 }
 
 __all__ = ["load_model", *_API]

@@ -131,3 +131,35 @@ def test_progress_plain_lines_without_a_terminal_and_a_bar_in_one() -> None:
     bar = io.StringIO()
     out = list(progress(range(5), total=5, epoch=1, num_epochs=3, stream=bar, terminal=True))
     assert out == list(range(5)) and "epoch 2/3" in bar.getvalue() and "\r" in bar.getvalue()
+
+
+@pytest.mark.slow  # matplotlib: every classification plot, ~10 s on a quiet machine
+def test_visualization_frequency_redraws_the_evaluation_plots_too(tmp_path: Path) -> None:
+    from raytrain.viz.epoch_plots import write_epoch_plots
+    from raytrain.viz.run import PredictionBuffer
+
+    (tmp_path / "training_log.csv").write_text(
+        "epoch,train_loss,val_loss,val_accuracy,lr\n1,1.0,1.1,0.4,0.001\n2,0.8,0.9,0.6,0.001\n"
+    )
+    buffer = PredictionBuffer("classification")
+    g = torch.Generator().manual_seed(0)
+    buffer.add(
+        torch.rand(12, 1, 16, 16, generator=g),
+        torch.softmax(torch.randn(12, 3, generator=g), 1),
+        torch.arange(12) % 3,
+    )
+    write_epoch_plots(
+        tmp_path,
+        buffer,
+        class_names=None,
+        threshold=0.5,
+        switches={"final_dashboard": False},
+        monitor="val_accuracy",
+        mode="max",
+        patience=None,
+        schedule="constant",
+        warmup_epochs=0,
+    )
+    vis = tmp_path / "visualizations"
+    assert (vis / "training_curves.png").exists() and (vis / "confusion_matrix.png").exists()
+    assert not (vis / "final_dashboard.png").exists()

@@ -232,6 +232,7 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
                         class_names=data.extra.get("class_names"),
                         threshold=cfg.evaluation.threshold,
                         analysis=cfg.logging.analysis,
+                        train_class_counts=data.extra.get("class_counts"),
                     )
                     finish_run_plots(
                         log_dir,
@@ -253,6 +254,7 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
                         class_names=data.extra.get("class_names"),
                         threshold=cfg.evaluation.threshold,
                         switches=plot_switches(cfg.logging),
+                        train_class_counts=data.extra.get("class_counts"),
                         **plot_args,
                     )
             # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raytrain.viz.analysis_numbers import drop_switched_off, write_analysis_summary
-from raytrain.viz.run import PredictionBuffer, run_safely, write_curves
+from raytrain.viz.run import PredictionBuffer, run_safely, train_targets_of, write_curves
 
 
 def plot_switches(logging_cfg: Any) -> dict[str, bool]:
@@ -30,6 +30,7 @@ def write_epoch_plots(
     class_names: list[str] | None,
     threshold: float,
     switches: dict[str, bool],
+    train_class_counts: list[int] | None = None,
     **plot_args: Any,
 ) -> None:
     """Every per-epoch plot, redrawn mid-run: the training curves and the evaluation plots of
@@ -39,7 +40,13 @@ def write_epoch_plots(
     write_curves(log_dir, **plot_args)
     if buffer is not None and buffer.rows:
         arrays = buffer.arrays(class_names, threshold)
-        run_safely(write_evaluation_plots, arrays, log_dir / "visualizations", log_dir / "analysis")
+        run_safely(
+            write_evaluation_plots,
+            arrays,
+            log_dir / "visualizations",
+            log_dir / "analysis",
+            train_targets=train_targets_of(train_class_counts),
+        )
     drop_switched_off(log_dir, switches)
 
 

@@ -163,3 +163,16 @@ def test_visualization_frequency_redraws_the_evaluation_plots_too(tmp_path: Path
     vis = tmp_path / "visualizations"
     assert (vis / "training_curves.png").exists() and (vis / "confusion_matrix.png").exists()
     assert not (vis / "final_dashboard.png").exists()
+
+
+def test_class_balance_gets_the_training_split_from_its_counts() -> None:
+    import numpy as np
+
+    from raytrain.viz.evaluation import class_balance_info
+    from raytrain.viz.run import train_targets_of
+
+    train = train_targets_of([5, 0, 3])
+    info = class_balance_info(["a", "b", "c"], np.array([0, 1, 2, 2]), train)
+    assert info.counts["train"].tolist() == [5, 0, 3]
+    assert info.counts["eval"].tolist() == [1, 1, 2]
+    assert train_targets_of(None) is None

@@ -1,6 +1,7 @@
 """raytrain's torch backend config: what a Train controller unpickles must not import torch
 (that import was ~2 s on the critical path of every multi-worker trial). That DDP still works
-with it is what every DDP test checks (tests/runtime/test_train_engine.py, tests/runtime/test_multinode.py)."""
+with it is what every DDP test checks (tests/runtime/test_train_engine.py,
+tests/runtime/test_multinode.py)."""
 
 from __future__ import annotations
 

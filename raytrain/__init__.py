@@ -24,6 +24,12 @@ _API: dict[str, str] = {
     "PluginRegistry": "raytrain.inference.plugins",
     "load_config": "raytrain.config",
     "RaytrainError": "raytrain.errors",
+    "PluginError": "raytrain.errors",
+    # `raytrain.tune` / `raytrain.train` are subpackages: the workflows are `search` and `fit`
+    "search": "raytrain.api.workflows",
+    "fit": "raytrain.api.workflows",
+    "SearchOutcome": "raytrain.api.workflows",
+    "TrainOutcome": "raytrain.api.workflows",
 }
 
 __all__ = ["load_model", *_API]

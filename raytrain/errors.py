@@ -18,6 +18,12 @@ class RaytrainError(Exception):
     exit_code = 2
 
 
+class PluginError(RaytrainError):
+    """A problem with a plugin: its plugins.yaml entry, its config, the model it names, or a
+    call the model cannot answer (`detect_edges` on a classifier). A `RaytrainError`, so the
+    CLI prints it on one line; a plugin host catches this type alone."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -218,8 +218,13 @@ class ModelRegistry:
         onnx: bool = True,
         opset: int = 17,
         tolerance: float = 1e-4,
+        extra_metrics: dict[str, float] | None = None,
+        data: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """Copy a checkpoint in as the next version of `name`, export it, and index it."""
+        """Copy a checkpoint in as the next version of `name` (or as `version`), export it, and
+        index it. `extra_metrics` (say the test split's) join the checkpoint's own; `data`
+        records what it was trained on (`raytrain.data.provenance`)."""
         check_name(name)
         checkpoint_dir = Path(checkpoint_dir)
         meta = read_meta(checkpoint_dir)
@@ -233,13 +238,16 @@ class ModelRegistry:
             # a lost index): they are never deleted or overwritten.
             on_disk = [v for n, v, _ in version_folders(self.root) if n == name]
             previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
-            top = max([e["version"] for e in issued] + on_disk, key=parse_version, default=None)
-            if previous is not None and top != previous["version"]:
-                previous = {**previous, "version": top}  # bumped as usual, from the highest
-            elif previous is None and top is not None:
-                previous = {"version": top}
-                bump = bump or "minor"
-            version = next_version(previous, meta, bump)
+            if version is None:
+                top = max([e["version"] for e in issued] + on_disk, key=parse_version, default=None)
+                if previous is not None and top != previous["version"]:
+                    previous = {**previous, "version": top}  # bumped as usual, from the highest
+                elif previous is None and top is not None:
+                    previous = {"version": top}
+                    bump = bump or "minor"
+                version = next_version(previous, meta, bump)
+            else:  # asked for: never one issued before, nor one whose folder is on disk
+                _check_new_version(version, issued + [{"version": v} for v in on_disk], name)
             rel = f"{name}/{version}"
             final = self.root / rel
             while final.exists():  # a folder not counted above (no meta.json): keep it
@@ -273,7 +281,8 @@ class ModelRegistry:
                         k: v
                         for k, v in meta["metrics"].items()
                         if isinstance(v, int | float) and not isinstance(v, bool)
-                    },
+                    }
+                    | dict(extra_metrics or {}),
                     "monitor": meta.get("monitor"),
                     "epoch": meta.get("epoch"),
                     "created": datetime.now(timezone.utc).isoformat(),
@@ -285,6 +294,8 @@ class ModelRegistry:
                     "onnx_max_abs_diff": onnx_diff,
                     "config": meta.get("config"),
                 }
+                if data:
+                    entry["data"] = data
                 (tmp / "card.md").write_text(model_card(entry))
                 entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
                 (tmp / ENTRY_FILE).write_text(json.dumps(entry, indent=2))  # for a rebuild
@@ -495,8 +506,18 @@ def _ref(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["name"], entry["version"]
 
 
+def _check_new_version(version: str, issued: list[dict[str, Any]], name: str) -> None:
+    parse_version(version)
+    if any(e["version"] == version for e in issued):
+        raise RaytrainError(f"{name}: version {version} was already issued; pick another")
+
+
 def register_run(
-    cfg: ExperimentConfig, checkpoint: str | Path, source: dict[str, Any]
+    cfg: ExperimentConfig,
+    checkpoint: str | Path,
+    source: dict[str, Any],
+    extra_metrics: dict[str, float] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Register a run's checkpoint as its config's `export:` section says (registry folder,
     name, ONNX export and its check); `source` records where it came from. The one way a
@@ -509,6 +530,8 @@ def register_run(
         onnx=ex.onnx,
         opset=ex.opset,
         tolerance=ex.tolerance,
+        extra_metrics=extra_metrics,
+        data=data,
     )
 
 
@@ -517,6 +540,13 @@ def load_registered(ref: str, root: str | Path = "models") -> Any:
     `name`, `name:1.2.0`, `name@production`, `name@<alias>`."""
     name, version = parse_ref(ref)
     return ModelRegistry(root).load(name, version)[0]
+
+
+def _data_line(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "not recorded"
+    counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
+    return f"fingerprint `{data.get('fingerprint')}` ({data.get('source', '?')}; {counts})"
 
 
 def model_card(entry: dict[str, Any]) -> str:
@@ -529,6 +559,7 @@ def model_card(entry: dict[str, Any]) -> str:
 - registered: {entry["created"]}
 - source: {json.dumps(entry.get("source", {}))}
 - ONNX max |onnx - torch| on random batches: {entry.get("onnx_max_abs_diff")}
+- data: {_data_line(entry.get("data"))}
 
 | metric | value |
 | --- | --- |

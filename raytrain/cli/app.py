@@ -190,6 +190,7 @@ def tune(
 )
 @click.option("--register", is_flag=True, help="Register the best checkpoint in the registry.")
 @options.plot_switches
+@options.framework_switches
 def train(
     config: Path | None,
     config_option: Path | None,
@@ -217,6 +218,8 @@ def train(
     no_visualization: bool,
     no_analysis: bool,
     visualization_frequency: int | None,
+    dataset: Path | None,
+    **framework: bool,
 ) -> None:
     """Train one model from CONFIG (no search); flags override the file."""
     from raytrain.runtime.run import train_command_config
@@ -243,6 +246,7 @@ def train(
     }
     overrides = {
         **options.plot_overrides(no_visualization, no_analysis, visualization_frequency),
+        **options.framework_overrides(dataset, **framework),
         **options.parse_set(sets),
         **{k: v for k, v in flags.items() if v is not None},
         **{k: v for k, (on, v) in switches.items() if on},
@@ -271,7 +275,13 @@ def validate(config: Path, quick: bool, sets: tuple[str, ...]) -> None:
     from raytrain.config import load_config
 
     cfg = load_config(config, overrides=options.parse_set(sets), quick=quick)
+    from raytrain.config.spellings import canonical_spellings
+    from raytrain.config.yaml_io import load_file
     from raytrain.tune.plan import plan_search
+
+    raw, _ = load_file(config)
+    for note in canonical_spellings(raw)[1] if isinstance(raw, dict) else []:
+        click.echo(f"note: {config}: {note}")
 
     with _about(config):
         cpus, gpus = _planning_resources(cfg)

@@ -88,6 +88,56 @@ def plot_overrides(
     return out
 
 
+#: `raytrain train`'s switches from the vision framework's CLI -> (config key, value when given)
+FRAMEWORK_SWITCHES: dict[str, tuple[str, bool]] = {
+    "no_convergence_analysis": ("logging.convergence_analysis", False),
+    "no_overfitting_analysis": ("logging.overfitting_analysis", False),
+    "no_classification_viz": ("logging.classification_viz", False),
+    "no_final_dashboard": ("logging.final_dashboard", False),
+    "enable_gradient_tracking": ("logging.gradient_tracking", True),
+}
+
+
+def framework_switches(f: Any) -> Any:
+    """`--dataset DIR` and the plot/analysis switches of the vision framework's CLI."""
+    for name, (key, value) in reversed(FRAMEWORK_SWITCHES.items()):
+        flag = "--" + name.replace("_", "-")
+        f = click.option(flag, name, is_flag=True, help=f"{key}: {str(value).lower()}.")(f)
+    return click.option(
+        "--dataset",
+        "dataset",
+        default=None,
+        type=click.Path(exists=True, path_type=Path),
+        help="A prepared dataset (dataset.path) or a raw folder with train/ val/ [test/] "
+        "(dataset.train_path, val_path, test_path).",
+    )(f)
+
+
+def framework_overrides(dataset: Path | None, **switches: bool) -> dict[str, Any]:
+    """The config overrides `framework_switches` stand for."""
+    out: dict[str, Any] = {
+        FRAMEWORK_SWITCHES[name][0]: FRAMEWORK_SWITCHES[name][1]
+        for name, on in switches.items()
+        if on
+    }
+    if dataset is not None:
+        if (dataset / "manifest.json").exists():
+            out["dataset.path"] = str(dataset)
+        elif (dataset / "train").exists():
+            out["dataset.train_path"] = str(dataset / "train")
+            out["dataset.val_path"] = str(
+                dataset / ("val" if (dataset / "val").exists() else "train")
+            )
+            if (dataset / "test").exists():
+                out["dataset.test_path"] = str(dataset / "test")
+        else:
+            raise RaytrainError(
+                f"--dataset {dataset}: neither a prepared dataset (manifest.json) nor a folder "
+                f"with train/ and val/"
+            )
+    return out
+
+
 def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     """`--set optimizer.learning_rate=3e-4` -> {'optimizer.learning_rate': 0.0003}."""
     from raytrain.config.yaml_io import loads

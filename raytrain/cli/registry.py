@@ -1,4 +1,4 @@
-"""`raytrain registry list|show|promote|remove` and `raytrain export`: thin shells over
+"""`raytrain registry list|show|add|promote|remove` and `raytrain export`: thin shells over
 `raytrain.artifacts.registry.ModelRegistry`.
 
 References are `NAME` (highest version), `NAME:1.2.0`, or `NAME@production` / `NAME@<alias>`.
@@ -96,6 +96,13 @@ def registry_show(ref: str, root: Path, as_json: bool) -> None:
         ("versions", ", ".join(versions)),
         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))),
     ]
+    data = entry.get("data") or {}
+    rows.append(("data", data.get("fingerprint") or "not recorded"))
+    if data:
+        counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
+        rows.append(("data from", f"{data.get('path')} ({data.get('source')}; {counts})"))
+    if data.get("source_fingerprint"):
+        rows.append(("raw data", data["source_fingerprint"]))
     if entry.get("notes"):
         rows.append(("notes", entry["notes"]))
     for key, value in rows:
@@ -106,6 +113,48 @@ def registry_show(ref: str, root: Path, as_json: bool) -> None:
     click.echo("files (sha256)")
     for name, digest in sorted(entry["files"].items()):
         click.echo(f"  {name:<28} {digest[:16]}")
+
+
+@registry_group.command("add")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Registry name (letters, digits, - and _).")
+@click.option("--version", default=None, help="MAJOR.MINOR.PATCH (default: the next one).")
+@click.option("--notes", default="", help="Free text kept with the version and on its card.")
+@click.option(
+    "--data",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The prepared dataset it was trained on: its fingerprint is recorded.",
+)
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX export.")
+@options.registry_root
+def registry_add(
+    checkpoint: Path,
+    name: str,
+    version: str | None,
+    notes: str,
+    data: Path | None,
+    no_onnx: bool,
+    root: Path,
+) -> None:
+    """Register CHECKPOINT (a checkpoint folder such as a run's best_model/, a file in one, or
+    a .pth export bundle) as a new version of --name, exported to PyTorch and ONNX."""
+    from raytrain.artifacts.registry import ModelRegistry
+    from raytrain.data.provenance import data_provenance
+    from raytrain.evaluation.from_path import checkpoint_folder
+
+    with checkpoint_folder(checkpoint) as folder:
+        entry = ModelRegistry(root).register(
+            name,
+            folder,
+            version=version,
+            notes=notes,
+            onnx=not no_onnx,
+            source={"checkpoint": str(checkpoint.absolute())},
+            data=data_provenance(data) if data is not None else None,
+        )
+    path = ModelRegistry(root).path_of(entry)
+    click.echo(f"registered {entry['name']} v{entry['version']} -> {path}")
 
 
 @registry_group.command("promote")

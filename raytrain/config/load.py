@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from raytrain.config.schema import ExperimentConfig
+from raytrain.config.spellings import canonical_spellings
 from raytrain.config.yaml_io import KeyLines, load_file, loads
 from raytrain.errors import RaytrainError, did_you_mean
 
@@ -35,6 +36,8 @@ SHORT_NAMES: dict[str, str] = {
     "epochs": "training_params.num_epochs",
     "gradient_clip": "training_params.gradient_clip",
     "num_trials": "search.num_trials",
+    "loss": "training_params.loss",
+    "label_smoothing": "training_params.label_smoothing",
 }
 
 
@@ -153,6 +156,7 @@ def validate(
     lines = lines or {}
     if not isinstance(data, dict):
         raise RaytrainError(f"{source}: the top level must be a mapping of sections")
+    data, _ = canonical_spellings(data)  # optimizer_type, beta_1, ... (config/spellings.py)
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as e:

@@ -60,7 +60,7 @@ class SampleDataSection(Section):
     target_rmse: float = Field(0.01, gt=0, description="Coefficient-optimizer sample data only")
 
 
-AugmentationName = Literal["none", "basic", "advanced", "domain_specific"]
+AugmentationName = Literal["none", "basic", "advanced", "domain_specific", "flips"]
 
 
 class TransformSpec(Section):
@@ -222,6 +222,14 @@ class TrainingParamsSection(Section):
         "training split (class-balanced, tempered), None: 1",
     )
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts allowed per trial")
+    loss: str | None = Field(
+        None,
+        description="The task's loss (default: its first): edges bce, dice, bce_dice, focal; "
+        "classification cross_entropy; regression mse, huber, l1; anomaly bce, focal",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Cross-entropy label smoothing (classification)"
+    )
 
 
 class LoggingSection(Section):
@@ -253,7 +261,16 @@ class LoggingSection(Section):
         True, description="Analysis plots in analysis/ (weights, calibration, ...)"
     )
     visualization_frequency: int = Field(
-        0, ge=0, description="Redraw the training curves every N epochs (0: at the end only)"
+        0, ge=0, description="Redraw every per-epoch plot every N epochs (0: at the end only)"
+    )
+    convergence_analysis: bool = Field(True, description="visualizations/convergence_analysis")
+    overfitting_analysis: bool = Field(True, description="visualizations/overfitting_analysis")
+    classification_viz: bool = Field(
+        True, description="Class balance, confusion, ROC/PR, per-class and error plots"
+    )
+    final_dashboard: bool = Field(True, description="visualizations/final_dashboard")
+    gradient_tracking: bool = Field(
+        False, description="Per-layer gradient norms and activation statistics every epoch"
     )
 
 

@@ -44,45 +44,93 @@ def _import_albumentations() -> ModuleType:
 A = _import_albumentations()
 
 
-def _basic() -> list[A.BasicTransform]:
-    return [
-        A.HorizontalFlip(p=0.5),
-        A.VerticalFlip(p=0.3),
-        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
-    ]
+# Presets per task. A preset must keep every label true: flipping or turning an image can change
+# what it shows (an arrow, a digit, a letter), so the classification presets keep orientation
+# (shifts, small scaling and rotations of a few degrees, appearance); edge maps are moved with
+# their image, so the edge presets flip and rotate freely. `flips` asks for flips explicitly.
+# Vector tasks (regression, anomaly) are never augmented.
 
 
-def _advanced() -> list[A.BasicTransform]:
+def _appearance(limit: float = 0.2, p: float = 0.5) -> A.BasicTransform:
+    return A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=limit, p=p)
+
+
+def _basic(labels: bool) -> list[A.BasicTransform]:
+    if labels:
+        return [
+            A.Affine(translate_percent=(-0.05, 0.05), scale=(0.9, 1.1), p=0.5),
+            _appearance(),
+        ]
+    return [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.3), _appearance()]
+
+
+def _advanced(labels: bool) -> list[A.BasicTransform]:
     # The classic preset, in albumentations 2 spelling (ShiftScaleRotate -> Affine,
     # GaussNoise(var_limit=(10, 50)) -> std_range on the 0..1 scale: sqrt(10..50)/255).
+    tail = [
+        _appearance(),
+        A.GaussNoise(std_range=(0.012, 0.028), p=0.3),
+        A.GaussianBlur(blur_limit=(3, 7), p=0.3),
+    ]
+    if labels:
+        return [
+            A.Affine(translate_percent=(-0.1, 0.1), scale=(0.85, 1.15), rotate=(-10, 10), p=0.5),
+            *tail,
+        ]
     return [
         A.HorizontalFlip(p=0.5),
         A.VerticalFlip(p=0.3),
         A.Rotate(limit=30, p=0.5),
         A.Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-30, 30), p=0.5),
-        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
-        A.GaussNoise(std_range=(0.012, 0.028), p=0.3),
-        A.GaussianBlur(blur_limit=(3, 7), p=0.3),
+        *tail,
     ]
 
 
-def _domain_specific() -> list[A.BasicTransform]:
+def _domain_specific(labels: bool) -> list[A.BasicTransform]:
     # This preset is for fine-tuning on a new domain: keep the geometry
     # (the pretrained model knows it) and vary appearance more.
     return [
-        A.HorizontalFlip(p=0.5),
-        A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+        *([] if labels else [A.HorizontalFlip(p=0.5)]),
+        _appearance(0.3, p=0.7),
         A.RandomGamma(p=0.3),
         A.GaussNoise(std_range=(0.012, 0.028), p=0.3),
         A.GaussianBlur(blur_limit=(3, 5), p=0.3),
     ]
 
 
+def _flips(labels: bool) -> list[A.BasicTransform]:
+    # Asked for by name: only for data whose labels do not depend on orientation.
+    return [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), _appearance()]
+
+
 PRESETS = {
-    "none": list,
+    "none": lambda labels: [],
     "basic": _basic,
     "advanced": _advanced,
     "domain_specific": _domain_specific,
+    "flips": _flips,
+}
+
+#: What each preset does, per task (README's table and `raytrain validate` say the same).
+PRESET_DOCS = {
+    "none": ("nothing", "nothing"),
+    "basic": (
+        "shift ±5 %, scale 0.9-1.1, brightness/contrast ±20 %",
+        "horizontal flip (p 0.5), vertical flip (p 0.3), brightness/contrast ±20 %",
+    ),
+    "advanced": (
+        "shift ±10 %, scale 0.85-1.15, rotate ±10°, brightness/contrast, noise, blur",
+        "flips, rotate ±30°, shift/scale/rotate, brightness/contrast, noise, blur",
+    ),
+    "domain_specific": (
+        "brightness/contrast ±30 %, gamma, noise, blur (no geometry)",
+        "horizontal flip, brightness/contrast ±30 %, gamma, noise, blur",
+    ),
+    "flips": (
+        "horizontal and vertical flips (p 0.5 each), brightness/contrast: only for labels "
+        "that do not depend on orientation",
+        "horizontal and vertical flips (p 0.5 each), brightness/contrast",
+    ),
 }
 
 
@@ -106,15 +154,21 @@ def _custom(specs: list[Any]) -> list[A.BasicTransform]:
     return out
 
 
-def build_augmentation(spec: str | list[Any], seed: int | None = None) -> A.Compose | None:
-    """An albumentations pipeline for a preset name or a list of transform specs; None = none."""
+def build_augmentation(
+    spec: str | list[Any], seed: int | None = None, target: str = "image"
+) -> A.Compose | None:
+    """An albumentations pipeline for a preset name or a list of transform specs; None = none.
+
+    `target` is the task's target ("image": edge maps, moved with the image; "label": a class,
+    so a preset keeps orientation). A list of transforms is applied as written, flips included.
+    """
     if isinstance(spec, str):
         if spec not in PRESETS:
             raise RaytrainError(
                 f"dataset.augmentation: unknown preset '{spec}'"
                 f"{did_you_mean(spec, PRESETS)}; known: {', '.join(PRESETS)}"
             )
-        transforms = PRESETS[spec]()
+        transforms = PRESETS[spec](target == "label")
     else:
         transforms = _custom(spec)
     if not transforms:

@@ -369,7 +369,7 @@ class _SplitBuilder:
             "batch_format": "numpy",
             "num_cpus": DATA_TASK_CPUS,
         }
-        augmented = augmenter(p.augmentation, p.seed) is not None
+        augmented = augmenter(p.augmentation, p.seed, p.target) is not None
         if cached and not augmented and small:
             # Small and never augmented (validation, or no augmentation at all): decoded up
             # front in well under a second, then served from memory with no task per epoch.

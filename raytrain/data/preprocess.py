@@ -32,8 +32,8 @@ class Preprocess:
 
 
 @functools.lru_cache(maxsize=8)
-def augmenter(spec_json: str, seed: int) -> Any:
-    return build_augmentation(json.loads(spec_json), seed=seed)
+def augmenter(spec_json: str, seed: int, target: str = "image") -> Any:
+    return build_augmentation(json.loads(spec_json), seed=seed, target=target)
 
 
 def decode_image(buf: bytes, row_id: str, what: str, size: int | None) -> np.ndarray:
@@ -109,7 +109,7 @@ def augment_batch(batch: dict[str, np.ndarray], p: Preprocess) -> dict[str, np.n
     `raytrain.data.cache`) and the batch's first and last row ids: the same rows in the same
     batch of the same epoch get the same augmentation on every run, and another epoch another.
     """
-    aug = augmenter(p.augmentation, p.seed)
+    aug = augmenter(p.augmentation, p.seed, p.target)
     ids = [str(i) for i in batch.get("id", [])]
     if aug is None or not ids or p.inputs == "vector":
         return {"x": batch["x"], "y": batch["y"]}

@@ -24,7 +24,7 @@ from typing import Any
 
 from raytrain.artifacts.registry import INDEX
 from raytrain.config.yaml_io import KeyLines, load_file
-from raytrain.errors import RaytrainError, did_you_mean
+from raytrain.errors import PluginError, RaytrainError, did_you_mean
 from raytrain.inference.predictor import Predictor
 from raytrain.inference.source import looks_like_path
 
@@ -45,22 +45,22 @@ def _where(path: Path, lines: KeyLines, *key: str) -> str:
 
 def _categories(data: Any, path: Path, lines: KeyLines) -> dict[str, Any]:
     if not isinstance(data, dict) or "plugins" not in data:
-        raise RaytrainError(f"{path}: expected a top-level 'plugins:' mapping")
+        raise PluginError(f"{path}: expected a top-level 'plugins:' mapping")
     extra = [k for k in data if k != "plugins"]
     if extra:
-        raise RaytrainError(
+        raise PluginError(
             f"{_where(path, lines, str(extra[0]))}: unknown top-level key "
             f"'{extra[0]}'; only 'plugins' is read"
         )
     cats = data["plugins"] or {}
     if not isinstance(cats, dict):
-        raise RaytrainError(
+        raise PluginError(
             f"{_where(path, lines, 'plugins')}: 'plugins' must be a mapping of "
             f"categories ({', '.join(CATEGORIES)})"
         )
     for cat in cats:
         if cat not in CATEGORIES:
-            raise RaytrainError(
+            raise PluginError(
                 f"{_where(path, lines, 'plugins', str(cat))}: unknown plugin "
                 f"category '{cat}'{did_you_mean(str(cat), CATEGORIES)}; "
                 f"known: {', '.join(CATEGORIES)}"
@@ -71,23 +71,23 @@ def _categories(data: Any, path: Path, lines: KeyLines) -> dict[str, Any]:
 def _entry(item: Any, where: str, label: str) -> tuple[str, bool, dict[str, Any]]:
     """(name, enabled, config) of one list item, with its mistakes named."""
     if not isinstance(item, dict):
-        raise RaytrainError(f"{where}: {label}: expected a mapping with name, enabled, config")
+        raise PluginError(f"{where}: {label}: expected a mapping with name, enabled, config")
     for k in item:
         if k not in ENTRY_KEYS:
-            raise RaytrainError(
+            raise PluginError(
                 f"{where}: {label}: unknown key '{k}'"
                 f"{did_you_mean(str(k), ENTRY_KEYS)}; known: "
                 f"{', '.join(ENTRY_KEYS)}"
             )
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise RaytrainError(f"{where}: {label}: needs a 'name' (a non-empty string)")
+        raise PluginError(f"{where}: {label}: needs a 'name' (a non-empty string)")
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise RaytrainError(f"{where}: {label} '{name}': enabled must be true or false")
+        raise PluginError(f"{where}: {label} '{name}': enabled must be true or false")
     config = item.get("config")
     if not isinstance(config, dict) or "model_path" not in config:
-        raise RaytrainError(f"{where}: {label} '{name}': needs a 'config' mapping with model_path")
+        raise PluginError(f"{where}: {label} '{name}': needs a 'config' mapping with model_path")
     return name, enabled, dict(config)
 
 
@@ -114,7 +114,12 @@ def load_plugins(
     """Category -> initialized plugins (every known category present; disabled entries left
     out). `registry_root` is where bare `name[:version]` model refs are looked up."""
     path = Path(path)
-    data, lines = load_file(path)
+    try:
+        data, lines = load_file(path)
+    except PluginError:
+        raise
+    except RaytrainError as e:  # a missing or malformed plugins.yaml
+        raise PluginError(str(e)) from None
     cats = _categories(data, path, lines)
     out: dict[str, list[Predictor]] = {c: [] for c in CATEGORIES}
     seen: dict[str, str] = {}
@@ -122,7 +127,7 @@ def load_plugins(
         if items is None:
             continue
         if not isinstance(items, list):
-            raise RaytrainError(
+            raise PluginError(
                 f"{_where(path, lines, 'plugins', cat)}: plugins.{cat} must be a list of entries"
             )
         for i, item in enumerate(items):
@@ -130,7 +135,7 @@ def load_plugins(
             label = f"plugins.{cat}[{i}]"
             name, enabled, config = _entry(item, where, label)
             if name in seen:
-                raise RaytrainError(
+                raise PluginError(
                     f"{where}: {label}: plugin name '{name}' is already used by {seen[name]}"
                 )
             seen[name] = label
@@ -153,11 +158,11 @@ def _configured(
     try:
         plugin.initialize(_relative_to(config, path.parent))
     except RaytrainError as e:
-        raise RaytrainError(f"{where}: {label} '{name}': {e}") from None
+        raise PluginError(f"{where}: {label} '{name}': {e}") from None
     if plugin.task != CATEGORIES[cat]:
         kind, ref = plugin.metadata.model_type, plugin.source.ref
         plugin.cleanup()
-        raise RaytrainError(
+        raise PluginError(
             f"{where}: {label} '{name}': model '{ref}' is a {kind}, which does not belong in {cat}"
         )
     return plugin
@@ -174,14 +179,14 @@ class PluginRegistry:
         instance = plugin() if isinstance(plugin, type) else plugin
         name = instance.metadata.name
         if name in self._plugins and self._plugins[name] is not instance:
-            raise RaytrainError(f"plugin '{name}' is already registered")
+            raise PluginError(f"plugin '{name}' is already registered")
         self._plugins[name] = instance
         return instance
 
     def get_plugin(self, name: str) -> Predictor:
         if name not in self._plugins:
             known = ", ".join(sorted(self._plugins)) or "none"
-            raise RaytrainError(
+            raise PluginError(
                 f"no plugin '{name}'{did_you_mean(name, self._plugins)}; registered: {known}"
             )
         return self._plugins[name]

@@ -29,6 +29,7 @@ onnxruntime on the CPU. Both outputs already include the task's activation (sigm
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +38,7 @@ import cv2
 import numpy as np
 
 from raytrain.data.features import FEATURE_NAMES, feature_vector
-from raytrain.errors import RaytrainError, did_you_mean
+from raytrain.errors import PluginError, RaytrainError, did_you_mean
 from raytrain.inference.inputs import (
     check_vector,
     count_notes,
@@ -96,7 +97,7 @@ def _default_threshold(entry: dict[str, Any]) -> float:
 
 def _check_unit(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise RaytrainError(f"{key}: expected a number between 0 and 1 (exclusive), got {value!r}")
+        raise PluginError(f"{key}: expected a number between 0 and 1 (exclusive), got {value!r}")
     return float(value)
 
 
@@ -118,6 +119,8 @@ class Predictor:
         self.confidence_threshold: float | None = None
         self.registry_root: Path = Path("models")
         self.notes: list[str] = []
+        #: (milliseconds, examples) of the forward passes so far: `get_performance_metrics`
+        self._timed: tuple[float, int] = (0.0, 0)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -151,7 +154,7 @@ class Predictor:
         unknown = [k for k in config if k not in CONFIG_KEYS]
         if unknown:
             k = unknown[0]
-            raise RaytrainError(
+            raise PluginError(
                 f"unknown plugin config key '{k}'{did_you_mean(k, CONFIG_KEYS)};"
                 f" known: {', '.join(CONFIG_KEYS)}"
             )
@@ -160,16 +163,21 @@ class Predictor:
             self.registry_root = Path(cfg["registry_root"])
         backend = cfg.get("backend", self.backend)
         if backend not in BACKENDS:
-            raise RaytrainError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")
+            raise PluginError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")
         batch_size = cfg.get("batch_size", self.batch_size)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise RaytrainError(f"batch_size: expected a positive integer, got {batch_size!r}")
+            raise PluginError(f"batch_size: expected a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
         source = self._source
         if "model_path" in cfg:
-            source = resolve_model(cfg["model_path"], self.registry_root)
+            try:
+                source = resolve_model(cfg["model_path"], self.registry_root)
+            except PluginError:
+                raise
+            except RaytrainError as e:  # the registry's or the file's error, as a plugin's
+                raise PluginError(str(e)) from None
         elif source is None:
-            raise RaytrainError(
+            raise PluginError(
                 "initialize: the config needs model_path (a registry ref "
                 "NAME[:VERSION], a registered version folder or a .pth bundle)"
             )
@@ -212,30 +220,30 @@ class Predictor:
                 else None
             )
             if task not in IMAGE_TASKS:
-                raise RaytrainError(f"input_size: model '{src.ref}' takes vectors, not images")
+                raise PluginError(f"input_size: model '{src.ref}' takes vectors, not images")
             if pair != list(shape[1:]):
-                raise RaytrainError(
+                raise PluginError(
                     f"input_size {size!r}: model '{src.ref}' was trained on "
                     f"{shape[1]}x{shape[2]} images; set [{shape[1]}, "
                     f"{shape[2]}] or leave it out (inputs are resized to it)"
                 )
         if "confidence_threshold" in cfg and task not in ("anomaly", "classification"):
-            raise RaytrainError(
+            raise PluginError(
                 f"confidence_threshold: applies to anomaly detectors and "
                 f"classifiers; '{src.ref}' is a {MODEL_TYPES[task]}"
             )
         if "target_rmse" in cfg:
             if task != "regression":
-                raise RaytrainError(
+                raise PluginError(
                     f"target_rmse: applies to coefficient optimizers; "
                     f"'{src.ref}' is a {MODEL_TYPES[task]}"
                 )
             trained = (src.meta["data_info"].get("extra") or {}).get("target_rmse")
             want = cfg["target_rmse"]
             if isinstance(want, bool) or not isinstance(want, int | float) or want <= 0:
-                raise RaytrainError(f"target_rmse: expected a positive number, got {want!r}")
+                raise PluginError(f"target_rmse: expected a positive number, got {want!r}")
             if trained is not None and not math.isclose(float(want), float(trained)):
-                raise RaytrainError(
+                raise PluginError(
                     f"target_rmse {want}: model '{src.ref}' predicts counts "
                     f"for target_rmse {trained}; retrain for {want} or use "
                     f"{trained}"
@@ -245,7 +253,7 @@ class Predictor:
     @property
     def source(self) -> ModelSource:
         if self._source is None or self._runner is None:
-            raise RaytrainError(
+            raise PluginError(
                 "the plugin is not initialized (or was cleaned up); call "
                 "initialize(config) or Predictor.load(name, version)"
             )
@@ -305,8 +313,26 @@ class Predictor:
 
     def get_performance_metrics(self) -> dict[str, float]:
         """The metrics recorded when the model was registered, exactly as the registry has
-        them (not re-measured: they describe the validation data it was chosen on)."""
-        return dict(self.source.entry["metrics"])
+        them (not re-measured: they describe the data it was chosen and tested on), plus
+        `inference_time_ms`: measured here, per example, on this backend and device — the
+        mean over the predictions made so far, or over a few batch-1 runs of a blank input
+        when there were none yet."""
+        out = dict(self.source.entry["metrics"])
+        total_ms, n = self._timed
+        if n == 0:
+            total_ms, n = self._time_blank_runs()
+        out["inference_time_ms"] = total_ms / n
+        return out
+
+    def _time_blank_runs(self, repeats: int = 5) -> tuple[float, int]:
+        x = np.zeros((1, *self.input_shape), np.float32)
+        runner = self._runner
+        assert runner is not None
+        runner(x)  # warm-up: first-call allocations are not inference time
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            runner(x)
+        return (time.perf_counter() - t0) * 1e3, repeats
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(
@@ -327,12 +353,12 @@ class Predictor:
             return self._predict_anomaly(inputs, self._threshold(t), batch)
         if task == "regression":
             return self._predict_counts(inputs, batch)
-        raise RaytrainError(f"model '{self.source.ref}': no prediction for task '{task}'")
+        raise PluginError(f"model '{self.source.ref}': no prediction for task '{task}'")
 
     def detect_edges(self, image: np.ndarray) -> np.ndarray:
         """A uint8 edge map (0 or 255) at the image's size."""
         if self.task != "edges":
-            raise RaytrainError(
+            raise PluginError(
                 f"detect_edges: model '{self.source.ref}' is a "
                 f"{MODEL_TYPES[self.task]}, not an edge_detector"
             )
@@ -373,10 +399,13 @@ class Predictor:
         if len(x) == 0:
             with_batch = runner(np.zeros((1, *x.shape[1:]), np.float32))
             return with_batch[:0]
+        t0 = time.perf_counter()
         parts = [
             runner(np.ascontiguousarray(x[i : i + batch], np.float32))
             for i in range(0, len(x), batch)
         ]
+        total_ms, n = self._timed
+        self._timed = (total_ms + (time.perf_counter() - t0) * 1e3, n + len(x))
         return np.concatenate(parts)
 
     def _images(self, inputs: Any) -> tuple[np.ndarray, list[tuple[int, int]], list[str]]:
@@ -448,7 +477,7 @@ class Predictor:
                 rows.append(check_vector(a, i, dim))
                 continue
             if not self._takes_images():
-                raise RaytrainError(
+                raise PluginError(
                     f"input {i}: model '{self.source.ref}' takes feature "
                     f"vectors of {dim} values (custom features), not images;"
                     f" got shape {shape_of(a)}"

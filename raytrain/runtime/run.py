@@ -26,6 +26,7 @@ from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError, failure_reason
+from raytrain.evaluation.held_out import score_test_split
 from raytrain.runtime.checkpoint_keeper import CheckpointKeeper, latest_checkpoint
 from raytrain.runtime.resources import (
     ResourcePlan,
@@ -48,6 +49,8 @@ class TrainResult:
     best_dir: Path
     final_dir: Path
     registered: dict[str, Any] | None = None
+    #: the best checkpoint on the test split (`test_` metrics); None without one
+    test_metrics: dict[str, float] | None = None
 
 
 def train_command_config(
@@ -109,7 +112,9 @@ def run_training(
     data_dir = resolve_dataset(cfg, task_name_of(cfg))
     data = data_report(data_dir, cfg.dataset.on_bad_data, image_size=cfg.dataset.image_size)
     resume_from = latest_checkpoint(run_dir / "train") if resume else None
-    spec = build_run_spec(cfg, data_dir, log_dir=run_dir, run_name="train", resume_from=resume_from)
+    spec = build_run_spec(
+        cfg, data_dir, log_dir=run_dir, run_name="train", resume_from=resume_from, progress=True
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     # what this run trains with (a resumed run's overrides, e.g. more epochs, included)
     atomic_write_text(run_dir / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=2))
@@ -130,13 +135,40 @@ def run_training(
         replace_folder(source, folder)  # a resumed run's earlier copy is replaced whole
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
+    result.test_metrics = score_test_split(best_dir, data_dir, echo)
     if register:
         from raytrain.artifacts.registry import register_run
+        from raytrain.data.provenance import data_provenance
 
-        entry = register_run(cfg, best_dir, source={"run": str(run_dir)})
+        entry = register_run(
+            cfg,
+            best_dir,
+            source={"run": str(run_dir)},
+            extra_metrics=result.test_metrics,
+            data=data_provenance(data_dir),
+        )
         result.registered = entry
         echo(f"registered {entry['name']} v{entry['version']}")
+    write_run_summary(result, data_dir)
     return result
+
+
+def write_run_summary(result: TrainResult, data_dir: Path) -> None:
+    """`summary.json` of a training run: last epoch's metrics, the best checkpoint's test
+    metrics, where the checkpoints are, what was registered, the data's fingerprint."""
+    from raytrain.data.provenance import data_fingerprint
+
+    reg = result.registered
+    summary = {
+        "run_dir": str(result.run_dir),
+        "final_metrics": result.metrics,
+        "test_metrics": result.test_metrics,
+        "best_model": str(result.best_dir),
+        "final_model": str(result.final_dir),
+        "registered": {k: reg[k] for k in ("name", "version", "path")} if reg else None,
+        "data": {"path": str(data_dir), "fingerprint": data_fingerprint(data_dir)},
+    }
+    atomic_write_text(result.run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
 
 
 def trains_here(cfg: ExperimentConfig, plan: ResourcePlan) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raytrain.models.registry import DataInfo
 from raytrain.tasks.base import (
@@ -14,6 +13,7 @@ from raytrain.tasks.base import (
     register_task,
     resolve_pos_weight,
 )
+from raytrain.tasks.losses import binary_loss, check_loss
 
 
 @register_task("anomaly")
@@ -24,17 +24,20 @@ class AnomalyTask(Task):
     target = "label"
 
     def __init__(
-        self, data: DataInfo, threshold: float = 0.5, pos_weight: float | str | None = "auto"
+        self,
+        data: DataInfo,
+        threshold: float = 0.5,
+        pos_weight: float | str | None = "auto",
+        loss: str | None = None,
     ) -> None:
         super().__init__(data)
         self.threshold = threshold
         self.pos_weight = resolve_pos_weight(pos_weight, data)
+        self.loss_name = check_loss("anomaly", loss)
+        self._loss = binary_loss(self.loss_name, self.pos_weight)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        pw = None if self.pos_weight is None else output.new_tensor(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(
-            output.view(-1), target.float().view(-1), pos_weight=pw
-        )
+        return self._loss(output.view(-1), target.float().view(-1))
 
     def num_stats(self) -> int:
         return 4

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from raytrain.errors import RaytrainError
 from raytrain.models.registry import DataInfo
 from raytrain.tasks.base import Task, register_task, safe_ratio
+from raytrain.tasks.losses import check_loss
 
 
 @register_task("classification")
@@ -21,14 +22,18 @@ class ClassificationTask(Task):
     inputs = "image"
     target = "label"
 
-    def __init__(self, data: DataInfo, **_: object) -> None:
+    def __init__(
+        self, data: DataInfo, loss: str | None = None, label_smoothing: float = 0.0, **_: object
+    ) -> None:
         super().__init__(data)
+        self.loss_name = check_loss("classification", loss)
+        self.label_smoothing = label_smoothing
         if not data.num_classes:
             raise RaytrainError("classification data must say its number of classes")
         self.k = data.num_classes
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output, target.long().view(-1))
+        return F.cross_entropy(output, target.long().view(-1), label_smoothing=self.label_smoothing)
 
     def num_stats(self) -> int:
         return self.k * self.k  # confusion matrix, row = truth, column = prediction

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from raytrain.models.registry import DataInfo
 from raytrain.tasks.base import Task, register_task
+from raytrain.tasks.losses import check_loss, regression_loss
 
 
 @register_task("regression")
@@ -20,8 +21,10 @@ class RegressionTask(Task):
     inputs = "vector"
     target = "value"
 
-    def __init__(self, data: DataInfo, **_: object) -> None:
+    def __init__(self, data: DataInfo, loss: str | None = None, **_: object) -> None:
         super().__init__(data)
+        self.loss_name = check_loss("regression", loss)
+        self._loss = regression_loss(self.loss_name)
         self.mean = float(data.extra.get("target_mean", 0.0))
         self.std = float(data.extra.get("target_std", 1.0)) or 1.0
 
@@ -31,8 +34,7 @@ class RegressionTask(Task):
             model.target_std.fill_(self.std)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        diff = (output.view(-1) - target.float().view(-1)) / self.std
-        return (diff * diff).mean()
+        return self._loss((output.view(-1) - target.float().view(-1)) / self.std)
 
     def num_stats(self) -> int:
         return 5  # sum sq err, sum abs err, sum y, sum y^2, n

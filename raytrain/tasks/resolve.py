@@ -9,8 +9,10 @@ from typing import Any
 import torch
 
 from raytrain.config.schema import ExperimentConfig
+from raytrain.errors import RaytrainError
 from raytrain.models import get_model_spec
 from raytrain.tasks.base import Task, create_task, higher_is_better
+from raytrain.tasks.losses import check_loss
 
 
 def task_name_of(cfg: ExperimentConfig) -> str:
@@ -21,12 +23,18 @@ def task_name_of(cfg: ExperimentConfig) -> str:
 def task_for(cfg: ExperimentConfig, data: Any) -> Task:
     """The task object of a config, built for the data it trains on."""
     name = task_name_of(cfg)
+    tp = cfg.training_params
     kwargs: dict[str, Any] = {}
+    if tp.loss is not None:
+        kwargs["loss"] = check_loss(name, tp.loss)
     if name in ("edges", "anomaly"):
-        kwargs = {
-            "threshold": cfg.evaluation.threshold,
-            "pos_weight": cfg.training_params.pos_weight,
-        }
+        kwargs |= {"threshold": cfg.evaluation.threshold, "pos_weight": tp.pos_weight}
+    if name == "classification":
+        kwargs["label_smoothing"] = tp.label_smoothing
+    elif tp.label_smoothing:
+        raise RaytrainError(
+            f"training_params.label_smoothing: only for classification (this is {name})"
+        )
     return create_task(name, data, **kwargs)
 
 

@@ -28,7 +28,8 @@ from raytrain.train.schedules import LRSchedule
 from raytrain.train.spec import RunSpec
 from raytrain.train.step import NonFiniteLossError, TrainStep, autocast_dtype, train_epoch
 from raytrain.train.transfer import Freeze, apply_pretrained
-from raytrain.viz.run import PredictionBuffer, write_curves, write_run_plots
+from raytrain.viz.epoch_plots import finish_run_plots, plot_switches, write_epoch_plots
+from raytrain.viz.run import PredictionBuffer, write_run_plots
 
 __all__ = ["NonFiniteLossError", "autocast_dtype", "run_loop"]
 
@@ -115,6 +116,12 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
         "schedule": cfg.scheduler.type,
         "warmup_epochs": tp.warmup_epochs,
     }
+    tracker = None
+    if rank == 0 and cfg.logging.gradient_tracking:
+        from raytrain.train.grad_stats import GradientTracker
+
+        tracker = GradientTracker(unwrap(model), Path(spec.log_dir) / "analysis")
+    batches_per_epoch = (spec.train_rows // max(1, ctx.world_size)) // cfg.dataset.batch_size
     train_shard = ctx.dataset_shard("train")
     val_shard = ctx.dataset_shard("val")
     bs = cfg.dataset.batch_size
@@ -133,7 +140,16 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
                     batch_size=bs, drop_last=True, local_shuffle_buffer_size=4 * bs, device=device
                 )
             )
+            if rank == 0 and spec.progress:
+                from raytrain.train.progress import progress
+
+                batches = progress(
+                    batches, total=batches_per_epoch, epoch=epoch, num_epochs=tp.num_epochs
+                )
+            if tracker is not None:
+                tracker.start_epoch(epoch + 1)
             train_sum = train_epoch(stepper, batches, epoch)
+            grad_summary = tracker.end_epoch() if tracker is not None else None
 
             # 2. validate on this worker's shard of the validation split
             model.eval()
@@ -192,6 +208,9 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
             last = epoch + 1 == tp.num_epochs
             stop = bool(tp.early_stopping_patience and since_best >= tp.early_stopping_patience)
             metrics["is_best"] = improved
+            # the run ended by its own rule (last epoch or early stopping); a trial whose last
+            # report lacks it was stopped from outside (the scheduler): `STOPPED` in the table
+            metrics["finished"] = bool(last or stop)
 
             # 5. log the epoch (CSV, TensorBoard, wandb, one progress line; raytrain's metrics)
             if rank == 0:
@@ -231,11 +250,31 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
                         class_names=data.extra.get("class_names"),
                         threshold=cfg.evaluation.threshold,
                         analysis=cfg.logging.analysis,
+                        train_class_counts=data.extra.get("class_counts"),
+                    )
+                    finish_run_plots(
+                        log_dir,
+                        buffer,
+                        class_names=data.extra.get("class_names"),
+                        threshold=cfg.evaluation.threshold,
+                        switches=plot_switches(cfg.logging),
+                        extra={"gradients": grad_summary} if grad_summary else None,
+                        monitor=monitor,
+                        mode=mode,
+                        patience=tp.early_stopping_patience,
                     )
                 elif cfg.logging.visualization_frequency and (
                     (epoch + 1) % cfg.logging.visualization_frequency == 0
                 ):
-                    write_curves(log_dir, **plot_args)
+                    write_epoch_plots(
+                        log_dir,
+                        buffer,
+                        class_names=data.extra.get("class_names"),
+                        threshold=cfg.evaluation.threshold,
+                        switches=plot_switches(cfg.logging),
+                        train_class_counts=data.extra.get("class_counts"),
+                        **plot_args,
+                    )
             # 7. checkpoint (rank 0 writes, everyone reports: report is a barrier)
             save = improved or last or stop or (epoch + 1) % tp.save_frequency == 0
             with tempfile.TemporaryDirectory() as tmp:
@@ -268,3 +307,5 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
     finally:
         if logger is not None:
             logger.close()
+        if tracker is not None:
+            tracker.close()

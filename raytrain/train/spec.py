@@ -34,6 +34,7 @@ class RunSpec:
     log_dir: str  # where rank 0 writes logs and plots
     run_name: str
     resume_from: str | None = None  # a checkpoint folder to start from (`raytrain train --resume`)
+    progress: bool = False  # per-batch progress on rank 0 (`raytrain train`; not in a search)
 
     def build_task(self) -> Task:
         """The task object (loss, metrics) for this run's data: built where it is used, since
@@ -59,6 +60,7 @@ def build_run_spec(
     log_dir: str | Path,
     run_name: str,
     resume_from: str | Path | None = None,
+    progress: bool = False,
 ) -> RunSpec:
     """The spec of a run of `cfg` on the prepared dataset in `data_dir`."""
     data = data_info_for(cfg, data_dir)
@@ -75,4 +77,5 @@ def build_run_spec(
         log_dir=str(log_dir),
         run_name=run_name,
         resume_from=str(resume_from) if resume_from is not None else None,
+        progress=progress,
     )

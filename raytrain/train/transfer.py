@@ -2,7 +2,9 @@
 for a while, then fine-tune.
 
 * `pretrained.model_path`: a raytrain checkpoint folder (its `model.pt`) or a weights file
-  (`.pt`/`.pth` state dict). Entries whose name and shape match the new model are loaded, the
+  (`.pt`/`.pth`): a state dict, or a checkpoint dict holding one under `model_state_dict`
+  (a training script's `{'epoch', 'model_state_dict', ...}`, raytrain's export bundle),
+  `state_dict` or `model`. Entries whose name and shape match the new model are loaded, the
   rest keep their fresh initialisation (a new head for a different number of classes).
 * Which parameters are frozen: with `model.fine_tune_layers`, every parameter outside those
   layers; else, with `pretrained.freeze_encoder`, the encoder's. Layers are named by their
@@ -20,6 +22,7 @@ without a gradient entirely — no update, no weight decay, no momentum.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch.nn as nn
 
@@ -33,6 +36,23 @@ ENCODER_PREFIXES = ("encoder", "patch_embed", "bottleneck", "features")
 OUTPUT_ALIASES = ("output", "head")
 
 
+#: where a checkpoint dict keeps its weights: a training script's `{'epoch', 'model_state_dict',
+#: 'optimizer_state_dict', 'val_loss', ...}`, raytrain's export bundle (`model_state_dict`), a
+#: Lightning-style `state_dict`, or `model`
+WEIGHT_KEYS = ("model_state_dict", "state_dict", "model")
+
+
+def weights_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The weights inside a checkpoint dict (unwrapped from its `WEIGHT_KEYS`, as deep as they
+    nest), without DDP's `module.` prefix; a plain state dict is returned as it is."""
+    for _ in range(3):
+        inner = next((state[k] for k in WEIGHT_KEYS if isinstance(state.get(k), dict)), None)
+        if inner is None:
+            break
+        state = inner
+    return {k.removeprefix("module."): v for k, v in state.items() if hasattr(v, "shape")}
+
+
 def load_pretrained(model: nn.Module, path: str | Path) -> tuple[int, int]:
     """Load the matching entries of the weights at `path` into `model`; (loaded, total)."""
     path = Path(path).expanduser()
@@ -40,10 +60,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> tuple[int, int]:
         path = path / MODEL_FILE
     if not path.exists():
         raise RaytrainError(f"pretrained.model_path: {path} does not exist")
-    state = load_state_dict(path)
-    if isinstance(state.get("state_dict"), dict):  # a training-script checkpoint dict
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = weights_of(load_state_dict(path))
     own = model.state_dict()
     match = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not match:

@@ -176,6 +176,7 @@ def plan_search(
 
     metric, mode = monitor_of(cfg, task_class(task_name))
     _check_models_build(cfg, space, task_name)
+    _check_losses(cfg, space, task_name)
     objectives = objectives_of(cfg, metric, mode)
     method = search_method(cfg)
     exp = experiment_dir or experiment_dir_for(cfg)
@@ -214,6 +215,24 @@ def _dataset_of(cfg: ExperimentConfig) -> str:
     if ds.train_path is not None:
         return f"{ds.train_path}, {ds.val_path} (prepared on first use)"
     return "built-in sample data (generated on first use)"
+
+
+def _check_losses(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:
+    """`training_params.loss`, and every searched value of it, must be one of the task's."""
+    from raytrain.config.search_space import probe_values
+    from raytrain.tasks.losses import check_loss
+
+    check_loss(task, cfg.training_params.loss)
+    entry = space.entries.get("training_params.loss")
+    for value in probe_values(entry) if entry is not None else ():
+        try:
+            check_loss(task, value)
+        except RaytrainError as e:
+            raise RaytrainError(f"search_space: {e}") from None
+    if cfg.training_params.label_smoothing and task != "classification":
+        raise RaytrainError(
+            f"training_params.label_smoothing: only for classification (this is {task})"
+        )
 
 
 def _check_models_build(cfg: ExperimentConfig, space: SearchSpace, task: str) -> None:

@@ -19,6 +19,8 @@ class SearchResult:
     trials: list[dict[str, Any]]
     best: dict[str, Any] | None
     registered: dict[str, Any] | None = None
+    #: the best checkpoint scored on the test split (`test_` metrics); None without one
+    test_metrics: dict[str, float] | None = None
     errors: list[str] = field(default_factory=list)
     #: multi-objective searches: the trials no other trial beats in every objective
     pareto_front: list[dict[str, Any]] = field(default_factory=list)
@@ -28,6 +30,14 @@ def _best_epoch(df: Any, metric: str, sign: int) -> Any:
     """The row of `df` with the best `metric`, or None when no row has it."""
     scored = df[df[metric].notna()] if metric in df else df.iloc[0:0]
     return None if scored.empty else scored.loc[(scored[metric] * sign).idxmax()]
+
+
+def _status(r: Any) -> str:
+    """ERROR (the trial raised), OK (it ran to its last epoch or stopped early by its own rule)
+    or STOPPED (the scheduler ended it: its last report is not the run's last)."""
+    if r.error:
+        return "ERROR"
+    return "OK" if (r.metrics or {}).get("finished") else "STOPPED"
 
 
 def collect_trials(
@@ -45,11 +55,7 @@ def collect_trials(
         trial_id = (r.metrics or {}).get("trial_id") or (Path(r.path).name if r.path else "?")
         params = {k: v for k, v in (r.config or {}).items() if k in space.param_space}
         overrides = space.decode(params)
-        row: dict[str, Any] = {
-            "trial": trial_id,
-            "status": "ERROR" if r.error else "OK",
-            **overrides,
-        }
+        row: dict[str, Any] = {"trial": trial_id, "status": _status(r), **overrides}
         if r.error:
             errors.append(f"trial {trial_id}: {str(r.error).strip().splitlines()[-1]}")
         df = r.metrics_dataframe

@@ -27,6 +27,7 @@ from raytrain.data.manifest import atomic_write_text
 from raytrain.data.problems import format_report
 from raytrain.data.resolve import resolve_dataset
 from raytrain.errors import RaytrainError
+from raytrain.evaluation.held_out import score_test_split
 from raytrain.runtime.resources import (
     check_places,
     check_storage,
@@ -135,11 +136,20 @@ def run_search(
         f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
         f" params={json.dumps(best['params'], default=str)}"
     )
+    if not cfg.objective:  # a user's function has no checkpoint or test split of ours
+        result.test_metrics = score_test_split(best["checkpoint_path"], plan.data_dir, echo)
     if cfg.export.register_best and not cfg.objective:
         from raytrain.artifacts.registry import register_run
+        from raytrain.data.provenance import data_provenance
 
         source = {"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]}
-        entry = register_run(cfg, best["checkpoint_path"], source)
+        entry = register_run(
+            cfg,
+            best["checkpoint_path"],
+            source,
+            extra_metrics=result.test_metrics,
+            data=data_provenance(plan.data_dir),
+        )
         result.registered = entry
         folder = Path(cfg.export.registry_dir) / entry["path"]
         echo(f"registered {entry['name']} v{entry['version']} -> {folder}")
@@ -150,6 +160,7 @@ def run_search(
         "metric": plan.metric,
         "mode": plan.mode,
         "best": best,
+        "test_metrics": result.test_metrics,
         "trials": trials,
         "errors": errors,
         "registered": {k: result.registered[k] for k in ("name", "version", "path")}

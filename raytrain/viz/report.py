@@ -250,6 +250,8 @@ def _best_section(exp: Experiment) -> str:
         ("epoch", _e(best.get("epoch"))),
         ("checkpoint", f"<code>{_e(best.get('checkpoint_path'))}</code>"),
     ]
+    test = exp.summary.get("test_metrics") or {}
+    rows += [(k, _e(_fmt(v))) for k, v in test.items()]  # the best checkpoint on the test split
     params = best.get("params") or {}
     prows = [(k, f"<code>{_e(json.dumps(v))}</code>") for k, v in params.items()]
     ptable = _kv_table(prows) if prows else '<p class="note">no searched parameters</p>'

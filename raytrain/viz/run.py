@@ -119,8 +119,11 @@ def write_run_plots(
     class_names: list[str] | None,
     threshold: float,
     analysis: bool,
+    train_class_counts: list[int] | None = None,
 ) -> None:
-    """Everything for the end of a run; each plot family fails alone, with a warning."""
+    """Everything for the end of a run; each plot family fails alone, with a warning.
+    `train_class_counts` (the training split's, from its manifest) puts the training split's
+    class balance beside the evaluated one's."""
     from raytrain.viz import model as model_viz
     from raytrain.viz.evaluation import write_evaluation_plots
 
@@ -139,7 +142,12 @@ def write_run_plots(
         model_viz.write_network_architecture, model, input_shape, vis / "network_architecture.png"
     )
     if buffer is not None and buffer.rows:
-        run_safely(lambda: write_evaluation_plots(buffer.arrays(class_names, threshold), vis, ana))
+        train = train_targets_of(train_class_counts)
+        run_safely(
+            lambda: write_evaluation_plots(
+                buffer.arrays(class_names, threshold), vis, ana, train_targets=train
+            )
+        )
     if analysis and log.exists():
         run_safely(model_viz.write_weight_distributions, model, ana / "weight_distributions.png")
         run_safely(model_viz.write_training_dynamics, log, ana / "training_dynamics.png")
@@ -152,6 +160,13 @@ def write_run_plots(
             mode,
             None,
         )
+
+
+def train_targets_of(counts: list[int] | None) -> np.ndarray | None:
+    """Labels with the training split's class counts (what `class_balance_info` bins)."""
+    if not counts:
+        return None
+    return np.repeat(np.arange(len(counts)), np.asarray(counts, np.int64))
 
 
 def run_safely(fn: Any, *args: Any, **kwargs: Any) -> None:

@@ -121,8 +121,10 @@ def test_early_stopping_counts_patience_in_the_monitored_mode(tmp_path: Path) ->
     ctx = run(tmp_path, stop + " monitor_mode: min}\n", tag="min")
     assert [m["epoch"] for m, _ in ctx.reports] == [1, 2, 3]
     assert [m["is_best"] for m, _ in ctx.reports] == [True, False, False]
+    assert [m["finished"] for m, _ in ctx.reports] == [False, False, True]  # its own stop
     ctx = run(tmp_path, stop + " monitor_mode: max}\n", tag="max")  # always improving
     assert [m["epoch"] for m, _ in ctx.reports] == [1, 2, 3, 4]
+    assert [m["finished"] for m, _ in ctx.reports] == [False, False, False, True]
 
 
 def test_checkpoints_every_n_epochs_plus_best_and_last(tmp_path: Path) -> None:

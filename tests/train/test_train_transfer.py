@@ -84,3 +84,33 @@ def test_which_layers_freeze() -> None:
     )
     with pytest.raises(RaytrainError, match="has no encoder"):
         frozen_parameter_names(mlp, mlp_cfg)
+
+
+def test_pretrained_from_a_training_script_checkpoint_and_the_export_bundle(
+    tmp_path: Path,
+) -> None:
+    """`{'epoch', 'model_state_dict', 'optimizer_state_dict', 'val_loss'}` (a training script's
+    format) and raytrain's own `.pth` export bundle both load."""
+    from raytrain.artifacts.registry import ModelRegistry
+
+    trained, folder = make_checkpoint(tmp_path / "ckpt", "unet", seed=1)
+    opt = torch.optim.Adam(trained.parameters())
+    script = tmp_path / "best_model.pth"
+    torch.save(
+        {
+            "epoch": 7,
+            "model_state_dict": trained.state_dict(),
+            "optimizer_state_dict": opt.state_dict(),
+            "val_loss": 0.12,
+        },
+        script,
+    )
+    fresh, _ = tiny_model("unet", seed=2)
+    loaded, total = load_pretrained(fresh, script)
+    assert loaded == total and torch.equal(fresh.head.weight, trained.head.weight)
+
+    entry = ModelRegistry(tmp_path / "models").register("u", folder, onnx=False)
+    bundle = tmp_path / "models" / entry["path"] / "u_v1.0.0.pth"
+    other, _ = tiny_model("unet", seed=3)
+    loaded, total = load_pretrained(other, bundle)
+    assert loaded == total and torch.equal(other.head.weight, trained.head.weight)

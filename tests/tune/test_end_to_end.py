@@ -143,11 +143,12 @@ def test_a_ddp_trial_stopped_by_asha_does_not_block_the_next(
     controllers_before, pgs_before = actors_started("TrainController"), _live_placement_groups()
     result = run_search(cfg, echo=lambda s: None)
     assert len(result.trials) == 3, result.trials
-    assert all(t["status"] == "OK" for t in result.trials), result.errors
+    assert all(t["status"] in ("OK", "STOPPED") for t in result.trials), result.errors
     epochs = sorted(t["epochs"] for t in result.trials)
     assert epochs[0] == 1 and epochs[-1] == 2, result.trials  # one stopped, one ran to max_t
-    stopped = next(t["trial"] for t in result.trials if t["epochs"] == 1)
-    assert stopped.endswith("00001"), result.trials
+    stopped = next(t for t in result.trials if t["epochs"] == 1)
+    assert stopped["trial"].endswith("00001"), result.trials
+    assert stopped["status"] == "STOPPED"  # by the scheduler: not OK in the table
     # The stopped trial's Train run was aborted in time for Tune to reuse its actor: every
     # trial ran in the same trial process (Tune's progress.csv records each result's pid).
     pids = set()

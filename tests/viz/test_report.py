@@ -145,6 +145,7 @@ def make_experiment(
         "trials": rows,
         "errors": [f"trial {r['trial']}: RuntimeError: boom" for r in rows if r["status"] != "OK"],
         "registered": {"name": "synthetic", "version": "1.0.0", "path": "synthetic/1.0.0"},
+        "test_metrics": {"test_f1_score": 0.6125, "test_num_examples": 16},
         "resources": {"cluster_cpus": 4.0, "max_concurrent_trials": 2},
         "wall_time_s": 140.5,
     }
@@ -408,6 +409,7 @@ def test_report_embeds_every_png_and_the_trial_table(report: Path) -> None:
     assert "<details><summary>Full resolved config.yaml" in page
     assert "synthetic_search" in page and "maximize" in page and "synthetic v1.0.0" in page
     assert "trial deadbeef: RuntimeError: boom" in page
+    assert "test_f1_score" in page and "0.6125" in page  # the best checkpoint on the test split
     assert "http://" not in page and "https://" not in page  # self-contained
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from raytrain.cli.main import main
 from unit_helpers import make_checkpoint
 
 from raytrain.artifacts.registry import ModelRegistry
+from raytrain.cli.app import main
 from raytrain.config.schema import SampleDataSection
 from raytrain.data.sample import write_sample_folders
 from raytrain.errors import PluginError, RaytrainError

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from raytrain.cli.main import main
 from unit_helpers import make_checkpoint
 
 from raytrain.artifacts.registry import ModelRegistry
+from raytrain.cli.app import main
 from raytrain.config.schema import SampleDataSection
 from raytrain.data.provenance import data_fingerprint, data_provenance
 from raytrain.data.sample import ensure_sample_dataset

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from raytrain.cli.main import main
 from unit_helpers import tiny_model
 
+from raytrain.cli.app import main
 from raytrain.cli.options import framework_overrides
 from raytrain.config import load_config_text
 from raytrain.errors import RaytrainError

@@ -46,7 +46,9 @@ def save_checkpoint(
     return folder
 
 
-def read_meta(folder: str | Path) -> dict[str, Any]:
+def read_meta_json(folder: str | Path) -> dict[str, Any]:
+    """A checkpoint's `meta.json` as a JSON object, without checking the model's fields: what
+    checkpoint bookkeeping (epoch, metrics) needs. `read_meta` checks the rest."""
     path = Path(folder) / META_FILE
     try:
         meta = json.loads(path.read_text())
@@ -54,6 +56,15 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise RaytrainError(f"{path}: not a raytrain checkpoint (no {META_FILE})") from None
     except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
+    if not isinstance(meta, dict):
+        raise RaytrainError(f"{path}: checkpoint metadata is not a JSON object")
+    return meta
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """A checkpoint's metadata, checked: architecture, parameters, data info and task."""
+    path = Path(folder) / META_FILE
+    meta = read_meta_json(folder)
     check_meta(meta, path)
     if not isinstance(meta.get("task"), str):
         raise RaytrainError(f"{path}: checkpoint metadata 'task' is missing or not a str")

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from raytrain.artifacts.checkpoint import META_FILE, read_meta
+from raytrain.artifacts.checkpoint import META_FILE, read_meta_json
 
 PREFIX = "checkpoint_"
 
@@ -61,7 +61,7 @@ class CheckpointKeeper:
         return [found[i] for i in order]
 
     def _score(self, folder: Path) -> float:
-        value = read_meta(folder).get("metrics", {}).get(self.monitor)
+        value = read_meta_json(folder).get("metrics", {}).get(self.monitor)
         if not isinstance(value, int | float) or math.isnan(value):
             return -math.inf  # no score: worst, as Ray Train ranks a missing attribute
         return float(value) if self.mode == "max" else -float(value)
@@ -84,7 +84,7 @@ def _checkpoints(root: Path) -> list[Path]:
 
 
 def _epoch(folder: Path) -> int:
-    epoch: Any = read_meta(folder).get("epoch", 0)
+    epoch: Any = read_meta_json(folder).get("epoch", 0)
     return int(epoch) if isinstance(epoch, int | float) else 0
 
 

@@ -34,6 +34,7 @@ from raytrain.tune.searchers import (
     optuna_storage_url,
     search_method,
 )
+from raytrain.tune.study_url import shown
 
 Printer = Callable[[str], None]
 
@@ -74,7 +75,9 @@ class SearchPlan:
 
     @property
     def optuna_storage(self) -> str | None:
-        return optuna_storage_url(self.experiment_dir) if self.method.optuna else None
+        if not self.method.optuna:
+            return None
+        return optuna_storage_url(self.experiment_dir, self.config)
 
     def describe(self, full: bool = False) -> str:
         """The plan as text; `full` adds the resolved config (the dry run prints it)."""
@@ -84,7 +87,7 @@ class SearchPlan:
             objective = f"{objective} (Pareto front; {self.metric} schedules and registers)"
         r = self.resources
         waves = math.ceil(self.expected_trials / max(1, r.max_concurrent_trials))
-        storage = self.optuna_storage or "none (Tune's experiment state only)"
+        storage = shown(self.optuna_storage or "none (Tune's experiment state only)")
         lines = [
             f"experiment   {cfg.training.name} -> {self.experiment_dir}",
             f"model        {cfg.model.architecture} (task: {self.task})",

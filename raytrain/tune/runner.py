@@ -40,6 +40,8 @@ from raytrain.tune.experiment import (
 from raytrain.tune.objectives import derived_callback, derived_needed, pareto_front
 from raytrain.tune.plan import Printer, SearchPlan, plan_search
 from raytrain.tune.results import SearchResult, collect_trials, format_table, write_trials_csv
+from raytrain.tune.searchers import search_method
+from raytrain.tune.study_url import shown
 from raytrain.tune.trainable import make_trainable, shared_datasets
 
 
@@ -57,6 +59,10 @@ def run_search(
 
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
     claim(exp, cfg, resume)  # a name clash fails before Ray starts
+    if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database: up, free
+        from raytrain.tune.optuna_store import check_study_storage
+
+        check_study_storage(cfg.tune.optuna_storage, cfg.training.name, resume)
     cpus, gpus = cluster_resources(address, verbose)
     check_storage(
         cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
@@ -70,7 +76,7 @@ def run_search(
     echo(plan.describe())
     echo(f"data: {format_report(data)}")
     if plan.optuna_storage:
-        echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
+        echo(f"optuna study '{cfg.training.name}': optuna-dashboard {shown(plan.optuna_storage)}")
     url = dashboard_url()
     echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
     if not resume:
@@ -144,7 +150,7 @@ def run_search(
         "scheduler": plan.scheduler.name,
         "objectives": [{"metric": m, "mode": md} for m, md in plan.objectives],
         "pareto_front": [t["trial"] for t in result.pareto_front],
-        "optuna_storage": plan.optuna_storage,
+        "optuna_storage": shown(plan.optuna_storage) if plan.optuna_storage else None,
         "resumed": resume,
         "data": data,
         "wall_time_s": time.time() - t0,
@@ -228,10 +234,13 @@ def _fit(
     )
     if resume:
         echo(f"resuming {exp / TUNE_DIR}")
-        if plan.optuna_storage and (exp / "optuna.db").exists():
-            from raytrain.tune.optuna_store import fail_orphans
+        if plan.optuna_storage:
+            from raytrain.tune.optuna_store import fail_orphans, study_exists
 
-            fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
+            if (exp / "optuna.db").exists() or (
+                cfg.tune.optuna_storage and study_exists(plan.optuna_storage, cfg.training.name)
+            ):
+                fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
         tuner = tune.Tuner.restore(
             str(exp / TUNE_DIR),
             trainable,

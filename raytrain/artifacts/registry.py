@@ -49,6 +49,7 @@ from raytrain.artifacts.export import (
     export_pytorch,
     input_shape,
 )
+from raytrain.artifacts.storage import is_remote
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import atomic_write_text, sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
@@ -128,7 +129,25 @@ def next_version(
     return f"{major}.{minor}.{patch + 1}"
 
 
+def issue_version(index: dict[str, Any], name: str, meta: dict[str, Any], bump: Bump | None) -> str:
+    """The next version of `name` in `index`. Removed versions count too: a version number
+    is never handed out twice."""
+    issued = index["models"].get(name, []) + index.get("removed", {}).get(name, [])
+    previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
+    return next_version(previous, meta, bump)
+
+
 class ModelRegistry:
+    """A registry in a folder; `ModelRegistry("s3://bucket/models")` (or `gs://`) is the same
+    registry on object storage (`raytrain.artifacts.remote_registry.RemoteRegistry`)."""
+
+    def __new__(cls, root: str | Path = "models") -> ModelRegistry:
+        if cls is ModelRegistry and is_remote(root):
+            from raytrain.artifacts.remote_registry import RemoteRegistry
+
+            return super().__new__(RemoteRegistry)
+        return super().__new__(cls)
+
     def __init__(self, root: str | Path = "models") -> None:
         self.root = Path(root)
 
@@ -220,10 +239,7 @@ class ModelRegistry:
         with self._locked():
             index = self._read_index()
             entries = index["models"].setdefault(name, [])
-            # Removed versions count too: a version number is never handed out twice.
-            issued = entries + index.get("removed", {}).get(name, [])
-            previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
-            version = next_version(previous, meta, bump)
+            version = issue_version(index, name, meta, bump)
             rel = f"{name}/{version}"
             final = self.root / rel
             if final.exists():  # left by a crash between the rename and the index write
@@ -231,42 +247,19 @@ class ModelRegistry:
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{version}."))
             try:
-                shutil.copy2(checkpoint_dir / MODEL_FILE, tmp / MODEL_FILE)
-                shutil.copy2(checkpoint_dir / META_FILE, tmp / META_FILE)
-                export_pytorch(model, meta, tmp / f"{name}_v{version}.pth", name, version)
-                onnx_diff = None
-                if onnx:
-                    onnx_diff = export_onnx(
-                        model,
-                        meta,
-                        tmp / f"{name}_v{version}.onnx",
-                        opset=opset,
-                        tolerance=tolerance,
-                    )
-                entry = {
-                    "name": name,
-                    "version": version,
-                    "architecture": meta["architecture"],
-                    "task": meta["task"],
-                    "input_shape": list(input_shape(meta)),
-                    "metrics": {
-                        k: v
-                        for k, v in meta["metrics"].items()
-                        if isinstance(v, int | float) and not isinstance(v, bool)
-                    },
-                    "monitor": meta.get("monitor"),
-                    "epoch": meta.get("epoch"),
-                    "created": datetime.now(timezone.utc).isoformat(),
-                    "path": rel,
-                    "stage": "none",
-                    "aliases": [],
-                    "notes": notes,
-                    "source": source or {},
-                    "onnx_max_abs_diff": onnx_diff,
-                    "config": meta.get("config"),
-                }
-                (tmp / "card.md").write_text(model_card(entry))
-                entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+                entry = build_version(
+                    tmp,
+                    name,
+                    version,
+                    checkpoint_dir,
+                    model,
+                    meta,
+                    source=source,
+                    notes=notes,
+                    onnx=onnx,
+                    opset=opset,
+                    tolerance=tolerance,
+                )
                 os.replace(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -333,9 +326,7 @@ class ModelRegistry:
                     f"model '{name}' v{entry['version']} is in production; promote another "
                     f"version to production first, or force the removal (--force)"
                 )
-            folder = self.path_of(entry)
-            if folder.resolve().parent.parent != self.root.resolve():
-                raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
+            self._check_entry_path(entry)
             remaining = [e for e in index["models"][name] if e is not entry]
             index.setdefault("removed", {}).setdefault(name, []).append(
                 {
@@ -348,14 +339,23 @@ class ModelRegistry:
             else:
                 del index["models"][name]
             self._write_index(index)
-            if folder.exists():
-                trash = folder.with_name(f".{folder.name}.removed")
-                shutil.rmtree(trash, ignore_errors=True)
-                os.replace(folder, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                folder.parent.rmdir()  # only when no version is left
+            self._delete_version_files(entry)
         return entry
+
+    def _check_entry_path(self, entry: dict[str, Any]) -> None:
+        folder = self.path_of(entry)
+        if folder.resolve().parent.parent != self.root.resolve():
+            raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
+
+    def _delete_version_files(self, entry: dict[str, Any]) -> None:
+        folder = self.path_of(entry)
+        if folder.exists():
+            trash = folder.with_name(f".{folder.name}.removed")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # only when no version is left
 
     def export(
         self,
@@ -465,6 +465,61 @@ def _set_stage(entry: dict[str, Any], stage: str, when: str) -> None:
 
 def _ref(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["name"], entry["version"]
+
+
+def build_version(
+    tmp: Path,
+    name: str,
+    version: str,
+    checkpoint_dir: Path,
+    model: Any,
+    meta: dict[str, Any],
+    *,
+    source: dict[str, Any] | None,
+    notes: str,
+    onnx: bool,
+    opset: int,
+    tolerance: float,
+) -> dict[str, Any]:
+    """Write version `version` of `name` into the empty folder `tmp` (weights, meta, the
+    `.pth` bundle, ONNX, the card) and return its index entry, sha256 of every file included."""
+    shutil.copy2(checkpoint_dir / MODEL_FILE, tmp / MODEL_FILE)
+    shutil.copy2(checkpoint_dir / META_FILE, tmp / META_FILE)
+    export_pytorch(model, meta, tmp / f"{name}_v{version}.pth", name, version)
+    onnx_diff = None
+    if onnx:
+        onnx_diff = export_onnx(
+            model,
+            meta,
+            tmp / f"{name}_v{version}.onnx",
+            opset=opset,
+            tolerance=tolerance,
+        )
+    entry = {
+        "name": name,
+        "version": version,
+        "architecture": meta["architecture"],
+        "task": meta["task"],
+        "input_shape": list(input_shape(meta)),
+        "metrics": {
+            k: v
+            for k, v in meta["metrics"].items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
+        "monitor": meta.get("monitor"),
+        "epoch": meta.get("epoch"),
+        "created": datetime.now(timezone.utc).isoformat(),
+        "path": f"{name}/{version}",
+        "stage": "none",
+        "aliases": [],
+        "notes": notes,
+        "source": source or {},
+        "onnx_max_abs_diff": onnx_diff,
+        "config": meta.get("config"),
+    }
+    (tmp / "card.md").write_text(model_card(entry))
+    entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+    return entry
 
 
 def register_run(

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from raytrain.artifacts.storage import as_root
 from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.errors import RaytrainError, did_you_mean
 from raytrain.inference.inputs import (
@@ -116,7 +117,7 @@ class Predictor:
         self.batch_size: int = DEFAULT_BATCH_SIZE
         self.threshold: float | None = None
         self.confidence_threshold: float | None = None
-        self.registry_root: Path = Path("models")
+        self.registry_root: Path | str = Path("models")
         self.notes: list[str] = []
 
     # -- loading ----------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class Predictor:
         """Load `name` (`name:version` works too) from the registry at `root`."""
         ref = name if version is None else f"{name}:{version}"
         p = cls()
-        p.registry_root = Path(root)
+        p.registry_root = as_root(root)
         p.initialize(
             {
                 "model_path": ref,
@@ -157,7 +158,7 @@ class Predictor:
             )
         cfg = {k: v for k, v in config.items() if v is not None}
         if "registry_root" in cfg:
-            self.registry_root = Path(cfg["registry_root"])
+            self.registry_root = as_root(cfg["registry_root"])
         backend = cfg.get("backend", self.backend)
         if backend not in BACKENDS:
             raise RaytrainError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")

@@ -65,6 +65,8 @@ STAGES = ("none", "staging", "production", "archived")
 EXCLUSIVE_STAGES = {"staging": "none", "production": "archived"}
 #: The label every name has: its highest version.
 LATEST = "latest"
+#: URI scheme -> the ModelRegistry subclass that keeps a registry there
+REMOTE_BACKENDS: dict[str, type[ModelRegistry]] = {}
 
 
 def check_name(name: str) -> str:
@@ -143,9 +145,8 @@ class ModelRegistry:
 
     def __new__(cls, root: str | Path = "models") -> ModelRegistry:
         if cls is ModelRegistry and is_remote(root):
-            from raytrain.artifacts.remote_registry import RemoteRegistry
-
-            return super().__new__(RemoteRegistry)
+            # registered by raytrain.artifacts.remote_registry (imported by the package)
+            return super().__new__(REMOTE_BACKENDS[str(root).partition("://")[0]])
         return super().__new__(cls)
 
     def __init__(self, root: str | Path = "models") -> None:
@@ -529,14 +530,19 @@ def register_run(
     name, ONNX export and its check); `source` records where it came from. The one way a
     search's best trial and `raytrain train --register` enter the registry."""
     ex = cfg.export
-    return ModelRegistry(ex.registry_dir).register(
-        ex.registry_name or cfg.training.name,
-        checkpoint,
-        source=source,
-        onnx=ex.onnx,
-        opset=ex.opset,
-        tolerance=ex.tolerance,
-    )
+    with tempfile.TemporaryDirectory(prefix="raytrain-checkpoint-") as work:
+        if is_remote(checkpoint):  # a search on object storage: its checkpoint is in a bucket
+            from raytrain.artifacts.storage import download_dir
+
+            checkpoint = download_dir(str(checkpoint), Path(work) / "checkpoint")
+        return ModelRegistry(ex.registry_dir).register(
+            ex.registry_name or cfg.training.name,
+            checkpoint,
+            source=source,
+            onnx=ex.onnx,
+            opset=ex.opset,
+            tolerance=ex.tolerance,
+        )
 
 
 def load_registered(ref: str, root: str | Path = "models") -> Any:

@@ -44,6 +44,7 @@ from raytrain.artifacts import storage
 from raytrain.artifacts.checkpoint import load_model, read_meta
 from raytrain.artifacts.registry import (
     INDEX,
+    REMOTE_BACKENDS,
     Bump,
     ModelRegistry,
     _find,
@@ -319,3 +320,7 @@ class RemoteRegistry(ModelRegistry):
 
     def _delete_version_files(self, entry: dict[str, Any]) -> None:
         storage.delete_dir(f"{self.uri}/{entry['path']}")
+
+
+for _scheme in storage.REMOTE_SCHEMES:
+    REMOTE_BACKENDS[_scheme] = RemoteRegistry

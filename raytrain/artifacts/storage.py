@@ -247,7 +247,7 @@ def describe_error(e: BaseException) -> str:
     elif "nosuchbucket" in low or "bucket does not exist" in low:
         why = "the bucket does not exist"
     elif any(w in low for w in ("curl", "connect", "resolve", "timeout", "timed out")):
-        where = endpoint() or "of the provider"
+        where = endpoint() or "(the provider's default; AWS_ENDPOINT_URL is not set)"
         why = f"cannot reach the endpoint {where} (check AWS_ENDPOINT_URL)"
     else:
         why = text[:200]

@@ -34,6 +34,8 @@ class RunSpec:
     log_dir: str  # where rank 0 writes logs and plots
     run_name: str
     resume_from: str | None = None  # a checkpoint folder to start from (`raytrain train --resume`)
+    #: `log_dir` is copied here when the run ends (a search on object storage: s3://, gs://)
+    log_uri: str | None = None
 
     def build_task(self) -> Task:
         """The task object (loss, metrics) for this run's data: built where it is used, since
@@ -59,6 +61,7 @@ def build_run_spec(
     log_dir: str | Path,
     run_name: str,
     resume_from: str | Path | None = None,
+    log_uri: str | None = None,
 ) -> RunSpec:
     """The spec of a run of `cfg` on the prepared dataset in `data_dir`."""
     data = data_info_for(cfg, data_dir)
@@ -75,4 +78,5 @@ def build_run_spec(
         log_dir=str(log_dir),
         run_name=run_name,
         resume_from=str(resume_from) if resume_from is not None else None,
+        log_uri=log_uri,
     )

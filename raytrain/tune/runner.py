@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from raytrain.artifacts.storage import check_writable, join
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
@@ -35,6 +36,8 @@ from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
     experiment_dir_for,
+    experiment_uri_for,
+    publish,
     saved_trial_ids,
 )
 from raytrain.tune.objectives import derived_callback, derived_needed, pareto_front
@@ -58,15 +61,27 @@ def run_search(
     export the best trial when configured."""
 
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
-    claim(exp, cfg, resume)  # a name clash fails before Ray starts
+    uri = None if experiment_dir else experiment_uri_for(cfg)  # a bucket: s3://, gs://
+    if uri:  # endpoint, credentials, bucket and permission, before anything runs
+        check_writable(uri, "tune.storage_path")
+    claim(uri or exp, cfg, resume)  # a name clash fails before Ray starts
     if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database: up, free
         from raytrain.tune.optuna_store import check_study_storage
 
         check_study_storage(cfg.tune.optuna_storage, cfg.training.name, resume)
+    elif uri and resume and search_method(cfg).optuna and not (exp / "optuna.db").exists():
+        raise RaytrainError(
+            f"--resume: the Optuna study of '{cfg.training.name}' is in {exp / 'optuna.db'} on "
+            f"the machine that started the search, not here; resume there, or set "
+            f"tune.optuna_storage to a shared database for the searches to come"
+        )
     cpus, gpus = cluster_resources(address, verbose)
-    check_storage(
-        cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
-    )
+    if uri is None:
+        check_storage(
+            cfg.tune.storage_path or cfg.training.output_dir,
+            cfg.tune.shared_storage,
+            alive_nodes(),
+        )
     plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
     exp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -77,12 +92,18 @@ def run_search(
     echo(f"data: {format_report(data)}")
     if plan.optuna_storage:
         echo(f"optuna study '{cfg.training.name}': optuna-dashboard {shown(plan.optuna_storage)}")
+        if uri and not cfg.tune.optuna_storage:
+            echo(
+                "note: the study file stays on this machine (the results go to "
+                f"{uri}); --resume from another machine needs tune.optuna_storage"
+            )
     url = dashboard_url()
     echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
     if not resume:
         atomic_write_text(
             exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         )
+        publish(exp, uri, "config.yaml")
     # Save Tune's experiment state every second (default: adaptive, >= 10 s), so a killed driver
     # loses at most a second of bookkeeping: finished trials are not rerun on --resume.
     tune_env = {"TUNE_GLOBAL_CHECKPOINT_S": os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "1")}
@@ -95,9 +116,12 @@ def run_search(
             start_janitor = None
         janitor = start_janitor() if start_janitor is not None else None
     with _settled(janitor):
-        results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
+        results = _fit(cfg, plan, exp, uri, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
-    trials, best, errors = collect_trials(results, plan.space, plan.metric, plan.mode, others)
+    scheme = uri.partition("://")[0] if uri else None
+    trials, best, errors = collect_trials(
+        results, plan.space, plan.metric, plan.mode, others, scheme=scheme
+    )
     result = SearchResult(exp, plan.metric, plan.mode, trials, best, errors=errors)
     if plan.optuna_storage:
         from raytrain.tune.optuna_store import fail_orphans
@@ -110,6 +134,7 @@ def run_search(
             t["pareto"] = i in front
         result.pareto_front = [trials[i] for i in sorted(front)]
     write_trials_csv(exp / "trials.csv", trials)
+    publish(exp, uri, "trials.csv")
     echo("\n" + format_table(trials))
     if result.pareto_front:
         names = ", ".join(f"{m} ({md})" for m, md in plan.objectives)
@@ -128,15 +153,16 @@ def run_search(
     if cfg.export.register_best:
         from raytrain.artifacts.registry import register_run
 
-        source = {"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]}
+        source = {"experiment": uri or str(exp), "trial": best["trial"], "epoch": best["epoch"]}
         entry = register_run(cfg, best["checkpoint_path"], source)
         result.registered = entry
-        folder = Path(cfg.export.registry_dir) / entry["path"]
+        folder = join(cfg.export.registry_dir, entry["path"])
         echo(f"registered {entry['name']} v{entry['version']} -> {folder}")
         for f in sorted(entry["files"]):
-            echo(f"  {folder / f}")
+            echo(f"  {join(folder, f)}")
     summary = {
-        "experiment_dir": str(exp),
+        "experiment_dir": uri or str(exp),
+        "working_copy": str(exp) if uri else None,
         "metric": plan.metric,
         "mode": plan.mode,
         "best": best,
@@ -156,12 +182,14 @@ def run_search(
         "wall_time_s": time.time() - t0,
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))
+    publish(exp, uri, "summary.json")
     if cfg.logging.visualizations:
         from raytrain.viz.report import write_report
         from raytrain.viz.run import run_safely
 
         run_safely(write_report, exp)
         if (exp / "report.html").exists():
+            publish(exp, uri, "report.html", "search_plots")
             echo(f"report: {exp / 'report.html'}")
     return result
 
@@ -183,6 +211,7 @@ def _fit(
     cfg: ExperimentConfig,
     plan: SearchPlan,
     exp: Path,
+    uri: str | None,
     echo: Printer,
     resume: bool,
     tune_env: dict[str, str],
@@ -197,7 +226,7 @@ def _fit(
         plan.space,
         str(plan.data_dir),
         plan.resources,
-        str(exp),
+        uri or str(exp),
         shared_datasets(cfg, plan.space, plan.data_dir),
         janitor,
     )
@@ -216,7 +245,10 @@ def _fit(
         tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     run_config = tune.RunConfig(
         name=TUNE_DIR,
-        storage_path=str(exp),
+        storage_path=uri or str(exp),  # a bucket: Tune and Train write there directly
+        # on a bucket, Tune uploads its experiment state every sync_period (default 300 s):
+        # every 2 s instead, so a killed driver's --resume does not rerun finished trials
+        **({"sync_config": tune.SyncConfig(sync_period=2)} if uri else {}),
         verbose=1,
         callbacks=callbacks,
         # a worker group retries itself (Ray Train's FailureConfig); an in-trial run is
@@ -233,16 +265,16 @@ def _fit(
         ),
     )
     if resume:
-        echo(f"resuming {exp / TUNE_DIR}")
+        echo(f"resuming {join(uri or exp, TUNE_DIR)}")
         if plan.optuna_storage:
             from raytrain.tune.optuna_store import fail_orphans, study_exists
 
             if (exp / "optuna.db").exists() or (
                 cfg.tune.optuna_storage and study_exists(plan.optuna_storage, cfg.training.name)
             ):
-                fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
+                fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(uri or exp))
         tuner = tune.Tuner.restore(
-            str(exp / TUNE_DIR),
+            str(join(uri or exp, TUNE_DIR)),
             trainable,
             resume_unfinished=True,
             resume_errored=True,

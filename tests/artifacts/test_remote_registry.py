@@ -42,6 +42,7 @@ def _register_many(root: str, checkpoint: str, worker: int, env: dict[str, str])
         registry.register("shared", checkpoint, onnx=False, source={"worker": worker, "i": i})
 
 
+@pytest.mark.slow
 def test_eight_writers_on_a_bucket_lose_nothing(s3: str, tmp_path: Path) -> None:
     from unit_helpers import make_checkpoint
 
@@ -74,6 +75,7 @@ def test_eight_writers_on_a_bucket_lose_nothing(s3: str, tmp_path: Path) -> None
             assert sha256_file(folder / name) == digest, (entry["version"], name)
 
 
+@pytest.mark.slow
 def test_commands_read_and_write_the_bucket(s3: str, tmp_path: Path) -> None:
     from unit_helpers import make_checkpoint
 

@@ -45,6 +45,7 @@ def _uses_a_bucket(submit: str, header: str) -> None:
     assert re.search(r"export\.registry_dir=(s3|gs)://YOUR-BUCKET/", submit), submit
     assert f"tune.storage_path={SHARED}/" in header and "tune.shared_storage=true" in header
 
+
 ids = [p.name for p in ALL_CONFIGS]
 launcher_ids = [p.name for p in LAUNCHER_CONFIGS]
 

@@ -24,6 +24,7 @@ from raytrain.runtime.resources import (
 from raytrain.tasks.resolve import monitor_of, task_name_of
 from raytrain.tune.experiment import (
     experiment_dir_for,
+    experiment_uri_for,
 )
 from raytrain.tune.objectives import objectives_of
 from raytrain.tune.schedulers import SchedulerSpec, scheduler_spec
@@ -120,8 +121,13 @@ class SearchPlan:
                 else ""
             )
             + f") -> about {waves} wave(s)",
-            f"storage      {self.experiment_dir} (tune.shared_storage: "
-            f"{str(cfg.tune.shared_storage).lower()})",
+            (
+                f"storage      {experiment_uri_for(cfg)} (a bucket; working copy "
+                f"{self.experiment_dir})"
+                if experiment_uri_for(cfg)
+                else f"storage      {self.experiment_dir} (tune.shared_storage: "
+                f"{str(cfg.tune.shared_storage).lower()})"
+            ),
             f"optuna       {storage}",
             f"dataset      {self.data_dir or 'built-in sample data (generated on first use)'}",
             "search space",

@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from servers import make_bucket, moto_s3, s3_env
@@ -94,10 +95,7 @@ def test_commands_read_and_write_the_bucket(s3: str, tmp_path: Path) -> None:
 
     def cli(*args: str):  # in this process: the commands, not torch's import time, are tested
         res = CliRunner().invoke(main, list(args))
-        res.stdout = res.output
-        res.stderr = res.output
-        res.returncode = res.exit_code
-        return res
+        return SimpleNamespace(stdout=res.output, stderr=res.output, returncode=res.exit_code)
 
     listed = cli("registry", "list", "--root", root, "--json")
     assert listed.returncode == 0, listed.stderr

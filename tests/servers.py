@@ -100,6 +100,37 @@ def moto_s3() -> Iterator[str]:
         server.stop()
 
 
+@contextlib.contextmanager
+def moto_s3_with_auth(free_requests: int) -> Iterator[str]:
+    """moto's S3 server (its own process) that checks credentials after the first
+    `free_requests` requests (moto's INITIAL_NO_AUTH_ACTION_COUNT): set things up with those."""
+    exe = BIN / "moto_server"
+    if not exe.exists():
+        pytest.skip("moto[server] is not installed")
+    port = _free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(free_requests)}
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "moto did not start"
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def s3_env(endpoint: str) -> dict[str, str]:
     """The environment that points raytrain (and boto3, pyarrow) at `endpoint`."""
     return {**S3_KEYS, "AWS_ENDPOINT_URL": endpoint}

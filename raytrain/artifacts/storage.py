@@ -239,9 +239,12 @@ def check_readable(uri: str, key: str) -> None:
 def describe_error(e: BaseException) -> str:
     """One line for an object-storage failure: what went wrong, and what to check."""
     text = " ".join(str(e).split())
-    low = text.lower()
+    low = text.lower().replace("_", " ")
     if "access denied" in low or "accessdenied" in low or "forbidden" in low:
-        why = "access denied (the credentials may not write or read here)"
+        why = (
+            "access denied: the credentials were rejected or may not use this bucket (check "
+            "AWS_ACCESS_KEY_ID / AWS_PROFILE and the bucket's policy)"
+        )
     elif "invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or "credential" in low:
         why = "the credentials were rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
     elif "nosuchbucket" in low or "bucket does not exist" in low:

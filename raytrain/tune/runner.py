@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from raytrain.artifacts.storage import check_writable, join
+from raytrain.artifacts.storage import check_writable, is_remote, join
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
@@ -64,6 +64,8 @@ def run_search(
     uri = None if experiment_dir else experiment_uri_for(cfg)  # a bucket: s3://, gs://
     if uri:  # endpoint, credentials, bucket and permission, before anything runs
         check_writable(uri, "tune.storage_path")
+    if cfg.export.register_best and is_remote(cfg.export.registry_dir):
+        check_writable(cfg.export.registry_dir, "export.registry_dir")
     claim(uri or exp, cfg, resume)  # a name clash fails before Ray starts
     if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database: up, free
         from raytrain.tune.optuna_store import check_study_storage

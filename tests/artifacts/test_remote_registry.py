@@ -155,3 +155,30 @@ def test_bad_buckets_are_one_line(s3: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     with pytest.raises(RaytrainError, match="cannot reach the endpoint"):
         storage.check_writable("s3://models-bucket/x", "tune.storage_path")
+
+
+def test_rejected_credentials_and_no_permission(monkeypatch) -> None:
+    import boto3
+    from servers import S3_KEYS, moto_s3_with_auth
+
+    with moto_s3_with_auth(free_requests=3) as endpoint:
+        admin = {
+            "endpoint_url": endpoint,
+            "aws_access_key_id": "admin",
+            "aws_secret_access_key": "admin",
+            "region_name": "us-east-1",
+        }
+        boto3.client("s3", **admin).create_bucket(Bucket="private")
+        iam = boto3.client("iam", **admin)
+        iam.create_user(UserName="nobody")  # a real key with no policy: may do nothing
+        key = iam.create_access_key(UserName="nobody")["AccessKey"]
+        for k, v in {**S3_KEYS, "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(k, v)
+        for key_id, secret in (("wrong", "wrong"), (key["AccessKeyId"], key["SecretAccessKey"])):
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+            with pytest.raises(RaytrainError, match="access denied") as e:
+                storage.check_writable("s3://private/results", "tune.storage_path")
+            assert str(e.value).startswith("tune.storage_path: s3://private/results: ")
+            with pytest.raises(RaytrainError, match="private/models"):
+                ModelRegistry("s3://private/models").list()

@@ -81,8 +81,7 @@ def test_two_nodes_no_shared_disk_bucket_only(tmp_path: Path, monkeypatch) -> No
                 time.sleep(2)
             nodes.append(
                 start_node(
-                    [f"--address={address}", "--num-cpus=2"]
-                    + [f"--temp-dir={temp_dirs[1]}"]
+                    [f"--address={address}", "--num-cpus=2"] + [f"--temp-dir={temp_dirs[1]}"]
                 )
             )
             wait = (

@@ -60,6 +60,7 @@ from raytrain.artifacts.registry_index import (
     version_folders,
     write_index,
 )
+from raytrain.artifacts.storage import is_remote
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
@@ -74,6 +75,8 @@ STAGES = ("none", "staging", "production", "archived")
 EXCLUSIVE_STAGES = {"staging": "none", "production": "archived"}
 #: The label every name has: its highest version.
 LATEST = "latest"
+#: URI scheme -> the ModelRegistry subclass that keeps a registry there
+REMOTE_BACKENDS: dict[str, type[ModelRegistry]] = {}
 
 
 def check_name(name: str) -> str:
@@ -138,7 +141,24 @@ def next_version(
     return f"{major}.{minor}.{patch + 1}"
 
 
+def issue_version(index: dict[str, Any], name: str, meta: dict[str, Any], bump: Bump | None) -> str:
+    """The next version of `name` in `index`. Removed versions count too: a version number
+    is never handed out twice."""
+    issued = index["models"].get(name, []) + index.get("removed", {}).get(name, [])
+    previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
+    return next_version(previous, meta, bump)
+
+
 class ModelRegistry:
+    """A registry in a folder; `ModelRegistry("s3://bucket/models")` (or `gs://`) is the same
+    registry on object storage (`raytrain.artifacts.remote_registry.RemoteRegistry`)."""
+
+    def __new__(cls, root: str | Path = "models") -> ModelRegistry:
+        if cls is ModelRegistry and is_remote(root):
+            # registered by raytrain.artifacts.remote_registry (imported by the package)
+            return super().__new__(REMOTE_BACKENDS[str(root).partition("://")[0]])
+        return super().__new__(cls)
+
     def __init__(self, root: str | Path = "models") -> None:
         self.root = Path(root)
 
@@ -259,45 +279,21 @@ class ModelRegistry:
                 fsync_path(self.root)
             tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{version}."))
             try:
-                shutil.copy2(checkpoint_dir / MODEL_FILE, tmp / MODEL_FILE)
-                shutil.copy2(checkpoint_dir / META_FILE, tmp / META_FILE)
-                export_pytorch(model, meta, tmp / f"{name}_v{version}.pth", name, version)
-                onnx_diff = None
-                if onnx:
-                    onnx_diff = export_onnx(
-                        model,
-                        meta,
-                        tmp / f"{name}_v{version}.onnx",
-                        opset=opset,
-                        tolerance=tolerance,
-                    )
-                entry = {
-                    "name": name,
-                    "version": version,
-                    "architecture": meta["architecture"],
-                    "task": meta["task"],
-                    "input_shape": list(input_shape(meta)),
-                    "metrics": {
-                        k: v
-                        for k, v in meta["metrics"].items()
-                        if isinstance(v, int | float) and not isinstance(v, bool)
-                    }
-                    | dict(extra_metrics or {}),
-                    "monitor": meta.get("monitor"),
-                    "epoch": meta.get("epoch"),
-                    "created": datetime.now(timezone.utc).isoformat(),
-                    "path": rel,
-                    "stage": "none",
-                    "aliases": [],
-                    "notes": notes,
-                    "source": source or {},
-                    "onnx_max_abs_diff": onnx_diff,
-                    "config": meta.get("config"),
-                }
-                if data:
-                    entry["data"] = data
-                (tmp / "card.md").write_text(model_card(entry))
-                entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+                entry = build_version(
+                    tmp,
+                    name,
+                    version,
+                    checkpoint_dir,
+                    model,
+                    meta,
+                    source=source,
+                    notes=notes,
+                    onnx=onnx,
+                    opset=opset,
+                    tolerance=tolerance,
+                    extra_metrics=extra_metrics,
+                    data=data,
+                )
                 (tmp / ENTRY_FILE).write_text(json.dumps(entry, indent=2))  # for a rebuild
                 fsync_tree(tmp)
                 os.replace(tmp, final)
@@ -367,9 +363,7 @@ class ModelRegistry:
                     f"model '{name}' v{entry['version']} is in production; promote another "
                     f"version to production first, or force the removal (--force)"
                 )
-            folder = self.path_of(entry)
-            if folder.resolve().parent.parent != self.root.resolve():
-                raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
+            self._check_entry_path(entry)
             remaining = [e for e in index["models"][name] if e is not entry]
             index.setdefault("removed", {}).setdefault(name, []).append(
                 {
@@ -382,14 +376,23 @@ class ModelRegistry:
             else:
                 del index["models"][name]
             self._write_index(index)
-            if folder.exists():
-                trash = folder.with_name(f".{folder.name}.removed")
-                shutil.rmtree(trash, ignore_errors=True)
-                os.replace(folder, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                folder.parent.rmdir()  # only when no version is left
+            self._delete_version_files(entry)
         return entry
+
+    def _check_entry_path(self, entry: dict[str, Any]) -> None:
+        folder = self.path_of(entry)
+        if folder.resolve().parent.parent != self.root.resolve():
+            raise RaytrainError(f"{self.root / INDEX}: entry path '{entry['path']}' is unsafe")
+
+    def _delete_version_files(self, entry: dict[str, Any]) -> None:
+        folder = self.path_of(entry)
+        if folder.exists():
+            trash = folder.with_name(f".{folder.name}.removed")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # only when no version is left
 
     def export(
         self,
@@ -512,6 +515,68 @@ def _check_new_version(version: str, issued: list[dict[str, Any]], name: str) ->
         raise RaytrainError(f"{name}: version {version} was already issued; pick another")
 
 
+def build_version(
+    tmp: Path,
+    name: str,
+    version: str,
+    checkpoint_dir: Path,
+    model: Any,
+    meta: dict[str, Any],
+    *,
+    source: dict[str, Any] | None,
+    notes: str,
+    onnx: bool,
+    opset: int,
+    tolerance: float,
+    extra_metrics: dict[str, float] | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write version `version` of `name` into the empty folder `tmp` (weights, meta, the
+    `.pth` bundle, ONNX, the card) and return its index entry, sha256 of every file included.
+    `extra_metrics` (say the test split's) join the checkpoint's own; `data` records what it
+    was trained on (`raytrain.data.provenance`)."""
+    shutil.copy2(checkpoint_dir / MODEL_FILE, tmp / MODEL_FILE)
+    shutil.copy2(checkpoint_dir / META_FILE, tmp / META_FILE)
+    export_pytorch(model, meta, tmp / f"{name}_v{version}.pth", name, version)
+    onnx_diff = None
+    if onnx:
+        onnx_diff = export_onnx(
+            model,
+            meta,
+            tmp / f"{name}_v{version}.onnx",
+            opset=opset,
+            tolerance=tolerance,
+        )
+    entry = {
+        "name": name,
+        "version": version,
+        "architecture": meta["architecture"],
+        "task": meta["task"],
+        "input_shape": list(input_shape(meta)),
+        "metrics": {
+            k: v
+            for k, v in meta["metrics"].items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        | dict(extra_metrics or {}),
+        "monitor": meta.get("monitor"),
+        "epoch": meta.get("epoch"),
+        "created": datetime.now(timezone.utc).isoformat(),
+        "path": f"{name}/{version}",
+        "stage": "none",
+        "aliases": [],
+        "notes": notes,
+        "source": source or {},
+        "onnx_max_abs_diff": onnx_diff,
+        "config": meta.get("config"),
+    }
+    if data:
+        entry["data"] = data
+    (tmp / "card.md").write_text(model_card(entry))
+    entry["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+    return entry
+
+
 def register_run(
     cfg: ExperimentConfig,
     checkpoint: str | Path,
@@ -523,16 +588,21 @@ def register_run(
     name, ONNX export and its check); `source` records where it came from. The one way a
     search's best trial and `raytrain train --register` enter the registry."""
     ex = cfg.export
-    return ModelRegistry(ex.registry_dir).register(
-        ex.registry_name or cfg.training.name,
-        checkpoint,
-        source=source,
-        onnx=ex.onnx,
-        opset=ex.opset,
-        tolerance=ex.tolerance,
-        extra_metrics=extra_metrics,
-        data=data,
-    )
+    with tempfile.TemporaryDirectory(prefix="raytrain-checkpoint-") as work:
+        if is_remote(checkpoint):  # a search on object storage: its checkpoint is in a bucket
+            from raytrain.artifacts.storage import download_dir
+
+            checkpoint = download_dir(str(checkpoint), Path(work) / "checkpoint")
+        return ModelRegistry(ex.registry_dir).register(
+            ex.registry_name or cfg.training.name,
+            checkpoint,
+            source=source,
+            onnx=ex.onnx,
+            opset=ex.opset,
+            tolerance=ex.tolerance,
+            extra_metrics=extra_metrics,
+            data=data,
+        )
 
 
 def load_registered(ref: str, root: str | Path = "models") -> Any:

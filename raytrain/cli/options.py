@@ -28,12 +28,20 @@ address = click.option(
     envvar="RAY_ADDRESS",
     help="Ray cluster to use (e.g. 'auto'); default: start a local Ray.",
 )
+
+
+def _registry_root(ctx: click.Context, param: click.Parameter, value: str) -> str | Path:
+    from raytrain.artifacts.storage import as_root
+
+    return as_root(value)
+
+
 registry_root = click.option(
     "--root",
     default="models",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Registry folder.",
+    callback=_registry_root,
+    help="Registry folder, or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX.",
 )
 as_json = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 

@@ -442,12 +442,33 @@ class TuneSection(Section):
     synch: bool = Field(
         False, description="PBT: wait for the whole population at each interval (reproducible)"
     )
-    storage_path: str | None = Field(None, description="Default: training.output_dir")
+    storage_path: str | None = Field(
+        None,
+        description="Default: training.output_dir; a folder, or s3://bucket/prefix, "
+        "gs://bucket/prefix (credentials and endpoint from the environment)",
+    )
+    optuna_storage: str | None = Field(
+        None,
+        description="Optuna study storage (tpe, cmaes): sqlite:///PATH, postgresql://..., "
+        "mysql://..., journal:///PATH (a journal file); default sqlite:///<experiment>/optuna.db",
+    )
     shared_storage: bool = Field(
         False,
         description="Declare storage_path a filesystem mounted on every node (NFS, EFS, "
         "a PVC): required on a multi-node cluster, where a head-local path loses checkpoints",
     )
+
+    @field_validator("optuna_storage")
+    @classmethod
+    def _optuna_storage_url(cls, v: str | None) -> str | None:
+        schemes = ("sqlite", "postgresql", "mysql", "journal")
+        scheme = (v or "").partition("://")[0].partition("+")[0]
+        if v is not None and ("://" not in v or scheme not in schemes):
+            raise ValueError(
+                "expected an Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, "
+                "mysql://USER@HOST/DB or journal:///PATH"
+            )
+        return v
 
 
 #: ONNX opsets the exporter writes (torch's TorchScript-based exporter: 11 to 20).

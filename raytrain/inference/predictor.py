@@ -37,6 +37,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from raytrain.artifacts.storage import as_root
 from raytrain.data.features import FEATURE_NAMES, feature_vector
 from raytrain.errors import PluginError, RaytrainError, did_you_mean
 from raytrain.inference.inputs import (
@@ -117,7 +118,7 @@ class Predictor:
         self.batch_size: int = DEFAULT_BATCH_SIZE
         self.threshold: float | None = None
         self.confidence_threshold: float | None = None
-        self.registry_root: Path = Path("models")
+        self.registry_root: Path | str = Path("models")
         self.notes: list[str] = []
         #: (milliseconds, examples) of the forward passes so far: `get_performance_metrics`
         self._timed: tuple[float, int] = (0.0, 0)
@@ -137,7 +138,7 @@ class Predictor:
         """Load `name` (`name:version` works too) from the registry at `root`."""
         ref = name if version is None else f"{name}:{version}"
         p = cls()
-        p.registry_root = Path(root)
+        p.registry_root = as_root(root)
         p.initialize(
             {
                 "model_path": ref,
@@ -160,7 +161,7 @@ class Predictor:
             )
         cfg = {k: v for k, v in config.items() if v is not None}
         if "registry_root" in cfg:
-            self.registry_root = Path(cfg["registry_root"])
+            self.registry_root = as_root(cfg["registry_root"])
         backend = cfg.get("backend", self.backend)
         if backend not in BACKENDS:
             raise PluginError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")

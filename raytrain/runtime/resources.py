@@ -117,11 +117,11 @@ def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
     Trials write checkpoints where their worker runs; with a path that only exists on one node,
     another node's checkpoints are lost and the best trial cannot be registered.
     """
-    if "://" in path:
+    if "://" in path:  # `raytrain tune` checks a bucket itself (artifacts.storage)
         raise RaytrainError(
-            f"tune.storage_path: {path}: remote storage URIs are not supported "
-            f"yet; mount the bucket (EFS, NFS, gcsfuse) on every node and set "
-            f"tune.shared_storage: true"
+            f"tune.storage_path: {path}: `raytrain train` writes its run to a folder; a bucket "
+            f"(s3://, gs://) is for `raytrain tune`, or mount it (EFS, NFS, gcsfuse) on every "
+            f"node and set tune.shared_storage: true"
         )
     _check_writable(Path(path))
     if alive_nodes > 1 and not shared:

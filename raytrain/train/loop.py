@@ -307,5 +307,12 @@ def run_loop(spec: RunSpec, ctx: LoopContext) -> None:
     finally:
         if logger is not None:
             logger.close()
+            if spec.log_uri:  # a search on object storage: the logs go to the bucket
+                from raytrain.artifacts.storage import upload_dir
+
+                try:
+                    upload_dir(Path(spec.log_dir), spec.log_uri)
+                except OSError as e:
+                    print(f"warning: {spec.log_uri}: logs not copied ({e})", flush=True)
         if tracker is not None:
             tracker.close()

@@ -35,6 +35,8 @@ class RunSpec:
     run_name: str
     resume_from: str | None = None  # a checkpoint folder to start from (`raytrain train --resume`)
     progress: bool = False  # per-batch progress on rank 0 (`raytrain train`; not in a search)
+    #: `log_dir` is copied here when the run ends (a search on object storage: s3://, gs://)
+    log_uri: str | None = None
 
     def build_task(self) -> Task:
         """The task object (loss, metrics) for this run's data: built where it is used, since
@@ -61,6 +63,7 @@ def build_run_spec(
     run_name: str,
     resume_from: str | Path | None = None,
     progress: bool = False,
+    log_uri: str | None = None,
 ) -> RunSpec:
     """The spec of a run of `cfg` on the prepared dataset in `data_dir`."""
     data = data_info_for(cfg, data_dir)
@@ -78,4 +81,5 @@ def build_run_spec(
         run_name=run_name,
         resume_from=str(resume_from) if resume_from is not None else None,
         progress=progress,
+        log_uri=log_uri,
     )

@@ -14,6 +14,14 @@ search under the same name cannot silently mix its trials into the first one's. 
 Two searches started at once under one name: the first to lock `.claim` wins, the other is
 refused. A resume unpickles Tune's state (`tune/tuner.pkl`), so state that another user could
 have written (owned by someone else, or group/world-writable) is refused before it is read.
+
+With `tune.storage_path: s3://bucket/prefix` (or gs://) the experiment is
+`s3://bucket/prefix/<name>/`: Ray Tune and Train write `tune/` and checkpoints straight to the
+bucket, trials copy their logs there when they end, and raytrain writes its own files
+(config.yaml, trials.csv, summary.json, report) into a local working copy,
+`<training.output_dir>/<name>/`, and puts each in the bucket. The default Optuna study file
+stays in that working copy (a database the driver alone uses); set `tune.optuna_storage` to a
+shared database to resume from another machine.
 """
 
 from __future__ import annotations
@@ -25,8 +33,18 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.storage import (
+    exists,
+    is_dir,
+    is_remote,
+    join,
+    listdir,
+    read_text,
+    upload_dir,
+    write_bytes,
+)
 from raytrain.config.schema import ExperimentConfig
-from raytrain.config.yaml_io import load_file
+from raytrain.config.yaml_io import loads
 from raytrain.errors import RaytrainError
 
 TUNE_DIR = "tune"
@@ -36,45 +54,73 @@ _HELD: dict[Path, int] = {}
 
 
 def experiment_dir_for(cfg: ExperimentConfig) -> Path:
-    root = Path(cfg.tune.storage_path or cfg.training.output_dir)
-    return (root / cfg.training.name).absolute()
+    """The experiment folder (with a bucket as `tune.storage_path`: its local working copy)."""
+    root = cfg.tune.storage_path or cfg.training.output_dir
+    if is_remote(root):
+        root = cfg.training.output_dir
+    return (Path(root) / cfg.training.name).absolute()
 
 
-def claim(exp: Path, cfg: ExperimentConfig, resume: bool) -> None:
-    """Claim `exp` for this process (start or resume); raise a RaytrainError saying why not.
+def experiment_uri_for(cfg: ExperimentConfig) -> str | None:
+    """`s3://bucket/prefix/<name>` when `tune.storage_path` is a bucket, else None."""
+    root = cfg.tune.storage_path
+    return str(join(root, cfg.training.name)) if root and is_remote(root) else None
 
-    The claim is an exclusive, non-blocking flock on `exp/.claim`, kept until the process
-    ends, so of two searches started at once under one name exactly one passes.
-    `release_claim` undoes it when the search fails before it wrote anything."""
+
+def publish(exp: Path, uri: str | None, *names: str) -> None:
+    """Put the working copy's files (or folders) `names` in the bucket experiment `uri`."""
+    if uri is None:
+        return
+    for name in names:
+        src = exp / name
+        if src.is_dir():
+            upload_dir(src, f"{uri}/{name}")
+        elif src.exists():
+            write_bytes(f"{uri}/{name}", src.read_bytes())
+
+
+def claim(exp: Path | str, cfg: ExperimentConfig, resume: bool) -> None:
+    """Claim `exp` (a folder, or the experiment's URI on object storage) for this process
+    (start or resume); raise a RaytrainError saying why not.
+
+    A local claim is an exclusive, non-blocking flock on `exp/.claim`, kept until the process
+    ends, so of two searches started at once under one name exactly one passes;
+    `release_claim` undoes it when the search fails before it wrote anything. A bucket has no
+    flock: there the claim is the checks alone (and raytrain's local working copy is locked)."""
     name = cfg.training.name
+    taken = (
+        f"experiment '{name}' already exists in {exp}; pass --resume to finish it, "
+        f"or pick another name (--name NAME or training.name)"
+    )
+    remote = is_remote(str(exp))
     if not resume:
+        if remote:
+            if listdir(exp):
+                raise RaytrainError(taken)
+            return
+        exp = Path(exp)
         if exp.exists() and any(p.name != CLAIM for p in exp.iterdir()):
-            raise RaytrainError(
-                f"experiment '{name}' already exists in {exp}; pass --resume to finish it, "
-                f"or pick another name (--name NAME or training.name)"
-            )
+            raise RaytrainError(taken)
         _lock(exp, name)
         if any(p.name != CLAIM for p in exp.iterdir()):  # the winner of a race got here first
             release_claim(exp)
-            raise RaytrainError(
-                f"experiment '{name}' already exists in {exp}; pass --resume to finish it, "
-                f"or pick another name (--name NAME or training.name)"
-            )
+            raise RaytrainError(taken)
         return
-    if not (exp / TUNE_DIR).is_dir():
+    if not is_dir(join(exp, TUNE_DIR)):
         raise RaytrainError(
             f"--resume: no search named '{name}' to resume in {exp} (no {TUNE_DIR}/ folder); "
             f"run without --resume to start it"
         )
-    if (exp / "summary.json").exists():
+    if exists(join(exp, "summary.json")):
         raise RaytrainError(
             f"--resume: the search '{name}' in {exp} already finished (summary.json); its "
-            f"results are in {exp / 'trials.csv'}"
+            f"results are in {join(exp, 'trials.csv')}"
         )
-    check_state_trusted(exp)
-    saved_path = exp / "config.yaml"
-    if saved_path.exists():
-        saved, _ = load_file(saved_path)
+    if not remote:
+        check_state_trusted(Path(exp))
+    saved_path = join(exp, "config.yaml")
+    if exists(saved_path):
+        saved, _ = loads(read_text(saved_path), source=str(saved_path))
         if not isinstance(saved, dict):
             raise RaytrainError(f"{saved_path}: not a saved raytrain config (not a mapping)")
         diff = _differences(saved, cfg.model_dump(mode="json"))
@@ -84,7 +130,8 @@ def claim(exp: Path, cfg: ExperimentConfig, resume: bool) -> None:
                 f"({saved_path}) at {', '.join(diff[:5])}; a resumed search runs its "
                 f"original config: undo the change or start a new name"
             )
-    _lock(exp, name)
+    if not remote:
+        _lock(Path(exp), name)
 
 
 def _lock(exp: Path, name: str) -> None:
@@ -156,14 +203,16 @@ def check_state_trusted(exp: Path) -> None:
         )
 
 
-def saved_trial_ids(exp: Path) -> set[str]:
+def saved_trial_ids(exp: Path | str) -> set[str]:
     """Trial ids in Tune's newest saved experiment state (what a resume will know about)."""
     import json
 
-    states = sorted((exp / TUNE_DIR).glob("experiment_state-*.json"))
+    tune_dir = join(exp, TUNE_DIR)
+    states = [n for n in listdir(tune_dir) if n.startswith("experiment_state-")]
+    states = sorted(n for n in states if n.endswith(".json"))
     if not states:
         return set()
-    data = json.loads(states[-1].read_text())
+    data = json.loads(read_text(join(tune_dir, states[-1])))
     return {json.loads(t)["trial_id"] for t, _ in data.get("trial_data", [])}
 
 

@@ -11,9 +11,13 @@ when their resumed Tune trial ends.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
+
+from raytrain.errors import RaytrainError
+from raytrain.tune.study_url import shown, with_driver
 
 #: Optuna trial user attribute holding the Tune trial id
 TUNE_TRIAL_ATTR = "tune_trial_id"
@@ -94,6 +98,57 @@ class DurableOptunaSearch(OptunaSearch):
                 self._completed_trials.add(tid)
 
 
+#: `tune.optuna_storage: journal:///PATH`: Optuna's journal file (JournalFileBackend), an
+#: append-only log that needs no database server; any other URL is an SQLAlchemy one (RDB).
+JOURNAL = "journal://"
+
+
+def open_storage(url: str) -> Any:
+    """The Optuna storage object a `tune.optuna_storage` URL names."""
+    import optuna
+
+    if url.startswith(JOURNAL):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url[len(JOURNAL) :]).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    url = with_driver(url)
+    if url.startswith("sqlite"):  # concurrent dashboard readers: wait for the lock
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
+    else:  # a server: drop connections it closed while the search waited on trials
+        kwargs = {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def check_study_storage(url: str, study_name: str, resume: bool) -> None:
+    """Before Ray starts: the storage answers, and a new search does not join a study of the
+    same name that an earlier search left in a shared database (one name, one search)."""
+    import optuna
+
+    try:
+        storage = open_storage(url)
+        names = {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+    except Exception as e:  # driver errors differ (psycopg2, pymysql, sqlite3, OSError)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RaytrainError(
+            f"tune.optuna_storage: {shown(url)}: cannot open the study database ({first})"
+        ) from None
+    if not resume and study_name in names:
+        raise RaytrainError(
+            f"tune.optuna_storage: {shown(url)} already holds a study '{study_name}'; pass "
+            f"--resume to finish that search, pick another name (--name), or delete the study "
+            f"(optuna delete-study --study-name {study_name} --storage URL)"
+        )
+
+
+def study_exists(url: str, study_name: str) -> bool:
+    import optuna
+
+    storage = open_storage(url)
+    return study_name in {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+
+
 def fail_orphans(storage_url: str, study_name: str, known: set[str]) -> int:
     """Mark FAIL the Optuna trials still RUNNING whose Tune trial is not in `known` (Tune's
     saved state, before a resume; every trial, after the search): a killed driver asked for
@@ -101,7 +156,7 @@ def fail_orphans(storage_url: str, study_name: str, known: set[str]) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     n = 0
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if frozen.user_attrs.get(TUNE_TRIAL_ATTR) not in known:
@@ -114,8 +169,8 @@ def study_summary(storage_url: str, study_name: str) -> dict[str, Any]:
     """Trial counts by state in a stored study (for the summary and the tests)."""
     import optuna
 
-    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    return {"study_name": study_name, "storage": storage_url, "trials": counts}
+    return {"study_name": study_name, "storage": shown(storage_url), "trials": counts}

@@ -26,6 +26,7 @@ from raytrain.runtime.resources import (
 from raytrain.tasks.resolve import monitor_of, task_name_of
 from raytrain.tune.experiment import (
     experiment_dir_for,
+    experiment_uri_for,
 )
 from raytrain.tune.objectives import objectives_of
 from raytrain.tune.schedulers import SchedulerSpec, scheduler_spec
@@ -36,6 +37,7 @@ from raytrain.tune.searchers import (
     optuna_storage_url,
     search_method,
 )
+from raytrain.tune.study_url import shown
 
 Printer = Callable[[str], None]
 
@@ -77,7 +79,9 @@ class SearchPlan:
 
     @property
     def optuna_storage(self) -> str | None:
-        return optuna_storage_url(self.experiment_dir) if self.method.optuna else None
+        if not self.method.optuna:
+            return None
+        return optuna_storage_url(self.experiment_dir, self.config)
 
     def describe(self, full: bool = False) -> str:
         """The plan as text; `full` adds the resolved config (the dry run prints it)."""
@@ -87,7 +91,7 @@ class SearchPlan:
             objective = f"{objective} (Pareto front; {self.metric} schedules and registers)"
         r = self.resources
         waves = math.ceil(self.expected_trials / max(1, r.max_concurrent_trials))
-        storage = self.optuna_storage or "none (Tune's experiment state only)"
+        storage = shown(self.optuna_storage or "none (Tune's experiment state only)")
         lines = [
             f"experiment   {cfg.training.name} -> {self.experiment_dir}",
             f"model        {cfg.model.architecture} (task: {self.task})"
@@ -122,8 +126,13 @@ class SearchPlan:
                 else ""
             )
             + f") -> about {waves} wave(s)",
-            f"storage      {self.experiment_dir} (tune.shared_storage: "
-            f"{str(cfg.tune.shared_storage).lower()})",
+            (
+                f"storage      {experiment_uri_for(cfg)} (a bucket; working copy "
+                f"{self.experiment_dir})"
+                if experiment_uri_for(cfg)
+                else f"storage      {self.experiment_dir} (tune.shared_storage: "
+                f"{str(cfg.tune.shared_storage).lower()})"
+            ),
             f"optuna       {storage}",
             f"dataset      {self.data_dir or _dataset_of(cfg)}"
             if not cfg.objective

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.storage import is_dir
 from raytrain.config.search_space import SearchSpace
 from raytrain.data.manifest import atomic_write_text
 
@@ -41,12 +42,19 @@ def _status(r: Any) -> str:
 
 
 def collect_trials(
-    results: Any, space: SearchSpace, metric: str, mode: str, also: tuple[str, ...] = ()
+    results: Any,
+    space: SearchSpace,
+    metric: str,
+    mode: str,
+    also: tuple[str, ...] = (),
+    scheme: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """One row per trial, the best (trial, epoch) whose checkpoint is on disk, and the errors.
 
     Checkpoints are kept by score (`num_to_keep`), so the best epoch's usually is; the check
     for the folder makes a missing one fall back to the trial's next best epoch, not crash.
+    `scheme` ("s3", "gs"): the search ran on object storage, where Ray's checkpoint paths are
+    bucket paths without the scheme.
     """
     sign = 1 if mode == "max" else -1
     trials, errors = [], []
@@ -63,7 +71,7 @@ def collect_trials(
             df = None
         if df is not None and "checkpoint_path" not in df and r.best_checkpoints:
             # in-trial runs report checkpoints to Tune itself: find them by epoch
-            paths = {m.get("epoch"): c.path for c, m in r.best_checkpoints}
+            paths = {m.get("epoch"): _uri(c.path, scheme) for c, m in r.best_checkpoints}
             df = df.assign(checkpoint_path=df["epoch"].map(paths))
         top = None if df is None else _best_epoch(df, metric, sign)
         if top is not None:
@@ -73,9 +81,8 @@ def collect_trials(
                 if m in top and top[m] == top[m]:
                     row[m] = float(top[m])
             if "checkpoint_path" in df:
-                saved = df[
-                    df["checkpoint_path"].map(lambda p: isinstance(p, str) and Path(p).is_dir())
-                ]
+                df = df.assign(checkpoint_path=df["checkpoint_path"].map(lambda p: _uri(p, scheme)))
+                saved = df[df["checkpoint_path"].map(lambda p: isinstance(p, str) and is_dir(p))]
                 pick = _best_epoch(saved, metric, sign)
                 if pick is not None and (
                     best is None or sign * pick[metric] > sign * best["value"]
@@ -89,6 +96,12 @@ def collect_trials(
                     }
         trials.append(row)
     return trials, best, errors
+
+
+def _uri(path: Any, scheme: str | None) -> Any:
+    if scheme and isinstance(path, str) and path and "://" not in path:
+        return f"{scheme}://{path.lstrip('/')}"
+    return path
 
 
 def format_table(trials: list[dict[str, Any]]) -> str:

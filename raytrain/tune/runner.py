@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from raytrain.artifacts.storage import check_writable, is_remote, join
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
@@ -37,12 +38,16 @@ from raytrain.tune.experiment import (
     TUNE_DIR,
     claim,
     experiment_dir_for,
+    experiment_uri_for,
+    publish,
     release_claim,
     saved_trial_ids,
 )
 from raytrain.tune.objectives import derived_callback, derived_needed, pareto_front
 from raytrain.tune.plan import Printer, SearchPlan, plan_search
 from raytrain.tune.results import SearchResult, collect_trials, format_table, write_trials_csv
+from raytrain.tune.searchers import search_method
+from raytrain.tune.study_url import shown
 from raytrain.tune.trainable import make_trainable, shared_datasets
 
 
@@ -60,12 +65,30 @@ def run_search(
 
     exp = (experiment_dir or experiment_dir_for(cfg)).absolute()
     check_places(cfg)  # paths read and written, before anything is created
-    claim(exp, cfg, resume)  # a name clash fails before Ray starts
+    uri = None if experiment_dir else experiment_uri_for(cfg)  # a bucket: s3://, gs://
+    if uri:  # endpoint, credentials, bucket and permission, before anything runs
+        check_writable(uri, "tune.storage_path")
+    if cfg.export.register_best and is_remote(cfg.export.registry_dir):
+        check_writable(cfg.export.registry_dir, "export.registry_dir")
+    claim(uri or exp, cfg, resume)  # a name clash fails before Ray starts
     try:
+        if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database
+            from raytrain.tune.optuna_store import check_study_storage
+
+            check_study_storage(cfg.tune.optuna_storage, cfg.training.name, resume)
+        elif uri and resume and search_method(cfg).optuna and not (exp / "optuna.db").exists():
+            raise RaytrainError(
+                f"--resume: the Optuna study of '{cfg.training.name}' is in {exp / 'optuna.db'} "
+                f"on the machine that started the search, not here; resume there, or set "
+                f"tune.optuna_storage to a shared database for the searches to come"
+            )
         cpus, gpus = cluster_resources(address, verbose)
-        check_storage(
-            cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
-        )
+        if uri is None:
+            check_storage(
+                cfg.tune.storage_path or cfg.training.output_dir,
+                cfg.tune.shared_storage,
+                alive_nodes(),
+            )
         plan = plan_search(cfg, cluster_cpus=cpus, cluster_gpus=gpus, experiment_dir=exp)
         exp.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
@@ -80,13 +103,21 @@ def run_search(
         if data is not None:
             echo(f"data: {format_report(data)}")
         if plan.optuna_storage:
-            echo(f"optuna study '{cfg.training.name}': optuna-dashboard {plan.optuna_storage}")
+            echo(
+                f"optuna study '{cfg.training.name}': optuna-dashboard {shown(plan.optuna_storage)}"
+            )
+            if uri and not cfg.tune.optuna_storage:
+                echo(
+                    "note: the study file stays on this machine (the results go to "
+                    f"{uri}); --resume from another machine needs tune.optuna_storage"
+                )
         url = dashboard_url()
         echo(f"ray dashboard: {url}" if url else "ray dashboard: not running (needs ray[default])")
         if not resume:
             atomic_write_text(
                 exp / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
             )
+            publish(exp, uri, "config.yaml")
     except BaseException:
         release_claim(exp)  # nothing written yet: the name is free again
         raise
@@ -102,9 +133,12 @@ def run_search(
             start_janitor = None
         janitor = start_janitor() if start_janitor is not None else None
     with _settled(janitor):
-        results = _fit(cfg, plan, exp, echo, resume, tune_env, janitor)
+        results = _fit(cfg, plan, exp, uri, echo, resume, tune_env, janitor)
     others = tuple(m for m, _ in plan.objectives[1:])
-    trials, best, errors = collect_trials(results, plan.space, plan.metric, plan.mode, others)
+    scheme = uri.partition("://")[0] if uri else None
+    trials, best, errors = collect_trials(
+        results, plan.space, plan.metric, plan.mode, others, scheme=scheme
+    )
     if cfg.objective:  # nothing to register: the best trial by its reports
         from raytrain.tune.function_trainable import best_of
 
@@ -121,6 +155,7 @@ def run_search(
             t["pareto"] = i in front
         result.pareto_front = [trials[i] for i in sorted(front)]
     write_trials_csv(exp / "trials.csv", trials)
+    publish(exp, uri, "trials.csv")
     echo("\n" + format_table(trials))
     if result.pareto_front:
         names = ", ".join(f"{m} ({md})" for m, md in plan.objectives)
@@ -142,7 +177,7 @@ def run_search(
         from raytrain.artifacts.registry import register_run
         from raytrain.data.provenance import data_provenance
 
-        source = {"experiment": str(exp), "trial": best["trial"], "epoch": best["epoch"]}
+        source = {"experiment": uri or str(exp), "trial": best["trial"], "epoch": best["epoch"]}
         entry = register_run(
             cfg,
             best["checkpoint_path"],
@@ -151,12 +186,13 @@ def run_search(
             data=data_provenance(plan.data_dir),
         )
         result.registered = entry
-        folder = Path(cfg.export.registry_dir) / entry["path"]
+        folder = join(cfg.export.registry_dir, entry["path"])
         echo(f"registered {entry['name']} v{entry['version']} -> {folder}")
         for f in sorted(entry["files"]):
-            echo(f"  {folder / f}")
+            echo(f"  {join(folder, f)}")
     summary = {
-        "experiment_dir": str(exp),
+        "experiment_dir": uri or str(exp),
+        "working_copy": str(exp) if uri else None,
         "metric": plan.metric,
         "mode": plan.mode,
         "best": best,
@@ -171,18 +207,20 @@ def run_search(
         "scheduler": plan.scheduler.name,
         "objectives": [{"metric": m, "mode": md} for m, md in plan.objectives],
         "pareto_front": [t["trial"] for t in result.pareto_front],
-        "optuna_storage": plan.optuna_storage,
+        "optuna_storage": shown(plan.optuna_storage) if plan.optuna_storage else None,
         "resumed": resume,
         "data": data,
         "wall_time_s": time.time() - t0,
     }
     atomic_write_text(exp / "summary.json", json.dumps(summary, indent=2, default=str))
+    publish(exp, uri, "summary.json")
     if cfg.logging.visualizations:
         from raytrain.viz.report import write_report
         from raytrain.viz.run import run_safely
 
         run_safely(write_report, exp)
         if (exp / "report.html").exists():
+            publish(exp, uri, "report.html", "search_plots")
             echo(f"report: {exp / 'report.html'}")
     return result
 
@@ -204,6 +242,7 @@ def _fit(
     cfg: ExperimentConfig,
     plan: SearchPlan,
     exp: Path,
+    uri: str | None,
     echo: Printer,
     resume: bool,
     tune_env: dict[str, str],
@@ -223,7 +262,7 @@ def _fit(
             plan.space,
             str(plan.data_dir),
             plan.resources,
-            str(exp),
+            uri or str(exp),
             shared_datasets(cfg, plan.space, plan.data_dir),
             janitor,
         )
@@ -259,7 +298,10 @@ def _fit(
         stop = epoch_budget(cfg.tune.epoch_budget)
     run_config = tune.RunConfig(
         name=TUNE_DIR,
-        storage_path=str(exp),
+        storage_path=uri or str(exp),  # a bucket: Tune and Train write there directly
+        # on a bucket, Tune uploads its experiment state every sync_period (default 300 s):
+        # every 2 s instead, so a killed driver's --resume does not rerun finished trials
+        **({"sync_config": tune.SyncConfig(sync_period=2)} if uri else {}),
         verbose=1,
         callbacks=callbacks,
         stop=stop,
@@ -277,13 +319,16 @@ def _fit(
         ),
     )
     if resume:
-        echo(f"resuming {exp / TUNE_DIR}")
-        if plan.optuna_storage and (exp / "optuna.db").exists():
-            from raytrain.tune.optuna_store import fail_orphans
+        echo(f"resuming {join(uri or exp, TUNE_DIR)}")
+        if plan.optuna_storage:
+            from raytrain.tune.optuna_store import fail_orphans, study_exists
 
-            fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(exp))
+            if (exp / "optuna.db").exists() or (
+                cfg.tune.optuna_storage and study_exists(plan.optuna_storage, cfg.training.name)
+            ):
+                fail_orphans(plan.optuna_storage, cfg.training.name, saved_trial_ids(uri or exp))
         tuner = tune.Tuner.restore(
-            str(exp / TUNE_DIR),
+            str(join(uri or exp, TUNE_DIR)),
             trainable,
             resume_unfinished=True,
             resume_errored=True,

@@ -135,21 +135,19 @@ def check_method(method: SearchMethod, ctx: SearchContext) -> None:
             )
 
 
-def optuna_storage_url(experiment_dir: Path) -> str:
-    """The Optuna study's database: a file in the experiment folder, which `optuna-dashboard`
+def optuna_storage_url(experiment_dir: Path, cfg: ExperimentConfig | None = None) -> str:
+    """The Optuna study's storage: `tune.optuna_storage` (a database several drivers and
+    optuna-dashboard share), else a file in the experiment folder, which `optuna-dashboard`
     opens and which survives the driver (the sampler's history on resume)."""
+    if cfg is not None and cfg.tune.optuna_storage:
+        return cfg.tune.optuna_storage
     return f"sqlite:///{experiment_dir / 'optuna.db'}"
 
 
 def _optuna(ctx: SearchContext, sampler: Any) -> Any:
-    import optuna
+    from raytrain.tune.optuna_store import DurableOptunaSearch, open_storage
 
-    from raytrain.tune.optuna_store import DurableOptunaSearch
-
-    storage = optuna.storages.RDBStorage(
-        optuna_storage_url(ctx.experiment_dir),
-        engine_kwargs={"connect_args": {"timeout": 30}},
-    )
+    storage = open_storage(optuna_storage_url(ctx.experiment_dir, ctx.cfg))
     metric: Any = ctx.metric
     mode: Any = ctx.mode
     if ctx.multi_objective:

@@ -3,9 +3,11 @@ trial itself (one worker) or a TorchTrainer worker group over it (DDP)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from raytrain.artifacts.storage import is_remote, join
 from raytrain.config.load import apply_overrides, validate
 from raytrain.config.schema import ExperimentConfig
 from raytrain.config.search_space import SearchSpace
@@ -60,8 +62,14 @@ def make_trainable(
         trial_id = tune.get_context().get_trial_id()
         if datasets is not None:  # shared by the search: augment as if this trial were alone
             datasets = scope_passes(datasets, trial_id)
-        trials_dir = Path(experiment_dir) / "trials"
-        spec = build_run_spec(cfg, data_dir, log_dir=trials_dir / trial_id, run_name=trial_id)
+        trials_dir = join(experiment_dir, "trials")
+        log_dir, log_uri = trials_dir, None
+        if is_remote(experiment_dir):  # logs on this node, copied to the bucket at the end
+            log_uri = f"{trials_dir}/{trial_id}"
+            log_dir = Path(tempfile.gettempdir()) / "raytrain-trials" / cfg.training.name
+        spec = build_run_spec(
+            cfg, data_dir, log_dir=Path(log_dir) / trial_id, run_name=trial_id, log_uri=log_uri
+        )
         if in_trial:  # one worker: run the loop right here, no worker group to start
             run_in_trial(spec, datasets=datasets)
             return

@@ -417,7 +417,8 @@ CASES: list[Case] = [
     Case(
         "remote_storage_uri",
         ["tune", "{d}/c.yaml"],
-        r"tune\.storage_path: s3://bucket/x: remote storage URIs are not supported",
+        # no endpoint answers here (or the bucket is not ours): refused before Ray starts
+        r"tune\.storage_path: s3://bucket/x/\S+: ",
         files={"c.yaml": TRAIN_CFG + "tune: {storage_path: 's3://bucket/x'}\n"},
     ),
     Case(

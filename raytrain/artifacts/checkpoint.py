@@ -57,7 +57,7 @@ def read_meta_json(folder: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise RaytrainError(f"{path}: unreadable checkpoint metadata ({e})") from None
     if not isinstance(meta, dict):
-        raise RaytrainError(f"{path}: checkpoint metadata is not a JSON object")
+        raise RaytrainError(f"{path}: checkpoint metadata is not a mapping")
     return meta
 
 

@@ -158,13 +158,9 @@ def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[st
     if register:
         writes["export.registry_dir"] = cfg.export.registry_dir
     for key, value in writes.items():
-        if "://" in value:
-            if key == "export.registry_dir":
-                continue  # the registry's own storage layer says what it supports
-            raise RaytrainError(
-                f"{key}: {value}: remote storage URIs are not supported yet; mount the bucket "
-                f"(EFS, NFS, gcsfuse) on every node and set tune.shared_storage: true"
-            )
+        if "://" in value:  # object storage: checked by a write when the search starts
+            lines.append(f"writes {key}: {value}")
+            continue
         _check_writable(Path(value).expanduser(), key)
         lines.append(f"writes {key}: {Path(value).expanduser().absolute()}")
     return list(dict.fromkeys(lines))

@@ -90,7 +90,8 @@ def test_commands_read_and_write_the_bucket(s3: str, tmp_path: Path) -> None:
     assert not model.training
 
     from click.testing import CliRunner
-    from raytrain.cli.main import main
+
+    from raytrain.cli.app import main
 
     def cli(*args: str):  # in this process: the commands, not torch's import time, are tested
         res = CliRunner().invoke(main, list(args))

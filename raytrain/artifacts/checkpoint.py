@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from raytrain.data.manifest import fsync_path
 from raytrain.errors import RaytrainError
 from raytrain.models import DataInfo, create_model
 
@@ -150,14 +151,6 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), meta
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def replace_folder(source: str | Path, dest: str | Path) -> Path:
     """Copy checkpoint folder `source` to `dest`, replacing what is there as one step.
 
@@ -171,13 +164,13 @@ def replace_folder(source: str | Path, dest: str | Path) -> Path:
     try:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
         for p in sorted(tmp.rglob("*"), reverse=True):
-            _fsync(p)
-        _fsync(tmp)
+            fsync_path(p)
+        fsync_path(tmp)
         if dest.exists():
             old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
             os.replace(dest, old)
         os.replace(tmp, dest)
-        _fsync(dest.parent)
+        fsync_path(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and not dest.exists():

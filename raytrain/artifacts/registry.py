@@ -54,7 +54,6 @@ from raytrain.artifacts.export import (
 from raytrain.artifacts.registry_index import (
     ENTRY_FILE,
     INDEX,
-    fsync_path,
     fsync_tree,
     read_index,
     version_folders,
@@ -63,7 +62,7 @@ from raytrain.artifacts.registry_index import (
 from raytrain.artifacts.storage import is_remote
 from raytrain.artifacts.version_files import build_version
 from raytrain.config.schema import ExperimentConfig
-from raytrain.data.manifest import sha256_file
+from raytrain.data.manifest import fsync_path, sha256_file
 from raytrain.errors import RaytrainError, did_you_mean
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from raytrain.data.manifest import atomic_write_text, fsync_path
 from raytrain.errors import RaytrainError
 
 INDEX = "registry.json"
@@ -211,15 +210,6 @@ def rebuild_index(root: Path) -> dict[str, Any]:
     return index
 
 
-def fsync_path(path: Path) -> None:
-    """fsync a file or a folder (a folder: so a rename inside it is durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_tree(folder: Path) -> None:
     """fsync every file in `folder` and the folder itself (before it is renamed into place)."""
     for p in folder.iterdir():
@@ -230,15 +220,5 @@ def fsync_tree(folder: Path) -> None:
 
 def write_index(root: Path, index: dict[str, Any]) -> None:
     """Temp file + fsync + rename + fsync of the folder."""
-    path = root / INDEX
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{INDEX}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(index, indent=2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(root / INDEX, json.dumps(index, indent=2))
     fsync_path(root)

@@ -83,6 +83,15 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a folder (a folder: so a rename inside it is durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
     path = Path(path)

@@ -61,9 +61,13 @@ def _keep_on_loopback() -> None:
     """Ray resolves 127.0.0.1 to the machine's routable address unless it runs in its
     single-machine mode (what it uses on macOS and Windows); switch that mode on for the Ray
     started here, in this process and (through the environment) the processes it starts."""
-    from ray._private import ray_constants
+    try:
+        from ray._private import ray_constants
 
-    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+        env_var = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    except (ImportError, AttributeError):  # another Ray: its default addresses it is
+        return
+    os.environ[env_var] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 

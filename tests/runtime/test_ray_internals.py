@@ -70,6 +70,15 @@ def test_the_private_methods_raytrain_overrides_still_exist() -> None:
         assert callable(getattr(TorchTrainer, method, None)), f"TorchTrainer.{method} is gone"
 
 
+def test_the_single_machine_switch_raytrain_uses_still_exists() -> None:
+    """`raytrain.runtime.session` keeps a Ray it starts on 127.0.0.1 through Ray's
+    single-machine switch; without these two names it would listen on every interface."""
+    from ray._private import ray_constants
+
+    assert isinstance(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, str)
+    assert isinstance(ray_constants.ENABLE_RAY_CLUSTER, bool)
+
+
 def test_the_ray_data_loggers_raytrain_quiets_still_exist() -> None:
     """`raytrain train` filters these loggers by name; a renamed module would bring the
     per-dataset chatter back without an error."""

@@ -40,7 +40,7 @@ def _with_pid_file(inner: Any, pid_dir: str) -> Any:
         import ray.train
 
         rank = ray.train.get_context().get_world_rank()
-        log = Path(config["log_dir"]) / "training_log.csv"
+        log = Path(config["spec"].log_dir) / "training_log.csv"
         rows = max(0, log.read_text().count("\n") - 1) if log.exists() else 0
         with open(os.path.join(pid_dir, f"rank{rank}.pid"), "a") as f:
             f.write(f"{os.getpid()} {rows}\n")

@@ -70,18 +70,18 @@ def run_search(
         check_writable(uri, "tune.storage_path")
     if cfg.export.register_best and is_remote(cfg.export.registry_dir):
         check_writable(cfg.export.registry_dir, "export.registry_dir")
+    if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database: up, free
+        from raytrain.tune.optuna_store import check_study_storage
+
+        check_study_storage(cfg.tune.optuna_storage, cfg.training.name, resume)
+    elif uri and resume and search_method(cfg).optuna and not (exp / "optuna.db").exists():
+        raise RaytrainError(
+            f"--resume: the Optuna study of '{cfg.training.name}' is in {exp / 'optuna.db'} "
+            f"on the machine that started the search, not here; resume there, or set "
+            f"tune.optuna_storage to a shared database for the searches to come"
+        )
     claim(uri or exp, cfg, resume)  # a name clash fails before Ray starts
     try:
-        if cfg.tune.optuna_storage and search_method(cfg).optuna:  # a shared database
-            from raytrain.tune.optuna_store import check_study_storage
-
-            check_study_storage(cfg.tune.optuna_storage, cfg.training.name, resume)
-        elif uri and resume and search_method(cfg).optuna and not (exp / "optuna.db").exists():
-            raise RaytrainError(
-                f"--resume: the Optuna study of '{cfg.training.name}' is in {exp / 'optuna.db'} "
-                f"on the machine that started the search, not here; resume there, or set "
-                f"tune.optuna_storage to a shared database for the searches to come"
-            )
         cpus, gpus = cluster_resources(address, verbose)
         if uri is None:
             check_storage(

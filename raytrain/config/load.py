@@ -125,11 +125,13 @@ def _format_errors(
     out = []
     for e in err.errors():
         # pydantic puts union-member tags into loc ('list[TransformSpec]'); they are not keys.
-        loc = tuple(
-            p
-            for p in prefix + tuple(e["loc"])
-            if not (isinstance(p, str) and ("[" in p or p.startswith("literal")))
-        )
+        raw = prefix + tuple(e["loc"])
+        loc = (
+            tuple(
+                p for p in raw if not (isinstance(p, str) and ("[" in p or p.startswith("literal")))
+            )
+            or raw
+        )  # a user's key that looks like a tag (say '[') is still the key
         path = ".".join(str(p) for p in loc) or "(top level)"
         line = _line(lines, loc)
         where = f"{source}:{line}" if line else source

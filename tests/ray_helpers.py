@@ -84,3 +84,70 @@ def stop_node(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):  # what is left of the group
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
+
+
+# -- a driver killed with SIGKILL, then resumed ------------------------------------------------
+def saved_trials(tune_dir: Path | str) -> list[dict]:
+    """Trials in the newest `experiment_state-*.json` Tune saved in `tune_dir` (a folder or a
+    bucket URI); [] while there is none, or it is caught mid-write (read again next time)."""
+    import json
+
+    from raytrain.artifacts import storage
+
+    tune_dir = str(tune_dir)
+    try:
+        names = sorted(n for n in storage.listdir(tune_dir) if n.startswith("experiment_state"))
+        data = json.loads(storage.read_text(f"{tune_dir}/{names[-1]}")) if names else {}
+    except (OSError, ValueError):
+        return []
+    return [json.loads(t) for t, _ in data.get("trial_data", [])]
+
+
+def terminated(tune_dir: Path | str) -> set[str]:
+    """Ids of the trials Tune's newest saved state records as TERMINATED."""
+    return {t["trial_id"] for t in saved_trials(tune_dir) if t.get("status") == "TERMINATED"}
+
+
+def kill_driver_when(
+    cmd: list[str], env: dict[str, str], log: Path, ready, limit_s: float = 420
+) -> None:
+    """Start the driver `cmd` (output to `log`) and SIGKILL it as soon as `ready()` holds.
+    `limit_s` guards against a hang; it is not a timing assertion."""
+    import time
+
+    with log.open("w") as out:
+        driver = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + limit_s
+            while not ready():
+                assert driver.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"not ready after {limit_s:g} s"
+                time.sleep(0.3)
+            os.kill(driver.pid, signal.SIGKILL)
+            driver.wait()
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+    assert driver.returncode == -signal.SIGKILL
+
+
+def run_to_end(
+    cmd: list[str], env: dict[str, str], limit_s: float = 600, explain: list[str] | None = None
+) -> str:
+    """Run `cmd` to its end; its output (stdout and stderr together), asserting exit code 0.
+    On a hang past `limit_s` the test fails with the output so far and that of the command
+    `explain` (say `ray status -v`: what the cluster was waiting for)."""
+    import pytest
+
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        seen = subprocess.run(explain, env=env, capture_output=True, text=True) if explain else None
+        pytest.fail(f"{' '.join(cmd[-3:])} hung:\n{out[-4000:]}\n{seen.stdout if seen else ''}")
+    assert proc.returncode == 0, out[-6000:]
+    return out

@@ -13,18 +13,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
+from ray_helpers import BIN, kill_driver_when, run_to_end, terminated
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 NUM_TRIALS = 5
 
 CONFIG = """
@@ -50,23 +47,6 @@ def _env() -> dict[str, str]:
     return {**os.environ, "RAY_ADDRESS": "local", "PYTHONUNBUFFERED": "1"}
 
 
-def _terminated(tune_dir: Path) -> set[str]:
-    """Trial ids that Tune's newest saved experiment state records as TERMINATED."""
-    states = sorted(tune_dir.glob("experiment_state-*.json"))
-    if not states:
-        return set()
-    try:
-        data = json.loads(states[-1].read_text())
-    except (json.JSONDecodeError, OSError):  # caught mid-rename: read again next time
-        return set()
-    done = set()
-    for trial_json, _ in data["trial_data"]:
-        trial = json.loads(trial_json)
-        if trial.get("status") == "TERMINATED":
-            done.add(trial["trial_id"])
-    return done
-
-
 def _optuna_trials(exp: Path) -> list[optuna.trial.FrozenTrial]:
     study = optuna.load_study(study_name="killed", storage=f"sqlite:///{exp / 'optuna.db'}")
     return study.get_trials(deepcopy=False)
@@ -76,25 +56,12 @@ def test_kill_9_then_resume_finishes_the_search(tmp_path: Path) -> None:
     cfg = tmp_path / "space.yaml"
     cfg.write_text(CONFIG.format(out=tmp_path / "results", n=NUM_TRIALS))
     exp = tmp_path / "results" / "killed"
-    log = (tmp_path / "first.log").open("w")
-    driver = subprocess.Popen(
-        [str(BIN / "raytrain"), "tune", str(cfg)], env=_env(), stdout=log, stderr=log
+    first = [str(BIN / "raytrain"), "tune", str(cfg)]
+    kill_driver_when(
+        first, _env(), tmp_path / "first.log", lambda: len(terminated(exp / "tune")) >= 2
     )
-    try:
-        deadline = time.monotonic() + 420  # a guard against a hang, not a timing assertion
-        while len(_terminated(exp / "tune")) < 2:
-            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no two trials finished"
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait()
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-        log.close()
-    assert driver.returncode == -signal.SIGKILL
     assert not (exp / "summary.json").exists()
-    finished = _terminated(exp / "tune")
+    finished = terminated(exp / "tune")
     logs_before = {t: (exp / "trials" / t / "training_log.csv").read_text() for t in finished}
     told_before = {t.number: t.values for t in _optuna_trials(exp) if t.state.name == "COMPLETE"}
     assert len(told_before) >= 2
@@ -106,13 +73,7 @@ def test_kill_9_then_resume_finishes_the_search(tmp_path: Path) -> None:
     assert clash.returncode == 2
     assert "experiment 'killed' already exists" in clash.stderr and "--resume" in clash.stderr
 
-    resumed = subprocess.run(
-        [str(BIN / "raytrain"), "tune", str(cfg), "--resume"],
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:] + resumed.stdout[-3000:]
+    resumed = run_to_end([*first, "--resume"], _env())
     summary = json.loads((exp / "summary.json").read_text())
     assert summary["resumed"] is True
     with (exp / "trials.csv").open() as f:
@@ -138,7 +99,7 @@ def test_kill_9_then_resume_finishes_the_search(tmp_path: Path) -> None:
     for number, values in told_before.items():
         assert complete[number].values == values
     assert {t.user_attrs["tune_trial_id"] for t in complete.values()} == set(ids)
-    assert "resuming" in resumed.stdout
+    assert "resuming" in resumed
 
     again = subprocess.run(
         [str(BIN / "raytrain"), "tune", str(cfg), "--resume"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from ray_helpers import kill_driver_when, run_to_end, terminated
 from servers import optuna_dashboard, postgres_server
 
 from raytrain.config.load import validate
@@ -77,19 +77,6 @@ export: {{registry_dir: {out}/models, onnx: false}}
 """
 
 
-def _terminated(tune_dir: Path) -> set[str]:
-    states = sorted(tune_dir.glob("experiment_state-*.json"))
-    try:
-        data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
-    except (json.JSONDecodeError, OSError):
-        return set()
-    return {
-        json.loads(t)["trial_id"]
-        for t, _ in data["trial_data"]
-        if json.loads(t).get("status") == "TERMINATED"
-    }
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())
@@ -103,32 +90,14 @@ def test_killed_search_resumes_its_study_from_postgresql(tmp_path: Path) -> None
         cfg = tmp_path / "space.yaml"
         cfg.write_text(CONFIG.format(out=tmp_path / "results", n=n, db=db))
         exp = tmp_path / "results" / "pgkilled"
-        log = (tmp_path / "first.log").open("w")
-        driver = subprocess.Popen([*RAYTRAIN, "tune", str(cfg)], env=env, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 300
-            while not _terminated(exp / "tune"):
-                assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "no trial finished"
-                time.sleep(0.2)
-            os.kill(driver.pid, signal.SIGKILL)
-            driver.wait()
-        finally:
-            if driver.poll() is None:
-                driver.kill()
-            log.close()
+        first = [*RAYTRAIN, "tune", str(cfg)]
+        kill_driver_when(first, env, tmp_path / "first.log", lambda: terminated(exp / "tune"), 300)
         assert not (exp / "optuna.db").exists()  # the study is in PostgreSQL, not a file
         before = optuna.load_study(study_name="pgkilled", storage=open_storage(db)).get_trials()
         told = {t.number: t.values for t in before if t.state.name == "COMPLETE"}
         assert told
 
-        resumed = subprocess.run(
-            [*RAYTRAIN, "tune", str(cfg), "--resume"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert resumed.returncode == 0, resumed.stderr[-3000:] + resumed.stdout[-3000:]
+        run_to_end([*first, "--resume"], env)
         with (exp / "trials.csv").open() as f:
             ids = [r["trial"] for r in csv.DictReader(f)]
         assert len(ids) == len(set(ids)) == n

@@ -37,6 +37,7 @@ from raytrain.runtime.resources import (
 from raytrain.runtime.trainer import build_trainer
 from raytrain.tasks.resolve import task_name_of
 from raytrain.train.spec import RunSpec, build_run_spec
+from raytrain.viz.held_out import TEST_PLOTS_DIR
 
 #: the file by which Ray Train restores a run's checkpoint records on resume (Ray 2.60)
 RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"
@@ -135,7 +136,8 @@ def run_training(
         replace_folder(source, folder)  # a resumed run's earlier copy is replaced whole
     result = TrainResult(run_dir, metrics, best_dir, final_dir)
     echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
-    result.test_metrics = score_test_split(best_dir, data_dir, echo)
+    plots = run_dir / TEST_PLOTS_DIR if cfg.logging.visualizations else None
+    result.test_metrics = score_test_split(best_dir, data_dir, echo, plots)
     if register:
         from raytrain.artifacts.registry import register_run
         from raytrain.data.provenance import data_provenance

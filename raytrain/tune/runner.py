@@ -49,6 +49,7 @@ from raytrain.tune.results import SearchResult, collect_trials, format_table, wr
 from raytrain.tune.searchers import search_method
 from raytrain.tune.study_url import shown
 from raytrain.tune.trainable import make_trainable, shared_datasets
+from raytrain.viz.held_out import TEST_PLOTS_DIR
 
 
 def run_search(
@@ -172,7 +173,11 @@ def run_search(
         f" params={json.dumps(best['params'], default=str)}"
     )
     if not cfg.objective:  # a user's function has no checkpoint or test split of ours
-        result.test_metrics = score_test_split(best["checkpoint_path"], plan.data_dir, echo)
+        # the test split's plots come from this same pass, into the experiment folder
+        plots = exp / TEST_PLOTS_DIR if cfg.logging.visualizations else None
+        result.test_metrics = score_test_split(best["checkpoint_path"], plan.data_dir, echo, plots)
+        if plots is not None and plots.is_dir():
+            publish(exp, uri, TEST_PLOTS_DIR)
     if cfg.export.register_best and not cfg.objective:
         from raytrain.artifacts.registry import register_run
         from raytrain.data.provenance import data_provenance

@@ -3,7 +3,9 @@
 The page is a single file: every PNG is embedded as base64 and the styling is inline, so it can
 be mailed, attached to a ticket or opened from a cluster's shared disk with no server, no
 network and no JavaScript library. It shows what a reviewer asks first: what was searched,
-which trial won and with which config, how every trial did, and every plot the run produced.
+which trial won and with which config, how every trial did, and every plot the run produced —
+the best checkpoint's plots on the test split (`test_visualizations/`) first when there are any,
+then the best trial's own, drawn from its last epoch's validation pass.
 
 The only script is a few inline lines that record, once the page has loaded, how many images
 decoded (`<body data-images-loaded=... data-images-total=...>`); a headless browser test reads
@@ -23,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from raytrain.viz.held_out import LABEL, TEST_PLOTS_DIR, read_source
 from raytrain.viz.search import SEARCH_PLOTS, Experiment, read_experiment, write_search_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -124,12 +127,16 @@ def find_pngs(exp: Experiment, search_dir: Path) -> list[tuple[str, list[Path]]]
         ("Search plots", take([search_dir / n for n in SEARCH_PLOTS])),
         ("Search plots (other)", take(sorted(search_dir.glob("*.png")))),
     ]
+    held_out = exp.path / TEST_PLOTS_DIR
+    if held_out.is_dir():  # the best checkpoint on the test split, before validation's plots
+        groups.append((_held_out_title(held_out), take(sorted(held_out.glob("*.png")))))
     best = exp.best_trial
     if best:
         for sub in ("visualizations", "analysis"):
             folder = exp.path / "trials" / best / sub
             found = sorted(folder.rglob("*.png")) if folder.is_dir() else []
-            groups.append((f"Best trial {best}: {sub}/", take(found)))
+            note = " (validation split, last epoch)" if sub == "visualizations" else ""
+            groups.append((f"Best trial {best}: {sub}/{note}", take(found)))
     rest = []
     for root, dirs, files in os.walk(exp.path, followlinks=False):
         dirs.sort()
@@ -138,9 +145,23 @@ def find_pngs(exp: Experiment, search_dir: Path) -> list[tuple[str, list[Path]]]
     return [(title, paths) for title, paths in groups if paths]
 
 
+def _held_out_title(folder: Path) -> str:
+    """The heading of the test-split plots: the label, and what `source.json` says they show."""
+    src = read_source(folder)
+    said = []
+    if src.get("checkpoint_epoch") is not None:
+        said.append(f"checkpoint of epoch {src['checkpoint_epoch']}")
+    if src.get("num_examples") is not None:
+        said.append(f"{src['num_examples']} test examples")
+    detail = f" ({', '.join(said)})" if said else ""
+    return f"{LABEL[0].upper()}{LABEL[1:]}: {TEST_PLOTS_DIR}/{detail}"
+
+
 def _caption(path: Path, exp: Experiment) -> str:
     rel = path.relative_to(exp.path) if path.is_relative_to(exp.path) else path
     text = SEARCH_CAPTIONS.get(path.name) if path.parent.name == "search_plots" else None
+    if text is None and rel.parts[:1] == (TEST_PLOTS_DIR,):
+        text = f"{LABEL[0].upper()}{LABEL[1:]}: {path.stem.replace('_', ' ')}"
     if text is None and rel.parts[:1] == ("trials",) and len(rel.parts) > 2:
         text = f"Trial {rel.parts[1]}: {path.stem.replace('_', ' ')}"
     text = text or path.stem.replace("_", " ")

@@ -4,6 +4,7 @@ valid image, TensorBoard events, and a wandb offline run holding the logged metr
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import matplotlib.image
@@ -102,6 +103,41 @@ logging: {{use_wandb: true, wandb_mode: offline}}
     assert [row["val_loss"] for row in history] == pytest.approx(
         [float(r["val_loss"]) for r in logged]
     )
+
+
+def test_test_split_plots_come_from_the_best_checkpoint(
+    ray_start_2_cpus: None, tmp_path: Path
+) -> None:
+    """The best epoch is the first (monitor: epoch, min) of two; validation has 16 rows, test
+    24: test_visualizations/ holds epoch 1's predictions on the 24 test rows, and the run's
+    visualizations/ still show the last epoch's validation pass."""
+    cfg = load_config_text(f"""
+training: {{name: held_out, output_dir: {tmp_path}}}
+dataset: {{batch_size: 8, sample: {{num_train: 48, num_val: 16, num_test: 24, image_size: 32}}}}
+model: {{architecture: cnn_classifier, base_filters: 4, num_blocks: 2}}
+training_params:
+  {{num_epochs: 2, monitor_metric: epoch, monitor_mode: min, early_stopping_patience: null}}
+logging: {{analysis: false}}
+""")
+    lines: list[str] = []
+    result = run_training(cfg, run_dir=tmp_path / "run", echo=lines.append)
+    run = result.run_dir
+    assert json.loads((run / "best_model" / "meta.json").read_text())["epoch"] == 1
+    assert json.loads((run / "final_model" / "meta.json").read_text())["epoch"] == 2
+    held_out = run / "test_visualizations"
+    source = json.loads((held_out / "source.json").read_text())
+    assert source["split"] == "test" and source["checkpoint_epoch"] == 1
+    assert source["checkpoint"] == str(run / "best_model")
+    assert source["num_examples"] == source["rows_plotted"] == 24
+    assert result.test_metrics is not None and result.test_metrics["test_num_examples"] == 24
+    counts = source["class_counts"]
+    assert list(counts) == ["train", "test"] and sum(counts["train"]) == 48
+    assert sum(counts["test"]) == 24
+    for name in CLASSIFY:
+        _assert_png(held_out / f"{name}.png")
+        _assert_png(run / "visualizations" / f"{name}.png")  # validation, last epoch: as before
+    _assert_png(held_out / "calibration_analysis.png")
+    assert f"test-split plots (best checkpoint): {held_out}" in lines
 
 
 def test_no_visualization_switch_writes_no_plots(ray_start_2_cpus: None, tmp_path: Path) -> None:

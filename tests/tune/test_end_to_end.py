@@ -110,6 +110,14 @@ def test_the_search_wrote_a_report_embedding_every_plot(search: dict) -> None:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
     page = (exp / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(pngs)
+    # the best checkpoint's plots on the 16 test rows (validation has 32), shown first
+    source = json.loads((exp / "test_visualizations" / "source.json").read_text())
+    assert source["num_examples"] == source["rows_plotted"] == 16
+    assert source["checkpoint"] == str(search["result"].best["checkpoint_path"])
+    assert (exp / "test_visualizations" / "edge_predictions.png").exists()
+    assert page.index("Test split, best checkpoint: test_visualizations/") < page.index(
+        "(validation split, last epoch)"
+    )
 
 
 STOPPED = """

@@ -19,6 +19,7 @@ from typing import Any
 
 import matplotlib.image
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 from matplotlib.figure import Figure
@@ -26,7 +27,9 @@ from matplotlib.figure import Figure
 from raytrain.cli.report import report_command
 from raytrain.errors import RaytrainError
 from raytrain.viz._common import save_figure
+from raytrain.viz.held_out import TEST_PLOTS_DIR, write_held_out_plots
 from raytrain.viz.report import write_report
+from raytrain.viz.run import PredictionBuffer
 from raytrain.viz.search import (
     SEARCH_PLOTS,
     curves_info,
@@ -427,6 +430,37 @@ def test_report_command_prints_the_path_and_rejects_other_folders(tmp_path: Path
     result = CliRunner().invoke(report_command, [str(not_exp)])
     assert isinstance(result.exception, RaytrainError)
     assert str(not_exp) in str(result.exception)
+
+
+def test_report_shows_the_test_split_plots_first_with_their_label(tmp_path: Path) -> None:
+    """The best checkpoint's test-split plots (`test_visualizations/`, drawn by
+    `write_held_out_plots` from a real prediction buffer) come before the best trial's
+    validation plots, and say which split, checkpoint and row count they show."""
+    exp = make_experiment(tmp_path)
+    buffer = PredictionBuffer("classification")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 1, 16, 16, generator=gen)
+    buffer.add(x, torch.softmax(torch.randn(12, 3, generator=gen), 1), torch.arange(12) % 3)
+    written = write_held_out_plots(
+        buffer,
+        exp / TEST_PLOTS_DIR,
+        class_names=["a", "b", "c"],
+        threshold=0.5,
+        train_class_counts=[10, 20, 30],
+        source={"checkpoint": "ckpt", "checkpoint_epoch": 3, "num_examples": 12},
+    )
+    page = write_report(exp).read_text()
+    heading = (
+        "Test split, best checkpoint: test_visualizations/ (checkpoint of epoch 3, "
+        "12 test examples)"
+    )
+    validation = "Best trial a1b2c3d4: visualizations/ (validation split, last epoch)"
+    assert heading in page and validation in page
+    assert page.index(heading) < page.index(validation)
+    for p in written:
+        caption = f"Test split, best checkpoint: {p.stem.replace('_', ' ')}"
+        assert f"{caption} <code>{TEST_PLOTS_DIR}/{p.name}</code>" in page
+    assert page.count('<img src="data:image/png;base64,') == len(_all_pngs(exp)) == 5 + 3 + 8
 
 
 def _chromium() -> str | None:

@@ -1,4 +1,5 @@
-"""Evaluation plots for one run's validation predictions (the run's `visualizations/` files).
+"""Evaluation plots for one run's validation predictions (the run's `visualizations/` files),
+and for the best checkpoint's test-split predictions (`test_visualizations/`, `viz.held_out`).
 
 One module per subject; in each, every number a plot shows comes from a pure function of numpy
 arrays (`roc_curve`, `threshold_sweep`, `edge_threshold_info`, ...) that the tests check against

@@ -29,13 +29,15 @@ class BalanceInfo:
 
 
 def class_balance_info(
-    names: list[str], eval_targets: Any, train_targets: Any | None = None
+    names: list[str], eval_targets: Any, train_targets: Any | None = None, eval_split: str = "eval"
 ) -> BalanceInfo:
+    """Count per class of the evaluated split (shown as `eval_split`: "eval" for a run's
+    validation pass, "test" for the held-out split) and, first, of the training split."""
     k = len(names)
     counts: dict[str, np.ndarray] = {}
     if train_targets is not None:
         counts["train"] = np.bincount(np.asarray(train_targets).astype(np.int64).ravel(), None, k)
-    counts["eval"] = np.bincount(np.asarray(eval_targets).astype(np.int64).ravel(), None, k)
+    counts[eval_split] = np.bincount(np.asarray(eval_targets).astype(np.int64).ravel(), None, k)
     return BalanceInfo(names=list(names), counts=counts)
 
 

@@ -72,11 +72,12 @@ def write_evaluation_plots(
     analysis_dir: Path,
     *,
     train_targets: np.ndarray | None = None,
+    eval_split: str = "eval",
 ) -> list[Path]:
     """Draw the evaluation files for `arrays.task`; returns the paths written.
 
     `train_targets` (training-split labels) adds the train distribution to class_balance.png;
-    without it only the evaluated split is shown.
+    without it only the evaluated split is shown, named `eval_split` there.
     """
     vis_dir, analysis_dir = Path(vis_dir), Path(analysis_dir)
     files = iter(expected_plot_files(arrays.task, vis_dir, analysis_dir))
@@ -100,7 +101,11 @@ def write_evaluation_plots(
             curves = class_curves(v.probs, v.targets, v.names)
             cal = calibration_info(v.confidence, v.preds == v.targets)
             cal_args = ("Accuracy", "Calibration (max-prob confidence)")
-        save(_get_class_balance_plot(class_balance_info(v.names, v.targets, train_targets)))
+        save(
+            _get_class_balance_plot(
+                class_balance_info(v.names, v.targets, train_targets, eval_split)
+            )
+        )
         save(_get_confusion_plot(cm, v.names, f"{len(v.targets)} rows; {rule}"))
         save(_get_roc_pr_plot(curves))
         save(_get_classification_report_plot(rep))

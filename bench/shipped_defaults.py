@@ -56,7 +56,7 @@ def run_one(space: Path, variant: str, seed: int, out: Path, quick: bool) -> dic
         "logging.tensorboard": False,
     }
     t0 = time.monotonic()
-    res = raytrain.search(space, overrides=overrides, quick=quick)
+    res = raytrain.search(space, overrides=overrides, quick=quick, address="local")
     metric = res.metric
     test = res.test_metrics or {}
     return {

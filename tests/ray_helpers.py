@@ -151,3 +151,30 @@ def run_to_end(
         pytest.fail(f"{' '.join(cmd[-3:])} hung:\n{out[-4000:]}\n{seen.stdout if seen else ''}")
     assert proc.returncode == 0, out[-6000:]
     return out
+
+
+def wait_until_cpus_free(address: str, env: dict[str, str], limit_s: float = 180) -> None:
+    """Wait until every CPU of the cluster at `address` is free again: what a killed driver's
+    job held (its trial actors, their placement groups) is released by Ray asynchronously, and
+    a search resumed before that queues behind it. Fails, saying what is held, after `limit_s`."""
+    script = (
+        "import ray, time\n"
+        f"ray.init(address={address!r}, log_to_driver=False)\n"
+        f"deadline = time.monotonic() + {limit_s}\n"
+        "while True:\n"
+        "    total, free = ray.cluster_resources().get('CPU', 0), ray.available_resources()\n"
+        "    if free.get('CPU', 0) >= total - 1e-6 or time.monotonic() > deadline:\n"
+        "        break\n"
+        "    time.sleep(1)\n"
+        "print('FREE' if free.get('CPU', 0) >= total - 1e-6 else f'HELD {total} {free}')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=limit_s + 60,
+    )
+    lines = out.stdout.strip().splitlines()
+    held = f"the killed job's CPUs were not released: {lines}{out.stderr[-2000:]}"
+    assert lines[-1:] == ["FREE"], held

@@ -29,6 +29,7 @@ from ray_helpers import (
     start_node,
     stop_node,
     terminated,
+    wait_until_cpus_free,
 )
 from servers import make_bucket, moto_s3, s3_env
 
@@ -105,6 +106,7 @@ def test_two_nodes_no_shared_disk_bucket_only(tmp_path: Path, monkeypatch) -> No
             assert not storage.exists(f"{uri}/summary.json")
             # Tune wrote nothing of its own on the driver's disk: its experiment is in the bucket
             assert not (tmp_path / "work" / "spread" / "tune").exists()
+            wait_until_cpus_free(address, env)
             # on a hang, `ray status -v` says what the cluster waits for
             out = run_to_end([*cmd, "--resume"], env, 600, explain=[*status, "-v"])
             assert f"resuming {uri}/tune" in out

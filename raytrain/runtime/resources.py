@@ -143,6 +143,9 @@ def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[st
         value = getattr(ds, key)
         if value is None:
             continue
+        if "://" in value:
+            lines.append(_check_bucket_dataset(key, value))
+            continue
         p = Path(value).expanduser()
         if not p.is_dir():
             what = "is not a folder" if p.exists() else "does not exist"
@@ -164,6 +167,22 @@ def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[st
         _check_writable(Path(value).expanduser(), key)
         lines.append(f"writes {key}: {Path(value).expanduser().absolute()}")
     return list(dict.fromkeys(lines))
+
+
+def _check_bucket_dataset(key: str, uri: str) -> str:
+    """A prepared dataset in a bucket: endpoint, credentials, bucket and its manifest, read
+    before anything runs. Raw folders (train_path, ...) are prepared from a local folder."""
+    from raytrain.data.fs import is_remote
+    from raytrain.data.resolve import prepared_manifest
+
+    if key != "path" or not is_remote(uri):
+        raise RaytrainError(
+            f"dataset.{key}: {uri}: only a prepared dataset is read from a bucket (s3://, "
+            f"gs://); prepare the raw folders into one with `raytrain data prepare SRC --out "
+            f"s3://BUCKET/PREFIX` and set dataset.path to it"
+        )
+    prepared_manifest(uri, "dataset.path")
+    return f"reads  dataset.path: {uri}"
 
 
 def _check_writable(path: Path, key: str | None = None) -> None:

@@ -153,7 +153,7 @@ def run_training(
     return result
 
 
-def write_run_summary(result: TrainResult, data_dir: Path) -> None:
+def write_run_summary(result: TrainResult, data_dir: str | Path) -> None:
     """`summary.json` of a training run: last epoch's metrics, the best checkpoint's test
     metrics, where the checkpoints are, what was registered, the data's fingerprint."""
     from raytrain.data.provenance import data_fingerprint

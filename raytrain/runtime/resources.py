@@ -111,6 +111,21 @@ def plan_resources(
     )
 
 
+def check_train_folder(cfg: ExperimentConfig) -> None:
+    """`raytrain train` keeps its run in a folder (checkpoints written as it trains, best and
+    final model, `--resume RUN_DIR`): a bucket there is refused before Ray starts, saying what
+    does work. (`raytrain tune` writes to a bucket: a search of one trial is a run there.)"""
+    key = "tune.storage_path" if cfg.tune.storage_path else "training.output_dir"
+    path = cfg.tune.storage_path or cfg.training.output_dir
+    if "://" in path:
+        raise RaytrainError(
+            f"{key}: {path}: `raytrain train` writes its run to a folder, not a bucket; point "
+            f"{key} at a folder (or a mount of the bucket on every node, with "
+            f"tune.shared_storage: true), register the model in the bucket with --register "
+            f"and export.registry_dir: s3://..., or use `raytrain tune` (search.num_trials: 1)"
+        )
+
+
 def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
     """Refuse a node-local results folder on a multi-node cluster, before anything runs.
 

@@ -222,3 +222,39 @@ export: {{registry_dir: {work}/models, onnx: false}}
     assert entry["data"]["path"] == uri
     assert entry["data"]["counts"] == {"train": 64, "val": 8, "test": 8}
     assert entry["data"]["fingerprint"] == data_fingerprint(uri)
+
+
+def test_a_prepared_folder_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    from raytrain.data.manifest import read_manifest
+
+    out = tmp_path / "prepared"
+    assert _prepare(str(_raw(tmp_path)), "--out", str(out)).exit_code == 0
+    other = str(_raw(tmp_path, n=16, seed=1))
+    r = _prepare(other, "--out", str(out))
+    assert r.exit_code == 2 and "already holds a prepared dataset of other data" in r.output
+    r = _prepare(other, "--out", str(out), "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert read_manifest(out).splits["train"].count == 16
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+@pytest.mark.parametrize("key", ["training.output_dir", "tune.storage_path"])
+def test_train_into_a_bucket_is_one_line_before_ray_starts(key: str, tmp_path: Path) -> None:
+    """`raytrain train` keeps its run in a folder; a bucket there is refused up front."""
+    import ray
+
+    bucket = "s3://results-bucket/runs"
+    output_dir = bucket if key == "training.output_dir" else tmp_path
+    tune = f"tune: {{storage_path: {bucket}}}\n" if key == "tune.storage_path" else ""
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(
+        f"training: {{name: t, output_dir: {output_dir}}}\n"
+        f"model: {{architecture: coefficient_optimizer}}\n{tune}"
+    )
+    r = CliRunner().invoke(main, ["train", str(cfg)])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(
+        f"error: {key}: s3://results-bucket/runs: `raytrain train` writes its run to a folder"
+    )
+    assert "raytrain tune" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not ray.is_initialized()

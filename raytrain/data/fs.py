@@ -9,7 +9,9 @@ Credentials and the endpoint come only from the standard environment, never from
 `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` / `AWS_PROFILE` / instance
 roles, `AWS_REGION` (or `AWS_DEFAULT_REGION`) and `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`,
 for MinIO, Ceph, moto) for S3; `GOOGLE_APPLICATION_CREDENTIALS` or the machine's service account
-for GCS. Ray Data's tasks build their file system where they run, from that node's environment.
+for GCS, and `STORAGE_EMULATOR_HOST` (the Google client libraries' variable) for a GCS emulator,
+reached without credentials. Ray Data's tasks build their file system where they run, from
+that node's environment.
 """
 
 from __future__ import annotations
@@ -80,8 +82,22 @@ def filesystem(uri: str, *, quick: bool = False) -> tuple[Any, str]:
         raise RaytrainError(f"{uri}: expected {scheme}://BUCKET[/PREFIX]")
     if scheme == "s3":
         return s3_filesystem(quick=quick), rest
-    kwargs = {"retry_time_limit": 10} if quick else {}
-    return fs.GcsFileSystem(**kwargs), rest
+    return gcs_filesystem(quick=quick), rest
+
+
+def gcs_filesystem(*, quick: bool = False) -> Any:
+    """pyarrow's GCS file system as the environment configures it (`quick`: give up after
+    10 s of retries)."""
+    from datetime import timedelta
+
+    from pyarrow import fs
+
+    kwargs: dict[str, Any] = {"retry_time_limit": timedelta(seconds=10)} if quick else {}
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if emulator:
+        parsed = urlparse(emulator if "://" in emulator else f"http://{emulator}")
+        kwargs.update(anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme)
+    return fs.GcsFileSystem(**kwargs)
 
 
 def arrow_args(path: str | Path) -> tuple[str, Any]:

@@ -1,6 +1,7 @@
 """Throwaway servers the storage tests start on 127.0.0.1: PostgreSQL (Debian's `postgresql`,
-initdb + pg_ctl in a temp folder), an S3-compatible server (moto's server mode) and
-optuna-dashboard. Imported as `servers` (pytest puts tests/ on sys.path).
+initdb + pg_ctl in a temp folder), an S3-compatible server (moto's server mode), a GCS emulator
+(gcp-storage-emulator) and optuna-dashboard. Imported as `servers` (pytest puts tests/ on
+sys.path).
 """
 
 from __future__ import annotations
@@ -96,6 +97,20 @@ def moto_s3() -> Iterator[str]:
     host, port = server.get_host_and_port()
     try:
         yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def gcs_emulator(bucket: str) -> Iterator[str]:
+    """A GCS emulator (gcp-storage-emulator, in memory) on a free port of 127.0.0.1 with
+    `bucket` in it; yields the value of `STORAGE_EMULATOR_HOST` that points clients at it."""
+    server_mod = pytest.importorskip("gcp_storage_emulator.server")
+    port = _free_port()
+    server = server_mod.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
 

@@ -37,7 +37,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,12 +141,37 @@ def next_version(
     return f"{major}.{minor}.{patch + 1}"
 
 
-def issue_version(index: dict[str, Any], name: str, meta: dict[str, Any], bump: Bump | None) -> str:
-    """The next version of `name` in `index`. Removed versions count too: a version number
-    is never handed out twice."""
+def pick_version(
+    index: dict[str, Any],
+    name: str,
+    meta: dict[str, Any],
+    bump: Bump | None,
+    version: str | None,
+    present: list[str],
+    taken: Callable[[str], bool],
+) -> str:
+    """The version a registration of `name` gets: `version` when asked for, else the next.
+
+    Removed versions count too: a version number is never handed out twice. So do version
+    folders the index does not list, `present` (a crash after the files were written, a lost
+    index): they are never deleted or overwritten. `taken(v)`: whether anything at all is at
+    version v's place (a folder without meta.json, a dead writer's partial upload); the next
+    patch version is taken then, and that place is left alone."""
     issued = index["models"].get(name, []) + index.get("removed", {}).get(name, [])
     previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
-    return next_version(previous, meta, bump)
+    if version is None:
+        top = max([e["version"] for e in issued] + present, key=parse_version, default=None)
+        if previous is not None and top != previous["version"]:
+            previous = {**previous, "version": top}  # bumped as usual, from the highest
+        elif previous is None and top is not None:
+            previous = {"version": top}
+            bump = bump or "minor"
+        version = next_version(previous, meta, bump)
+    else:  # asked for: never one issued before, nor one whose files are there
+        _check_new_version(version, issued + [{"version": v} for v in present], name)
+    while taken(version):
+        version = next_version({**meta, "version": version}, meta, "patch")
+    return version
 
 
 class ModelRegistry:
@@ -252,28 +277,12 @@ class ModelRegistry:
         with self._locked():
             index = self._read_index()
             entries = index["models"].setdefault(name, [])
-            # Removed versions count too: a version number is never handed out twice.
-            issued = entries + index.get("removed", {}).get(name, [])
-            # ... and so do folders on disk the index does not list (a crash after the rename,
-            # a lost index): they are never deleted or overwritten.
             on_disk = [v for n, v, _ in version_folders(self.root) if n == name]
-            previous = max(issued, key=lambda e: parse_version(e["version"]), default=None)
-            if version is None:
-                top = max([e["version"] for e in issued] + on_disk, key=parse_version, default=None)
-                if previous is not None and top != previous["version"]:
-                    previous = {**previous, "version": top}  # bumped as usual, from the highest
-                elif previous is None and top is not None:
-                    previous = {"version": top}
-                    bump = bump or "minor"
-                version = next_version(previous, meta, bump)
-            else:  # asked for: never one issued before, nor one whose folder is on disk
-                _check_new_version(version, issued + [{"version": v} for v in on_disk], name)
+            version = pick_version(
+                index, name, meta, bump, version, on_disk, lambda v: (self.root / name / v).exists()
+            )
             rel = f"{name}/{version}"
             final = self.root / rel
-            while final.exists():  # a folder not counted above (no meta.json): keep it
-                version = next_version({**meta, "version": version}, meta, "patch")
-                rel = f"{name}/{version}"
-                final = self.root / rel
             if not final.parent.exists():
                 final.parent.mkdir(parents=True)
                 fsync_path(self.root)

@@ -15,9 +15,10 @@ rename and no file lock, so the registry's promises rest on conditional writes i
   broken under a live writer (one that stalled longer than the lease), its index write fails
   instead of overwriting entries: no registration is lost, and the writer gets an error.
 - **Files before entries.** A version's files are uploaded (one PUT each) before its entry
-  joins the index; the files of a writer that died before the index write are replaced by the
-  next registration of that version number, as in the folder registry. Removal takes the entry
-  out of the index first, then deletes the files.
+  joins the index. The files of a writer that died before its index write are never deleted
+  or overwritten: the next registration takes a fresh version number past them, as in the
+  folder registry. A registration deletes only files it has just uploaded itself (when its
+  upload fails). Removal takes the entry out of the index first, then deletes the files.
 
 Reading needs no lock: the index is one object, replaced whole by each write. Loading a model
 downloads its version folder once into a local cache (`~/.cache/raytrain/registry`, or
@@ -43,15 +44,15 @@ from typing import Any
 from raytrain.artifacts import storage
 from raytrain.artifacts.checkpoint import load_model, read_meta
 from raytrain.artifacts.registry import (
+    _SEMVER,
     INDEX,
     REMOTE_BACKENDS,
     Bump,
     ModelRegistry,
-    _check_new_version,
     _find,
     build_version,
     check_name,
-    issue_version,
+    pick_version,
 )
 from raytrain.data.manifest import sha256_file
 from raytrain.errors import RaytrainError
@@ -296,11 +297,19 @@ class RemoteRegistry(ModelRegistry):
             model, _ = load_model(ckpt)  # also proves the checkpoint loads
             with self._locked():
                 index = self._read_index()
-                if version is None:
-                    version = issue_version(index, name, meta, bump)
-                else:
-                    issued = index["models"].get(name, []) + index.get("removed", {}).get(name, [])
-                    _check_new_version(version, issued, name)
+                # every version prefix with objects under it, the index's or not: left alone
+                there = [v for v in storage.listdir(f"{self.uri}/{name}") if _SEMVER.fullmatch(v)]
+                known = {
+                    e["version"]
+                    for k in ("models", "removed")
+                    for e in index.get(k, {}).get(name, [])
+                }
+                whole = [
+                    v
+                    for v in there
+                    if v not in known and storage.exists(f"{self.uri}/{name}/{v}/meta.json")
+                ]
+                version = pick_version(index, name, meta, bump, version, whole, there.__contains__)
                 built = Path(work) / "version"
                 built.mkdir()
                 entry = build_version(
@@ -319,8 +328,12 @@ class RemoteRegistry(ModelRegistry):
                     data=data,
                 )
                 target = f"{self.uri}/{entry['path']}"
-                storage.delete_dir(target)  # left by a writer that died before its index write
-                storage.upload_dir(built, target)
+                try:  # a prefix nobody uses (checked above, under the lock)
+                    storage.upload_dir(built, target)
+                except BaseException:
+                    with contextlib.suppress(Exception):  # only what this upload put there
+                        storage.delete_dir(target)
+                    raise
                 index["models"].setdefault(name, []).append(entry)
                 self._write_index(index)
         return entry

@@ -7,6 +7,9 @@ roles, `AWS_REGION` (or `AWS_DEFAULT_REGION`) and `AWS_ENDPOINT_URL` (or `AWS_EN
 for MinIO, Ceph, moto) for S3; `GOOGLE_APPLICATION_CREDENTIALS` or the machine's service account
 for GCS. A bucket has no rename: a file appears whole when its one PUT completes, which is what
 the writers here rely on (see `raytrain.artifacts.remote_registry` for the registry's lock).
+
+Reading, and the file systems themselves, are `raytrain.data.fs` (a dataset may be in a bucket
+too); they are importable from here as well.
 """
 
 from __future__ import annotations
@@ -15,87 +18,49 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
+from raytrain.data.fs import (  # shared with the data layer (a dataset in a bucket)
+    REMOTE_SCHEMES,
+    as_root,
+    bucket_of,
+    check_readable,
+    describe_error,
+    endpoint,
+    exists,
+    filesystem,
+    is_remote,
+    join,
+    read_bytes,
+    read_text,
+    s3_filesystem,
+)
 from raytrain.errors import RaytrainError
 
-#: URI schemes served from object storage
-REMOTE_SCHEMES = ("s3", "gs", "gcs")
-
-
-def is_remote(path: str | Path | None) -> bool:
-    """True for `s3://...`, `gs://...` (a `Path` never is one: it has lost its `//`)."""
-    return isinstance(path, str) and path.partition("://")[0] in REMOTE_SCHEMES and "://" in path
-
-
-def as_root(path: str | Path) -> str | Path:
-    """A URI stays a string; anything else becomes a `Path`."""
-    return path if is_remote(path) else Path(path)
-
-
-def join(base: str | Path, *parts: str) -> str | Path:
-    """`base / part / ...` for a folder or a URI."""
-    if is_remote(base):
-        return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
-    return Path(base).joinpath(*parts)
-
-
-def endpoint() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-
-
-def s3_filesystem(*, quick: bool = False) -> Any:
-    """pyarrow's S3 file system as the environment configures it. `quick`: one attempt with
-    short timeouts (the checks before a run, so an unreachable endpoint fails in seconds)."""
-    from pyarrow import fs
-
-    kwargs: dict[str, Any] = {
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    }
-    url = endpoint()
-    if url:
-        parsed = urlparse(url if "://" in url else f"https://{url}")
-        kwargs["endpoint_override"] = parsed.netloc
-        kwargs["scheme"] = parsed.scheme or "https"
-        kwargs["region"] = kwargs["region"] or "us-east-1"  # no region lookup on a custom host
-    if quick:
-        kwargs["connect_timeout"] = 5
-        kwargs["request_timeout"] = 10
-        kwargs["retry_strategy"] = fs.AwsStandardS3RetryStrategy(max_attempts=1)
-    return fs.S3FileSystem(**{k: v for k, v in kwargs.items() if v is not None})
-
-
-def filesystem(uri: str, *, quick: bool = False) -> tuple[Any, str]:
-    """(pyarrow file system, path inside it) for a URI or a local path."""
-    from pyarrow import fs
-
-    if not is_remote(uri):
-        return fs.LocalFileSystem(), str(Path(uri).absolute())
-    scheme, _, rest = uri.partition("://")
-    rest = rest.rstrip("/")
-    if not rest or rest.startswith("/"):
-        raise RaytrainError(f"{uri}: expected {scheme}://BUCKET[/PREFIX]")
-    if scheme == "s3":
-        return s3_filesystem(quick=quick), rest
-    kwargs = {"retry_time_limit": 10} if quick else {}
-    return fs.GcsFileSystem(**kwargs), rest
-
-
-def bucket_of(uri: str) -> str:
-    return uri.partition("://")[2].split("/", 1)[0]
-
-
-def read_bytes(uri: str | Path) -> bytes:
-    if not is_remote(uri):
-        return Path(uri).read_bytes()
-    f, path = filesystem(str(uri))
-    with f.open_input_stream(path) as stream:
-        return stream.read()
-
-
-def read_text(uri: str | Path) -> str:
-    return read_bytes(uri).decode()
+#: this module's own names, and those of `raytrain.data.fs` it passes on
+__all__ = [
+    "check_writable",
+    "delete_dir",
+    "download_dir",
+    "is_dir",
+    "listdir",
+    "local_copy",
+    "upload_dir",
+    "write_bytes",
+    "write_text",
+    "REMOTE_SCHEMES",
+    "as_root",
+    "bucket_of",
+    "check_readable",
+    "describe_error",
+    "endpoint",
+    "exists",
+    "filesystem",
+    "is_remote",
+    "join",
+    "read_bytes",
+    "read_text",
+    "s3_filesystem",
+]
 
 
 def write_bytes(uri: str | Path, data: bytes) -> None:
@@ -124,15 +89,6 @@ def write_text(uri: str | Path, text: str) -> None:
         atomic_write_text(Path(uri), text)
         return
     write_bytes(uri, text.encode())
-
-
-def exists(uri: str | Path) -> bool:
-    if not is_remote(uri):
-        return Path(uri).exists()
-    from pyarrow import fs
-
-    f, path = filesystem(str(uri))
-    return f.get_file_info(path).type != fs.FileType.NotFound
 
 
 def is_dir(uri: str | Path) -> bool:
@@ -219,39 +175,3 @@ def check_writable(uri: str, key: str) -> None:
         raise
     except OSError as e:
         raise RaytrainError(f"{key}: {uri}: {describe_error(e)}") from None
-
-
-def check_readable(uri: str, key: str) -> None:
-    """Like `check_writable` for something that is only read (a dataset, a registry)."""
-    from pyarrow import fs
-
-    f, path = filesystem(uri, quick=True)
-    try:
-        if f.get_file_info(bucket_of(uri)).type == fs.FileType.NotFound:
-            raise RaytrainError(f"{key}: {uri}: bucket '{bucket_of(uri)}' does not exist")
-        f.get_file_info(fs.FileSelector(path, allow_not_found=True))
-    except RaytrainError:
-        raise
-    except OSError as e:
-        raise RaytrainError(f"{key}: {uri}: {describe_error(e)}") from None
-
-
-def describe_error(e: BaseException) -> str:
-    """One line for an object-storage failure: what went wrong, and what to check."""
-    text = " ".join(str(e).split())
-    low = text.lower().replace("_", " ")
-    if "access denied" in low or "accessdenied" in low or "forbidden" in low:
-        why = (
-            "access denied: the credentials were rejected or may not use this bucket (check "
-            "AWS_ACCESS_KEY_ID / AWS_PROFILE and the bucket's policy)"
-        )
-    elif "invalidaccesskeyid" in low or "signaturedoesnotmatch" in low or "credential" in low:
-        why = "the credentials were rejected (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
-    elif "nosuchbucket" in low or "bucket does not exist" in low:
-        why = "the bucket does not exist"
-    elif any(w in low for w in ("curl", "connect", "resolve", "timeout", "timed out")):
-        where = endpoint() or "(the provider's default; AWS_ENDPOINT_URL is not set)"
-        why = f"cannot reach the endpoint {where} (check AWS_ENDPOINT_URL)"
-    else:
-        why = text[:200]
-    return why

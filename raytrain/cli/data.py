@@ -62,7 +62,12 @@ def synth_command(task: str, out: str, layout: str, **sizes: Any) -> None:
 
 @data_command.command("prepare")
 @click.argument("source", type=click.Path(exists=True))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Prepared folder.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Prepared folder, or a bucket: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX.",
+)
 @click.option("--task", type=click.Choice(TASKS), default=None, help="Default: from the layout.")
 @click.option(
     "--generate-edges",
@@ -82,6 +87,11 @@ def synth_command(task: str, out: str, layout: str, **sizes: Any) -> None:
     help="skip = leave bad rows out and list them in data_report.json.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="For --generate-anomalies.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a prepared dataset of other data already in --out.",
+)
 def prepare_command(
     source: str,
     out: str,
@@ -90,30 +100,64 @@ def prepare_command(
     generate_anomalies: bool,
     on_bad_data: str,
     seed: int,
+    overwrite: bool,
 ) -> None:
-    """SOURCE (train/ val/ [test/] in a supported layout) -> parquet shards + manifest in --out."""
+    """SOURCE (train/ val/ [test/] in a supported layout) -> parquet shards + manifest in --out
+    (a folder, or a bucket: prepared in a temp folder, then uploaded, the manifest last)."""
+    import shutil
+    import tempfile
+
     from raytrain.data.folders import prepare_folders, split_paths
-    from raytrain.data.manifest import read_manifest
-    from raytrain.data.problems import format_report
+    from raytrain.data.fs import is_remote
+    from raytrain.data.manifest import MANIFEST
 
     splits = split_paths(source)
     if "val" not in splits:
         raise RaytrainError(f"{source}: no val/ split; make one with `raytrain data split`")
-    path = prepare_folders(
-        task,
-        splits["train"],
-        splits["val"],
-        splits.get("test"),
-        out=out,
-        generate_edges=generate_edges,
-        generate_anomalies=generate_anomalies,
-        on_bad_data=on_bad_data,
-        seed=seed,
-    )
+
+    def prepare(into: str | Path) -> Path:
+        return prepare_folders(
+            task,
+            splits["train"],
+            splits["val"],
+            splits.get("test"),
+            out=into,
+            generate_edges=generate_edges,
+            generate_anomalies=generate_anomalies,
+            on_bad_data=on_bad_data,
+            seed=seed,
+        )
+
+    if is_remote(out):
+        from raytrain.data.fs import check_readable
+        from raytrain.data.upload import upload_dataset
+
+        check_readable(out, "--out")  # an unreachable bucket fails before the work
+        with tempfile.TemporaryDirectory(prefix="raytrain-prepare-") as tmp:
+            path = prepare(Path(tmp) / "dataset")
+            uploaded = upload_dataset(path, out, overwrite=overwrite)
+            _prepared(path, out, "" if uploaded else " (already there: nothing uploaded)")
+        return
+    final = Path(out).expanduser()
+    if not overwrite or not (final / MANIFEST).exists():
+        _prepared(prepare(final), final)
+        return
+    # --overwrite: the new dataset is made whole beside the old one, then takes its place
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{final.name}.") as tmp:
+        path = prepare(Path(tmp) / "dataset")
+        shutil.rmtree(final)
+        path.rename(final)
+    _prepared(final, final)
+
+
+def _prepared(path: Path, where: str | Path, note: str = "") -> None:
+    from raytrain.data.manifest import read_manifest
+    from raytrain.data.problems import format_report
+
     m = read_manifest(path)
     counts = ", ".join(f"{k} {v.count}" for k, v in m.splits.items())
     report = m.extra.get("skipped") or {}
-    click.echo(f"prepared {m.task} dataset in {path}: {counts}; {format_report(report)}")
+    click.echo(f"prepared {m.task} dataset in {where}: {counts}; {format_report(report)}{note}")
     for p in report.get("problems", []):
         click.echo(f"  skipped {p['path']}: {p['detail']}")
 

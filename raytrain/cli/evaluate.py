@@ -36,8 +36,9 @@ from raytrain.evaluation.evaluate import evaluate
     "--data",
     "data",
     default=None,
-    type=click.Path(path_type=Path),
-    help="A prepared dataset folder (default: the one the model was trained on).",
+    type=click.Path(),
+    help="A prepared dataset: a folder or s3://, gs:// (default: the one the model was "
+    "trained on).",
 )
 @click.option(
     "--out",
@@ -53,7 +54,7 @@ def evaluate_command(
     test_data: Path | None,
     root: Path,
     split: str,
-    data: Path | None,
+    data: str | None,
     out: Path | None,
     backend: str,
     batch_size: int,
@@ -61,7 +62,8 @@ def evaluate_command(
     """Score registered model NAME[:VERSION] and its classical baseline on a dataset split,
     or a model file (--model) on a data folder (--test-data)."""
     if model_path is not None or test_data is not None:
-        _evaluate_path(ref, model_path, test_data, data, split, out, batch_size)
+        local = Path(data) if data is not None else None
+        _evaluate_path(ref, model_path, test_data, local, split, out, batch_size)
         return
     if ref is None:
         raise RaytrainError(

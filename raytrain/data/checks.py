@@ -4,7 +4,8 @@
 must exist, match its sha256 in the manifest and be a readable parquet file with the row count
 the manifest says, and no split may be empty. A problem stops the run with a message naming
 the file; in skip mode the bad shard is left out and recorded. Checksums are remembered by
-(path, size, mtime), so trials after the first only `stat` the shards.
+(path, size, mtime), so trials after the first only `stat` the shards. A dataset in a bucket
+(`s3://...`) gets the same checks, its shards streamed once to check their sha256.
 
 `check_rows` decodes every row too (`raytrain data validate` on a prepared folder).
 """
@@ -20,26 +21,28 @@ from typing import Any
 import cv2
 import numpy as np
 
-from raytrain.data.manifest import MANIFEST, SCHEMA_VERSION, Manifest, read_manifest, sha256_file
+from raytrain.data import fs
+from raytrain.data.manifest import MANIFEST, SCHEMA_VERSION, Manifest, read_manifest
 from raytrain.data.problems import Problems, merge_reports
 from raytrain.errors import RaytrainError
 
 
-def _verified_cache(root: Path) -> Path:
+def _verified_cache(root: str | Path) -> Path:
     from raytrain.data.io import default_data_root
 
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    where = str(root) if fs.is_remote(root) else str(Path(root).resolve())
+    key = hashlib.sha256(where.encode()).hexdigest()[:16]
     return default_data_root() / ".verified" / f"{key}.json"
 
 
-def _load_verified(root: Path) -> dict[str, Any]:
+def _load_verified(root: str | Path) -> dict[str, Any]:
     try:
         return json.loads(_verified_cache(root).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _save_verified(root: Path, verified: dict[str, Any]) -> None:
+def _save_verified(root: str | Path, verified: dict[str, Any]) -> None:
     from raytrain.data.manifest import atomic_write_text
 
     with contextlib.suppress(OSError):  # a read-only cache only costs a re-check next time
@@ -47,29 +50,29 @@ def _save_verified(root: Path, verified: dict[str, Any]) -> None:
 
 
 def read_checked_manifest(root: str | Path) -> Manifest:
-    root = Path(root)
     m = read_manifest(root)
     if m.schema_version > SCHEMA_VERSION:
         raise RaytrainError(
-            f"{root / MANIFEST}: schema version {m.schema_version} is newer than this raytrain "
-            f"reads ({SCHEMA_VERSION}); upgrade raytrain"
+            f"{fs.join(root, MANIFEST)}: schema version {m.schema_version} is newer than "
+            f"this raytrain reads ({SCHEMA_VERSION}); upgrade raytrain"
         )
     return m
 
 
-def _check_shard(root: Path, shard: Any, sink: Problems, verified: dict[str, Any]) -> bool:
+def _check_shard(root: str | Path, shard: Any, sink: Problems, verified: dict[str, Any]) -> bool:
     import pyarrow.parquet as pq
 
-    path = root / shard.path
-    if not path.is_file():
+    path = fs.join(root, shard.path)
+    st = fs.file_stamp(path)
+    if st is None:
         sink.add(path, "missing shard", "shard listed in the manifest is missing", shard.rows)
         return False
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, shard.sha256]
+    stamp = [*st, shard.sha256]
     if verified.get(shard.path) == stamp:
         return True
     try:
-        rows = pq.read_metadata(path).num_rows
+        where, filesystem = fs.arrow_args(path)
+        rows = pq.read_metadata(where, filesystem=filesystem).num_rows
     except Exception as e:  # pyarrow raises several types for a truncated file
         sink.add(path, "unreadable parquet", f"not a readable parquet file ({e})", shard.rows)
         return False
@@ -78,7 +81,7 @@ def _check_shard(root: Path, shard: Any, sink: Problems, verified: dict[str, Any
             path, "row count mismatch", f"{rows} rows, the manifest says {shard.rows}", shard.rows
         )
         return False
-    digest = sha256_file(path)
+    digest = fs.sha256_of(path)
     if digest != shard.sha256:
         sink.add(
             path,
@@ -96,7 +99,7 @@ def usable_shards(
     root: str | Path, splits: tuple[str, ...], on_bad_data: str = "error"
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """({split: [shard path, ...]}, skip report) for the splits a run streams."""
-    root = Path(root)
+    root = fs.as_root(root)
     m = read_checked_manifest(root)
     sink = Problems("skip" if on_bad_data == "skip" else "error")
     verified = _load_verified(root)
@@ -105,13 +108,13 @@ def usable_shards(
         paths = m.shard_paths(root, split)  # an unknown split is an error naming the manifest
         sink.within(split)
         good = [
-            str(root / s.path)
+            str(fs.join(root, s.path))
             for s in m.splits[split].shards
             if _check_shard(root, s, sink, verified)
         ]
         if not good or m.splits[split].count == 0:
             raise RaytrainError(
-                f"{root / MANIFEST}: the '{split}' split is empty"
+                f"{fs.join(root, MANIFEST)}: the '{split}' split is empty"
                 + (f" after skipping {len(paths) - len(good)} bad shard(s)" if paths else "")
             )
         out[split] = good
@@ -137,14 +140,14 @@ def data_report(
     shards, report = usable_shards(root, splits, on_bad_data)
     if on_bad_data != "skip":
         return report
-    root = Path(root)
+    root = fs.as_root(root)
     m = read_checked_manifest(root)
     sink = Problems("skip")
     for split in splits:
         sink.within(split)
         usable = set(shards[split])
         for shard in m.splits[split].shards:
-            if str(root / shard.path) in usable:
+            if str(fs.join(root, shard.path)) in usable:
                 _check_rows_of(root, shard, sink, same_size=image_size is None)
     rows = sink.report()
     return merge_reports(report, rows) if rows.get("skipped_rows") else report
@@ -158,13 +161,13 @@ def check_rows(
 ) -> dict[str, int]:
     """Every check of `usable_shards` plus decoding every image row; returns rows per split."""
 
-    root = Path(root)
+    root = fs.as_root(root)
     m = read_checked_manifest(root)
     counts = {}
     for split, info in m.splits.items():
         sink.within(split)
         if info.count == 0:
-            sink.add(root / MANIFEST, "empty split", f"the '{split}' split is empty", 0)
+            sink.add(fs.join(root, MANIFEST), "empty split", f"the '{split}' split is empty", 0)
         n = 0
         for shard in info.shards:
             if _check_shard(root, shard, sink, {}):
@@ -174,7 +177,7 @@ def check_rows(
 
 
 def _check_rows_of(
-    root: Path,
+    root: str | Path,
     shard: Any,
     sink: Problems,
     min_size: int | None = None,
@@ -186,7 +189,9 @@ def _check_rows_of(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(root / shard.path)
+    path = fs.join(root, shard.path)
+    where_, filesystem = fs.arrow_args(path)
+    table = pq.read_table(where_, filesystem=filesystem)
     if "image" not in table.column_names:
         return table.num_rows
     n = 0
@@ -195,7 +200,7 @@ def _check_rows_of(
     targets = table["target"].to_pylist()
     edge_maps = pa.types.is_binary(table.schema.field("target").type)
     for row_id, img_buf, tgt in zip(ids, images, targets, strict=True):
-        where = f"{root / shard.path} row '{row_id}'"
+        where = f"{path} row '{row_id}'"
         img = _decode(img_buf)
         if img is None:
             sink.add(where, "unreadable image", "image is not a readable image")

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from raytrain.data import fs
 from raytrain.data.manifest import read_manifest
 from raytrain.data.preprocess import Preprocess, preprocess_batch
 from raytrain.errors import RaytrainError
@@ -57,7 +58,9 @@ def iter_split(
     columns = ["id", "image" if p.inputs == "image" else "features", "target"]
     left = math.inf if limit is None else limit
     for path in read_manifest(data_dir).shard_paths(data_dir, split):
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
+        where, filesystem = fs.arrow_args(path)
+        source = filesystem.open_input_file(where) if filesystem else where
+        for rb in pq.ParquetFile(source).iter_batches(batch_size=batch_size, columns=columns):
             if left <= 0:
                 return
             if rb.num_rows > left:

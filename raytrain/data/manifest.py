@@ -1,6 +1,7 @@
 """The manifest of a prepared dataset: what it holds, where the shards are, their checksums.
 
-A prepared dataset is a folder: `manifest.json` plus `<split>/part-NNNNN.parquet`. Everything a
+A prepared dataset is a folder: `manifest.json` plus `<split>/part-NNNNN.parquet`; or the same
+under a bucket prefix (`s3://bucket/prefix`, read through `raytrain.data.fs`). Everything a
 model builder needs to know about the data (channels, image size, feature count, classes, target
 scale) is in `info`, so trials never have to scan the data to build their model.
 """
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raytrain.data import fs
 from raytrain.errors import RaytrainError
 
 if TYPE_CHECKING:  # the model zoo imports torch; Ray Data's task workers read manifests without
@@ -69,10 +71,10 @@ class Manifest:
     def shard_paths(self, root: str | Path, split: str) -> list[str]:
         if split not in self.splits:
             raise RaytrainError(
-                f"{Path(root) / MANIFEST}: the dataset has no '{split}' split "
+                f"{fs.join(root, MANIFEST)}: the dataset has no '{split}' split "
                 f"(it has: {', '.join(self.splits)})"
             )
-        return [str(Path(root) / s.path) for s in self.splits[split].shards]
+        return [str(fs.join(root, s.path)) for s in self.splits[split].shards]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -134,11 +136,21 @@ def write_manifest(root: str | Path, manifest: Manifest) -> None:
 
 
 def read_manifest(root: str | Path) -> Manifest:
-    path = Path(root) / MANIFEST
-    if not path.exists():
+    """The manifest of the prepared dataset at `root` (a folder, or a bucket prefix)."""
+    path = fs.join(root, MANIFEST)
+    if fs.is_remote(path):
+        try:
+            text = fs.read_text(path)
+        except FileNotFoundError:
+            raise RaytrainError(f"{path}: no manifest; prepare the dataset first") from None
+        except OSError as e:
+            raise RaytrainError(f"{path}: cannot read it: {fs.describe_error(e)}") from None
+    elif not Path(path).exists():
         raise RaytrainError(f"{path}: no manifest; prepare the dataset first")
+    else:
+        text = Path(path).read_text()
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(text)
         splits = {
             k: Split(v["count"], [Shard(**s) for s in v["shards"]])
             for k, v in raw["splits"].items()
@@ -157,7 +169,7 @@ def read_manifest(root: str | Path) -> Manifest:
     return manifest
 
 
-def _check_types(m: Manifest, path: Path) -> None:
+def _check_types(m: Manifest, path: str | Path) -> None:
     """Every field of a read manifest has the type the code using it expects."""
 
     def whole(v: Any) -> bool:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from raytrain.data import fs
 from raytrain.data.cache import cached_chunks, new_cache
 from raytrain.data.checks import read_checked_manifest, usable_shards
 from raytrain.data.manifest import Manifest
@@ -101,8 +102,9 @@ def _read_table(path: str, pick: RowPick | None = None) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        t = pq.read_table(path)
+    try:  # a shard in a bucket is read through the file system this task's node builds
+        where, filesystem = fs.arrow_args(path)
+        t = pq.read_table(where, filesystem=filesystem)
     except Exception as e:  # truncated or damaged after the pre-run check
         raise ValueError(f"{path}: not a readable parquet file ({e})") from None
     if pick is not None:  # this rank's rows only: nobody decodes a row another rank trains on
@@ -336,7 +338,7 @@ def _build(
         )
         cached = should_cache(cache, manifest, split, p)
         small = _small(manifest, split, p)
-        rows = {str(Path(data_dir) / s.path): s.rows for s in manifest.splits[split].shards}
+        rows = {str(fs.join(data_dir, s.path)): s.rows for s in manifest.splits[split].shards}
         shard_rows = [(path, rows[path]) for path in shards[split]]
         for rank in range(world):
             pick = RowPick.of(rank, world, shard_rows) if world > 1 else None

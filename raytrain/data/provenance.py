@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from raytrain.data import fs
 from raytrain.data.manifest import read_manifest
 
 
@@ -30,7 +31,7 @@ def data_provenance(data_dir: str | Path) -> dict[str, Any]:
     manifest = read_manifest(data_dir)
     out: dict[str, Any] = {
         "fingerprint": data_fingerprint(data_dir),
-        "path": str(Path(data_dir).absolute()),
+        "path": str(data_dir) if fs.is_remote(data_dir) else str(Path(data_dir).absolute()),
         "source": manifest.source,
         "task": manifest.task,
         "counts": {k: s.count for k, s in manifest.splits.items()},

@@ -304,7 +304,7 @@ def _config_of(entry: dict[str, Any], meta: dict[str, Any]) -> ExperimentConfig 
 
 def dataset_for(
     cfg: ExperimentConfig | None, task: Task, data: DataInfo, override: str | Path | None
-) -> Path:
+) -> str | Path:
     """The prepared dataset to evaluate on: `override`, else the one the model trained on."""
     if override is None:
         if cfg is None:
@@ -315,6 +315,10 @@ def dataset_for(
         from raytrain.data.resolve import resolve_dataset
 
         root = resolve_dataset(cfg, task.name)
+    elif "://" in str(override):  # a prepared dataset in a bucket
+        from raytrain.data.resolve import prepared_manifest
+
+        root = prepared_manifest(str(override), "--data")[0]
     else:
         root = Path(override).expanduser()
         if not (root / MANIFEST).exists():
@@ -335,7 +339,7 @@ def dataset_for(
     return root
 
 
-def _fit_baselines(task: Task, data_dir: Path, p: Preprocess) -> list[Baseline]:
+def _fit_baselines(task: Task, data_dir: str | Path, p: Preprocess) -> list[Baseline]:
     """The task's baselines, fit on (at most MAX_FIT_ROWS of) the training split."""
     baselines = baselines_for(task.name)
     if any(b.needs_fit for b in baselines):

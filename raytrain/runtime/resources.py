@@ -111,6 +111,21 @@ def plan_resources(
     )
 
 
+def check_train_folder(cfg: ExperimentConfig) -> None:
+    """`raytrain train` keeps its run in a folder (checkpoints written as it trains, best and
+    final model, `--resume RUN_DIR`): a bucket there is refused before Ray starts, saying what
+    does work. (`raytrain tune` writes to a bucket: a search of one trial is a run there.)"""
+    key = "tune.storage_path" if cfg.tune.storage_path else "training.output_dir"
+    path = cfg.tune.storage_path or cfg.training.output_dir
+    if "://" in path:
+        raise RaytrainError(
+            f"{key}: {path}: `raytrain train` writes its run to a folder, not a bucket; point "
+            f"{key} at a folder (or a mount of the bucket on every node, with "
+            f"tune.shared_storage: true), register the model in the bucket with --register "
+            f"and export.registry_dir: s3://..., or use `raytrain tune` (search.num_trials: 1)"
+        )
+
+
 def check_storage(path: str, shared: bool, alive_nodes: int) -> None:
     """Refuse a node-local results folder on a multi-node cluster, before anything runs.
 
@@ -143,6 +158,9 @@ def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[st
         value = getattr(ds, key)
         if value is None:
             continue
+        if "://" in value:
+            lines.append(_check_bucket_dataset(key, value))
+            continue
         p = Path(value).expanduser()
         if not p.is_dir():
             what = "is not a folder" if p.exists() else "does not exist"
@@ -164,6 +182,22 @@ def check_places(cfg: ExperimentConfig, register: bool | None = None) -> list[st
         _check_writable(Path(value).expanduser(), key)
         lines.append(f"writes {key}: {Path(value).expanduser().absolute()}")
     return list(dict.fromkeys(lines))
+
+
+def _check_bucket_dataset(key: str, uri: str) -> str:
+    """A prepared dataset in a bucket: endpoint, credentials, bucket and its manifest, read
+    before anything runs. Raw folders (train_path, ...) are prepared from a local folder."""
+    from raytrain.data.fs import is_remote
+    from raytrain.data.resolve import prepared_manifest
+
+    if key != "path" or not is_remote(uri):
+        raise RaytrainError(
+            f"dataset.{key}: {uri}: only a prepared dataset is read from a bucket (s3://, "
+            f"gs://); prepare the raw folders into one with `raytrain data prepare SRC --out "
+            f"s3://BUCKET/PREFIX` and set dataset.path to it"
+        )
+    prepared_manifest(uri, "dataset.path")
+    return f"reads  dataset.path: {uri}"
 
 
 def _check_writable(path: Path, key: str | None = None) -> None:

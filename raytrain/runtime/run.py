@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from raytrain.artifacts.checkpoint import replace_folder
+from raytrain.artifacts.storage import check_writable, is_remote
 from raytrain.config.schema import ExperimentConfig
 from raytrain.data.checks import data_report
 from raytrain.data.manifest import atomic_write_text
@@ -32,6 +33,7 @@ from raytrain.runtime.resources import (
     ResourcePlan,
     check_places,
     check_storage,
+    check_train_folder,
     plan_resources,
 )
 from raytrain.runtime.trainer import build_trainer
@@ -93,6 +95,9 @@ def run_training(
     from raytrain.runtime.session import alive_nodes, ensure_ray
 
     check_places(cfg, register)  # data paths and every folder written, before Ray starts
+    check_train_folder(cfg)
+    if register and is_remote(cfg.export.registry_dir):
+        check_writable(cfg.export.registry_dir, "export.registry_dir")
     ensure_ray(address, verbose)
     check_storage(
         cfg.tune.storage_path or cfg.training.output_dir, cfg.tune.shared_storage, alive_nodes()
@@ -155,7 +160,7 @@ def run_training(
     return result
 
 
-def write_run_summary(result: TrainResult, data_dir: Path) -> None:
+def write_run_summary(result: TrainResult, data_dir: str | Path) -> None:
     """`summary.json` of a training run: last epoch's metrics, the best checkpoint's test
     metrics, where the checkpoints are, what was registered, the data's fingerprint."""
     from raytrain.data.provenance import data_fingerprint

@@ -58,7 +58,7 @@ class SearchPlan:
     experiment_dir: Path
     objectives: list[tuple[str, str]]
     expected_trials: int
-    data_dir: Path | None = None
+    data_dir: str | Path | None = None  # a folder, or a bucket URI
     places: list[str] = field(default_factory=list)  # what the run reads and writes, checked
 
     @property

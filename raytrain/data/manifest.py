@@ -148,7 +148,10 @@ def read_manifest(root: str | Path) -> Manifest:
     elif not Path(path).exists():
         raise RaytrainError(f"{path}: no manifest; prepare the dataset first")
     else:
-        text = Path(path).read_text()
+        try:  # a folder in its place, no permission, not text: one line, as for its content
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise RaytrainError(f"{path}: not a valid raytrain manifest ({e})") from None
     try:
         raw = json.loads(text)
         splits = {

@@ -3,6 +3,8 @@ seconds); data and registries go to per-test temp folders so tests never share s
 
 from __future__ import annotations
 
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +47,16 @@ def ray_start_2_cpus() -> Iterator[None]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def quad_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`<module>:quad` (tests/quad_objective.py) importable here and, through the driver's
+    path, in trials."""
+    from quad_objective import FUNCTION
+
+    name = f"quad_objective_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)

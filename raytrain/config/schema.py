@@ -508,8 +508,9 @@ class TuneSection(Section):
     )
     optuna_storage: str | None = Field(
         None,
-        description="Optuna study storage (tpe, cmaes): sqlite:///PATH, postgresql://..., "
-        "mysql://..., journal:///PATH (a journal file); default sqlite:///<experiment>/optuna.db",
+        description="Optuna study storage (tpe, cmaes, gp, nsga2): sqlite:///PATH, "
+        "postgresql://..., mysql://..., journal:///PATH (a journal file); default "
+        "sqlite:///<experiment>/optuna.db",
     )
     shared_storage: bool = Field(
         False,

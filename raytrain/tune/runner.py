@@ -170,6 +170,7 @@ def run_search(
     if best is None:
         raise RaytrainError(
             f"{exp}: no trial reported '{plan.metric}' with a checkpoint; nothing to register"
+            + (f" (the search ended early: {why}; {stopped_by})" if stopped_by else "")
         )
     echo(
         f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"

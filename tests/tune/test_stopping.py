@@ -170,3 +170,15 @@ def test_a_search_that_runs_out_of_trials_says_so(
     assert len(result.trials) == 3
     assert summary["stopped_by"] is None
     assert summary["stop_reason"] == "it ran all its 3 trial(s)"
+
+
+@pytest.mark.slow
+def test_epoch_budget_is_one_of_the_rules(
+    ray_start_2_cpus: None, quad_module: str, tmp_path: Path
+) -> None:
+    result, summary, _ = _search(
+        quad_module, tmp_path, "epochs", "method: tpe, num_trials: 10", "epoch_budget: 4", one=True
+    )
+    assert len(result.trials) <= 3 and sum(t["epochs"] for t in result.trials) <= 5
+    assert summary["stopped_by"] == "tune.epoch_budget"
+    assert summary["stop_reason"].startswith("the trials trained 4 epoch(s) together (budget 4)")

@@ -1,10 +1,13 @@
 """A function objective for fast searches (instant trials, a known optimum) and a YAML builder
-for it; the `quad_module` fixture (tests/conftest.py) writes it where trials import it."""
+for it; the `quad_module` fixture (tests/conftest.py; `quad_module_once` for a module's tests)
+writes it where trials import it, and `run_quad` runs a real search of it."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 FUNCTION = '''
 import time
@@ -46,3 +49,28 @@ def quad_yaml(
         logging: {{visualizations: false}}
         """
     ) + textwrap.dedent(extra)
+
+
+def run_quad(
+    module: str,
+    out: Path,
+    name: str,
+    search: str,
+    tune: str = "",
+    extra: str = "",
+    concurrent: int = 2,
+    edit: dict[str, str] | None = None,
+) -> tuple[Any, dict[str, Any], str]:
+    """A real search of `quad_yaml(...)` (each `edit` old -> new applied to its text) under
+    `out`: (its SearchResult, its summary.json, what it printed)."""
+    from raytrain.config import load_config_text
+    from raytrain.tune.runner import run_search
+
+    text = quad_yaml(module, out, name, search, tune, extra, concurrent)
+    for old, new in (edit or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    lines: list[str] = []
+    result = run_search(load_config_text(text), echo=lines.append)
+    summary = json.loads((result.experiment_dir / "summary.json").read_text())
+    return result, summary, "\n".join(lines)

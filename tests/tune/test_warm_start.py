@@ -3,13 +3,12 @@ a search, then real Ray Tune + Optuna searches of an instant function."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from quad_objective import quad_yaml
+from quad_objective import quad_yaml, run_quad
 
 from raytrain.config import load_config_text
 from raytrain.errors import RaytrainError
@@ -89,95 +88,112 @@ def test_gp_and_nsga2_build_their_optuna_samplers(quad_module: str, tmp_path: Pa
         _plan(quad_module, tmp_path, "method: cmaes, objectives: {score: max, cost: min}")
 
 
-def _search(module: str, tmp_path: Path, name: str, search: str, tune: str = "") -> Any:
-    from raytrain.tune.runner import run_search
-
-    cfg = load_config_text(quad_yaml(module, tmp_path / "results", name, search, tune))
-    result = run_search(cfg, echo=lambda s: None)
-    summary = json.loads((result.experiment_dir / "summary.json").read_text())
-    return result, summary
-
-
 def _study(result: Any, name: str) -> optuna.Study:
     return optuna.load_study(
         study_name=name, storage=f"sqlite:///{result.experiment_dir / 'optuna.db'}"
     )
 
 
+# The first two trials are the given points, one at a time: 0.75 scores at most 0.7642; 0.3 (kind
+# b) scores 0.91, then 0.96 at epoch 2, which reaches tune.stop.threshold 0.95 and ends the search
+# of 4 trials (a third may have started meanwhile).
+FIRST_POINTS = [{"x": 0.75, "kind": "a", "n": 1}, {"x": 0.3, "kind": "b", "n": 1}]
+
+
+@pytest.fixture(scope="module")
+def first_search(
+    ray_start_2_cpus: None, quad_module_once: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, dict[str, Any], str]:
+    """One tpe search with search.points_to_evaluate and a tune.stop threshold."""
+    points = "[{x: 0.75, kind: a, n: 1}, {x: 0.3, kind: b, n: 1}]"
+    return run_quad(
+        quad_module_once,
+        tmp_path_factory.mktemp("first") / "results",
+        "first",
+        f"method: tpe, num_trials: 4, points_to_evaluate: {points}",
+        "stop: {threshold: 0.95}",
+        concurrent=1,
+    )
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["tpe", "random"])
-def test_given_points_are_the_first_trials(
-    ray_start_2_cpus: None, quad_module: str, tmp_path: Path, method: str
+def test_given_points_are_the_first_trials_and_a_threshold_ends_the_search(
+    first_search: tuple[Any, dict[str, Any], str],
 ) -> None:
-    name = f"points_{method}"
-    search = f"method: {method}, num_trials: 4, points_to_evaluate: {POINTS}"
-    result, summary = _search(quad_module, tmp_path, name, search)
-    assert len(result.trials) == 4 and not result.errors
+    result, summary, out = first_search
+    assert 2 <= len(result.trials) <= 3 and not result.errors
     first = [{k: t[k] for k in ("x", "kind", "n")} for t in result.trials[:2]]
-    assert first == [{"x": 0.25, "kind": "b", "n": 4}, {"x": 0.75, "kind": "a", "n": 1}]
-    assert {t["x"] for t in result.trials[2:]}.isdisjoint({0.25, 0.75})  # then sampled
+    assert first == FIRST_POINTS
+    assert [t.params for t in _study(result, "first").trials[:2]] == first  # Optuna's enqueued
     assert summary["warm_start"] == {"points": 2, "from": None, "trials": 0, "left_out": 0}
-    if method == "tpe":
-        study = _study(result, name)
-        assert [t.params for t in study.trials[:2]] == first  # Optuna's enqueued trials
+    hit = result.trials[1]
+    assert summary["stopped_by"] == "tune.stop"
+    assert summary["stop_reason"] == (
+        f"trial {hit['trial']} reported score=0.96 at epoch 2 (>= tune.stop.threshold 0.95)"
+    )
+    assert "(tune.stop)" in out
+    assert summary["best"]["trial"] == hit["trial"]
 
 
 @pytest.mark.slow
-def test_warm_start_from_a_finished_search_feeds_its_trials_to_the_study(
-    ray_start_2_cpus: None, quad_module: str, tmp_path: Path
+def test_gp_warm_started_from_a_finished_search_learns_from_its_trials(
+    first_search: tuple[Any, dict[str, Any], str], quad_module_once: str, tmp_path: Path
 ) -> None:
-    old, old_summary = _search(quad_module, tmp_path, "first", "method: random, num_trials: 4")
-    # the second search narrows x: trials of the first outside [0, 0.6] are left out
-    narrow = quad_yaml(
-        quad_module,
+    old, old_summary, _ = first_search
+    # gp over a narrower x: the first search's trials outside [0, 0.6] (0.75) are left out; the
+    # one warm trial inside is its startup trial, so its one trial is the GP's; a stop rule that
+    # never fires: the search runs out of trials and says so
+    search = f"method: gp, num_trials: 1, startup_trials: 1, warm_start_from: {old.experiment_dir}"
+    result, summary, _ = run_quad(
+        quad_module_once,
         tmp_path / "results",
         "second",
-        f"method: gp, num_trials: 3, startup_trials: 2, warm_start_from: {old.experiment_dir}",
-    ).replace("high: 1.0", "high: 0.6")
-    from raytrain.tune.runner import run_search
-
-    result = run_search(load_config_text(narrow), echo=lambda s: None)
+        search,
+        "stop: {threshold: 5}",
+        edit={"high: 1.0": "high: 0.6"},
+    )
     inside = [t for t in old.trials if t["x"] <= 0.6]
-    assert len(result.trials) == 3 and not result.errors
+    assert len(result.trials) == 1 and not result.errors and 1 <= len(inside) < len(old.trials)
     study = _study(result, "second")
     warm = [t for t in study.trials if WARM_START_ATTR in t.user_attrs]
-    assert len(study.trials) == len(inside) + 3
+    assert len(study.trials) == len(inside) + 1
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert [t.params for t in warm] == [{k: t[k] for k in ("x", "kind", "n")} for t in inside]
     assert [t.value for t in warm] == [t["best_score"] for t in inside]
     assert {t.user_attrs[WARM_START_ATTR] for t in warm} == {str(old.experiment_dir)}
-    summary = json.loads((result.experiment_dir / "summary.json").read_text())
     assert summary["warm_start"]["trials"] == len(inside)
     assert summary["warm_start"]["left_out"] == len(old.trials) - len(inside)
-    assert summary["search_method"] == "gp" and old_summary["search_method"] == "random"
+    assert summary["search_method"] == "gp" and old_summary["search_method"] == "tpe"
+    assert summary["stopped_by"] is None
+    assert summary["stop_reason"] == "it ran all its 1 trial(s)"
     # a search of another metric cannot learn from it
+    text = quad_yaml(quad_module_once, tmp_path, "third", search).replace(
+        "direction: maximize", "direction: minimize"
+    )
     with pytest.raises(RaytrainError, match=r"that search optimized score \(max\); this one"):
-        plan_search(
-            load_config_text(narrow.replace("direction: maximize", "direction: minimize")),
-            cluster_cpus=2,
-            cluster_gpus=0,
-        )
+        plan_search(load_config_text(text), cluster_cpus=2, cluster_gpus=0)
 
 
 @pytest.mark.slow
 def test_nsga2_breeds_generations_and_the_report_draws_the_front(
     ray_start_2_cpus: None, quad_module: str, tmp_path: Path
 ) -> None:
-    search = (
-        "method: nsga2, num_trials: 10, population_size: 4, objectives: {score: max, cost: min}"
+    # one at a time, 2 per generation: trials 0 and 1 are generation 0, 2 and 3 generation 1
+    search = "method: nsga2, num_trials: 4, population_size: 2, objectives: {score: max, cost: min}"
+    result, summary, _ = run_quad(
+        quad_module,
+        tmp_path / "results",
+        "moo",
+        search,
+        concurrent=1,
+        edit={"visualizations: false": "visualizations: true"},
     )
-    text = quad_yaml(quad_module, tmp_path / "results", "moo", search).replace(
-        "visualizations: false", "visualizations: true"
-    )
-    from raytrain.tune.runner import run_search
-
-    result = run_search(load_config_text(text), echo=lambda s: None)
-    assert len(result.trials) == 10 and not result.errors
+    assert len(result.trials) == 4 and not result.errors
     study = _study(result, "moo")
     generations = {
         v for t in study.trials for k, v in t.system_attrs.items() if k.endswith(":generation")
     }
-    assert {0, 1} <= generations  # 10 trials of 4 per generation: bred past the first
-    summary = json.loads((result.experiment_dir / "summary.json").read_text())
+    assert {0, 1} <= generations  # bred past the first
     front = summary["pareto_front"]
     assert front and set(front) <= {t["trial"] for t in result.trials}
     plot = result.experiment_dir / "search_plots" / "pareto_front.png"
@@ -186,20 +202,8 @@ def test_nsga2_breeds_generations_and_the_report_draws_the_front(
 
     exp = read_experiment(result.experiment_dir)
     info = pareto_info(exp.trials, objectives_of(exp.summary), front)
-    assert sorted(info.front) == sorted(front) and len(info.trials) == 10
+    assert sorted(info.front) == sorted(front) and len(info.trials) == 4
     by_id = {t["trial"]: (t["best_score"], t["cost"]) for t in result.trials}
     assert info.front_points == sorted(by_id[t] for t in front)
     html = (result.experiment_dir / "report.html").read_text()
     assert "pareto_front.png" in html and "Pareto front" in html
-
-
-@pytest.mark.slow
-def test_gp_searches_a_single_objective(
-    ray_start_2_cpus: None, quad_module: str, tmp_path: Path
-) -> None:
-    search = "method: gp, num_trials: 5, startup_trials: 2"
-    result, summary = _search(quad_module, tmp_path, "gp", search)
-    assert len(result.trials) == 5 and not result.errors
-    study = _study(result, "gp")
-    assert len([t for t in study.trials if t.state.is_finished()]) == 5
-    assert summary["search_method"] == "gp"

@@ -3,6 +3,8 @@ seconds); data and registries go to per-test temp folders so tests never share s
 
 from __future__ import annotations
 
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +47,33 @@ def ray_start_2_cpus() -> Iterator[None]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+
+
+def _write_quad(folder: Path, mp: pytest.MonkeyPatch) -> str:
+    from quad_objective import FUNCTION
+
+    name = f"quad_objective_{folder.name.replace('-', '_')}"
+    (folder / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
+    mp.syspath_prepend(str(folder))
+    return name
+
+
+@pytest.fixture
+def quad_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`<module>:quad` (tests/quad_objective.py) importable here and, through the driver's
+    path, in trials."""
+    name = _write_quad(tmp_path, monkeypatch)
+    yield name
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def quad_module_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`quad_module` for a module-scoped fixture that runs a search once for several tests
+    (set up before the per-test `_isolated_env`, so it sets wandb's variables itself)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        name = _write_quad(tmp_path_factory.mktemp("quad"), mp)
+        yield name
+    sys.modules.pop(name, None)

@@ -315,10 +315,11 @@ _DIRECTION_ALIASES = {"max": "maximize", "min": "minimize"}
 class SearchSection(Section):
     """How trials are chosen; see raytrain.tune.searchers for each method."""
 
-    method: Literal["bayesian", "tpe", "cmaes", "random", "grid", "pbt"] = Field(
+    method: Literal["bayesian", "tpe", "cmaes", "gp", "nsga2", "random", "grid", "pbt"] = Field(
         "bayesian",
-        description="bayesian/tpe: Optuna TPE; cmaes: Optuna CMA-ES; random; grid: every "
-        "point of the space; pbt: population-based training (mutations from the space)",
+        description="bayesian/tpe: Optuna TPE; cmaes: Optuna CMA-ES; gp: Optuna's Gaussian "
+        "process; nsga2: Optuna NSGA-II (multi-objective); random; grid: every point of the "
+        "space; pbt: population-based training (mutations from the space)",
     )
     num_trials: int = Field(10, ge=1, description="Trials (grid: ignored; pbt: population)")
     metric: str | None = Field(None, description="Defaults to the task's main validation metric")
@@ -331,7 +332,23 @@ class SearchSection(Section):
     )
     seed: int | None = Field(None, description="Sampler seed; default training.seed")
     startup_trials: int | None = Field(
-        None, ge=1, description="TPE/CMA-ES: random trials before the model takes over"
+        None, ge=1, description="TPE/CMA-ES/GP: random trials before the model takes over"
+    )
+    population_size: int | None = Field(
+        None,
+        ge=2,
+        description="nsga2: trials per generation; default num_trials // 5, between 4 and 50 "
+        "(Optuna's 50 would leave a smaller search all random)",
+    )
+    points_to_evaluate: list[dict[str, Any]] | None = Field(
+        None,
+        description="Trials to run first, each giving every search_space key a value in its "
+        "range (e.g. [{learning_rate: 0.001, batch_size: 32}]); they count in num_trials",
+    )
+    warm_start_from: str | None = Field(
+        None,
+        description="A finished raytrain search's folder: its trials and their values are "
+        "added to the new Optuna study before the first trial (tpe, gp)",
     )
 
     @field_validator("direction", mode="before")
@@ -409,6 +426,34 @@ class ResourcesSection(Section):
     )
 
 
+class _StopRule(Section):
+    metric: str | None = Field(None, description="Default: search.metric")
+    mode: Literal["min", "max"] | None = Field(
+        None,
+        description="max: higher is better, min: lower; default the metric's direction in the "
+        "search (required for a metric that is not one of its objectives)",
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_aliases(cls, v: Any) -> Any:
+        return {"maximize": "max", "minimize": "min"}.get(v, v) if isinstance(v, str) else v
+
+
+class StopThreshold(_StopRule):
+    """`tune.stop`: the search ends when any trial reports `metric` at `threshold` or better
+    (>= for max, <= for min)."""
+
+    threshold: float = Field(description="The value that ends the search")
+
+
+class StopPlateau(_StopRule):
+    """`tune.stop_plateau`: the search ends when its best value stops improving."""
+
+    patience: int = Field(ge=1, description="Finished trials in a row without improvement")
+    min_delta: float = Field(0.0, ge=0, description="Smaller gains do not count as improvement")
+
+
 class TuneSection(Section):
     """Scheduler settings (see raytrain.tune.schedulers) and where results live."""
 
@@ -433,7 +478,21 @@ class TuneSection(Section):
         None,
         ge=1,
         description="Stop the whole search once its trials have trained this many epochs "
-        "together (raytrain.tune.function_trainable.epoch_budget); None: no limit",
+        "together (raytrain.tune.stopping); None: no limit",
+    )
+    time_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Stop the whole search after this many seconds (Ray's TimeoutStopper); "
+        "running trials end, the best so far is kept and registered",
+    )
+    stop: StopThreshold | None = Field(
+        None, description="Stop the whole search once a trial reports metric at threshold"
+    )
+    stop_plateau: StopPlateau | None = Field(
+        None,
+        description="Stop the whole search once patience finished trials in a row did not "
+        "improve the best value by more than min_delta",
     )
     min_samples_required: int = Field(3, ge=1, description="Median stopping: trials to compare")
     perturbation_interval: int = Field(2, ge=1, description="PBT: epochs between exploits")
@@ -449,8 +508,9 @@ class TuneSection(Section):
     )
     optuna_storage: str | None = Field(
         None,
-        description="Optuna study storage (tpe, cmaes): sqlite:///PATH, postgresql://..., "
-        "mysql://..., journal:///PATH (a journal file); default sqlite:///<experiment>/optuna.db",
+        description="Optuna study storage (tpe, cmaes, gp, nsga2): sqlite:///PATH, "
+        "postgresql://..., mysql://..., journal:///PATH (a journal file); default "
+        "sqlite:///<experiment>/optuna.db",
     )
     shared_storage: bool = Field(
         False,

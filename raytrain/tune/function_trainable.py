@@ -115,23 +115,12 @@ def make_function_trainable(base: dict[str, Any], space: Any, plan: Any) -> Any:
 
 def epoch_budget(budget: int) -> Any:
     """A Tune stopper: the whole search stops once its trials reported `budget` epochs
-    together (`tune.epoch_budget`; every result is one epoch). A resumed search counts
-    afresh."""
-    from ray.tune.stopper import Stopper
+    together (`tune.epoch_budget`, one of raytrain.tune.stopping's rules; every result is one
+    epoch). A resumed search counts afresh."""
+    from raytrain.tune.stopper import SearchStopper
+    from raytrain.tune.stopping import EpochBudget
 
-    class EpochBudget(Stopper):
-        def __init__(self) -> None:
-            self.budget = budget
-            self.epochs = 0
-
-        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-            self.epochs += 1
-            return False
-
-        def stop_all(self) -> bool:
-            return self.epochs >= self.budget
-
-    return EpochBudget()
+    return SearchStopper({"tune.epoch_budget": EpochBudget(budget)})
 
 
 def best_of(results: Any, space: Any, metric: str, mode: str) -> dict[str, Any] | None:

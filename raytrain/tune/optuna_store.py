@@ -11,9 +11,11 @@ when their resumed Tune trial ends.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
+from optuna.samplers import NSGAIISampler
 from ray.tune.search.optuna import OptunaSearch
 
 from raytrain.errors import RaytrainError
@@ -21,6 +23,8 @@ from raytrain.tune.study_url import shown, with_driver
 
 #: Optuna trial user attribute holding the Tune trial id
 TUNE_TRIAL_ATTR = "tune_trial_id"
+#: Optuna trial user attribute of a trial added from a finished search (its folder)
+WARM_START_ATTR = "warm_start_from"
 
 
 class DurableOptunaSearch(OptunaSearch):
@@ -29,6 +33,37 @@ class DurableOptunaSearch(OptunaSearch):
     of them) and lets too many start."""
 
     _max_concurrent = 0
+
+    def __init__(
+        self,
+        *args: Any,
+        evaluated: list[tuple[dict, list[float]]] | None = None,
+        warm_source: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._evaluated = list(evaluated or [])
+        self._warm_source = warm_source
+        super().__init__(*args, **kwargs)
+
+    def _setup_study(self, mode: str | list) -> None:
+        """Ray's set-up (the given points enqueued), then a finished search's trials added as
+        completed ones (`search.warm_start_from`), marked with the folder they came from. Ray's
+        own `evaluated_rewards` takes one value per point and would run the points again."""
+        super()._setup_study(mode)
+        import optuna
+        from optuna.trial import TrialState
+
+        for params, values in self._evaluated:
+            self._ot_study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.COMPLETE,
+                    params=params,
+                    distributions={k: self._space[k] for k in params},
+                    values=values,
+                    user_attrs={WARM_START_ATTR: self._warm_source},
+                )
+            )
+        self._evaluated = []  # once: a restored searcher does not add them again
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._max_concurrent = max_concurrent
@@ -96,6 +131,20 @@ class DurableOptunaSearch(OptunaSearch):
             self._ot_trials[tid] = Trial(study, frozen._trial_id)
             if frozen.state != TrialState.RUNNING:
                 self._completed_trials.add(tid)
+
+
+class PicklableNSGAII(NSGAIISampler):
+    """Optuna's NSGA-II sampler, which Tune can save with its searcher: the GA base class holds
+    a thread lock (Optuna 4.x-5.x), which pickle refuses; it is made anew on load."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
 
 
 #: `tune.optuna_storage: journal:///PATH`: Optuna's journal file (JournalFileBackend), an

@@ -37,7 +37,9 @@ from raytrain.tune.searchers import (
     optuna_storage_url,
     search_method,
 )
+from raytrain.tune.stopping import check_rules, describe_rules
 from raytrain.tune.study_url import shown
+from raytrain.tune.warm_start import WarmStart, warm_start_of
 
 Printer = Callable[[str], None]
 
@@ -60,6 +62,8 @@ class SearchPlan:
     expected_trials: int
     data_dir: str | Path | None = None  # a folder, or a bucket URI
     places: list[str] = field(default_factory=list)  # what the run reads and writes, checked
+    #: points run first, a finished search's trials (raytrain.tune.warm_start)
+    warm: WarmStart | None = None
 
     @property
     def context(self) -> SearchContext:
@@ -71,6 +75,7 @@ class SearchPlan:
             self.objectives,
             self.experiment_dir,
             self.resources.max_concurrent_trials,
+            self.warm,
         )
 
     @property
@@ -102,6 +107,8 @@ class SearchPlan:
             f"             seed {self.context.seed}, {self.expected_trials} trial(s) expected, "
             f"{cfg.training_params.num_epochs} epoch(s) each at most",
             f"scheduler    {self.scheduler.describe(self.context)}",
+            f"stops        {describe_rules(self.context)}",
+            *([f"warm start   {self.warm.describe()}"] if self.warm else []),
             f"per trial    {r.num_workers} worker(s) x {r.cpus_per_worker:g} CPU"
             + (f" + {r.gpus_per_worker:g} GPU" if r.use_gpu else "")
             + (
@@ -191,8 +198,10 @@ def plan_search(
     exp = experiment_dir or experiment_dir_for(cfg)
     ctx = SearchContext(cfg, space, metric, mode, objectives, exp)
     check_method(method, ctx)
+    check_rules(ctx)
     scheduler = scheduler_spec(ctx)
     expected = method.expected_trials(cfg, space)
+    warm = warm_start_of(cfg, space, objectives, method, expected)
     plan = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
     if method.population and cfg.tune.synch and plan.max_concurrent_trials < expected:
         raise RaytrainError(
@@ -214,6 +223,7 @@ def plan_search(
         objectives,
         expected,
         places=places,
+        warm=warm,
     )
 
 
@@ -320,8 +330,10 @@ def plan_function_search(
     exp = experiment_dir or experiment_dir_for(cfg)
     ctx = SearchContext(cfg, space, s.metric, mode, objectives, exp)
     check_method(method, ctx)
+    check_rules(ctx)
     scheduler = scheduler_spec(ctx)
     expected = method.expected_trials(cfg, space)
+    warm = warm_start_of(cfg, space, objectives, method, expected)
     res = plan_resources(cfg.resources, cluster_cpus, cluster_gpus, num_trials=expected)
     return SearchPlan(
         cfg,
@@ -336,4 +348,5 @@ def plan_function_search(
         exp,
         objectives,
         expected,
+        warm=warm,
     )

@@ -135,6 +135,10 @@ def run_search(
         janitor = start_janitor() if start_janitor is not None else None
     with _settled(janitor):
         results = _fit(cfg, plan, exp, uri, echo, resume, tune_env, janitor)
+    from raytrain.tune.stopper import stop_reason
+
+    stopped_by, why = stop_reason(str(exp)) or (None, f"it ran all its {len(results)} trial(s)")
+    echo(f"search ended: {why}" + (f" ({stopped_by})" if stopped_by else ""))
     others = tuple(m for m, _ in plan.objectives[1:])
     scheme = uri.partition("://")[0] if uri else None
     trials, best, errors = collect_trials(
@@ -167,6 +171,7 @@ def run_search(
     if best is None:
         raise RaytrainError(
             f"{exp}: no trial reported '{plan.metric}' with a checkpoint; nothing to register"
+            + (f" (the search ended early: {why}; {stopped_by})" if stopped_by else "")
         )
     echo(
         f"\nbest: trial {best['trial']} epoch {best['epoch']} {plan.metric}={best['value']:.4g}"
@@ -214,6 +219,9 @@ def run_search(
         "pareto_front": [t["trial"] for t in result.pareto_front],
         "optuna_storage": shown(plan.optuna_storage) if plan.optuna_storage else None,
         "resumed": resume,
+        "stopped_by": stopped_by,
+        "stop_reason": why,
+        "warm_start": plan.warm.as_dict() if plan.warm else None,
         "data": data,
         "wall_time_s": time.time() - t0,
     }
@@ -296,11 +304,11 @@ def _fit(
         # derived metrics join each result in a callback, after Tune's check that a result has
         # every searched metric; the train loop itself checks the metrics it must report
         tune_env["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    stop = None
-    if cfg.tune.epoch_budget:
-        from raytrain.tune.function_trainable import epoch_budget
+    from raytrain.tune.stopper import search_stopper, trial_ends_callback
 
-        stop = epoch_budget(cfg.tune.epoch_budget)
+    stop = search_stopper(plan.context, str(exp))  # tune.time_budget_s, stop, ...: one Stopper
+    if stop is not None:
+        callbacks.append(trial_ends_callback(stop))
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=uri or str(exp),  # a bucket: Tune and Train write there directly

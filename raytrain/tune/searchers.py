@@ -33,6 +33,8 @@ class SearchContext:
     #: trials at once (Tune ignores `max_concurrent_trials` for a BasicVariantGenerator
     #: it did not build, so the generator gets it here)
     max_concurrent: int = 0
+    #: points to run first, earlier trials to learn from (raytrain.tune.warm_start)
+    warm: Any = None
 
     @property
     def seed(self) -> int:
@@ -57,6 +59,10 @@ class SearchMethod:
     optuna: bool
     #: population-based training: the PBT scheduler replaces tune.scheduler
     population: bool = False
+    #: can run `search.points_to_evaluate` first
+    warm_points: bool = True
+    #: can learn from a finished search's trials (`search.warm_start_from`)
+    warm_results: bool = False
 
     def num_samples(self, cfg: ExperimentConfig, space: SearchSpace) -> int:
         """Tune's `num_samples`; with grid entries each sample is one pass over the grid."""
@@ -86,10 +92,22 @@ def register_search_method(
     multi_objective: bool = False,
     optuna: bool = False,
     population: bool = False,
+    warm_points: bool = True,
+    warm_results: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[Callable[[SearchContext], Any]], Callable[[SearchContext], Any]]:
     def deco(build: Callable[[SearchContext], Any]) -> Callable[[SearchContext], Any]:
-        method = SearchMethod(name, summary, build, grid, multi_objective, optuna, population)
+        method = SearchMethod(
+            name,
+            summary,
+            build,
+            grid,
+            multi_objective,
+            optuna,
+            population,
+            warm_points,
+            warm_results,
+        )
         for n in (name, *aliases):
             SEARCH_METHODS[n] = method
         return build
@@ -153,12 +171,16 @@ def _optuna(ctx: SearchContext, sampler: Any) -> Any:
     if ctx.multi_objective:
         metric = [m for m, _ in ctx.objectives]
         mode = [d for _, d in ctx.objectives]
+    warm = ctx.warm
     return DurableOptunaSearch(
         metric=metric,
         mode=mode,
         sampler=sampler,
         storage=storage,
         study_name=ctx.cfg.training.name,
+        points_to_evaluate=list(warm.points) if warm and warm.points else None,
+        evaluated=list(warm.evaluated) if warm else None,
+        warm_source=warm.source if warm else None,
     )
 
 
@@ -172,6 +194,7 @@ def _startup(ctx: SearchContext) -> dict[str, int]:
     "Optuna TPE (Bayesian): models good and bad regions from finished and running trials",
     multi_objective=True,
     optuna=True,
+    warm_results=True,
     aliases=("bayesian",),
 )
 def _tpe(ctx: SearchContext) -> Any:
@@ -203,12 +226,57 @@ def _cmaes(ctx: SearchContext) -> Any:
     )
 
 
+@register_search_method(
+    "gp",
+    "Optuna GPSampler: a Gaussian-process model of the objective(s), each next trial where "
+    "expected improvement is highest (best on small budgets of numeric ranges)",
+    multi_objective=True,
+    optuna=True,
+    warm_results=True,
+)
+def _gp(ctx: SearchContext) -> Any:
+    import optuna
+
+    if not hasattr(optuna.samplers, "GPSampler"):
+        raise RaytrainError(
+            f"search.method: gp needs Optuna's GPSampler (Optuna 3.6 or newer; this is "
+            f"{optuna.__version__})"
+        )
+    return _optuna(
+        ctx,
+        optuna.samplers.GPSampler(seed=ctx.seed, warn_independent_sampling=False, **_startup(ctx)),
+    )
+
+
+def nsga2_population(ctx: SearchContext) -> int:
+    """`search.population_size`, else num_trials // 5 between 4 and 50 (Optuna's default)."""
+    size = ctx.cfg.search.population_size
+    return size if size is not None else min(50, max(4, ctx.cfg.search.num_trials // 5))
+
+
+@register_search_method(
+    "nsga2",
+    "Optuna NSGA-II: a genetic algorithm that breeds each generation from the Pareto "
+    "ranks of the last (several objectives; one works too)",
+    multi_objective=True,
+    optuna=True,
+)
+def _nsga2(ctx: SearchContext) -> Any:
+    from raytrain.tune.optuna_store import PicklableNSGAII
+
+    return _optuna(ctx, PicklableNSGAII(population_size=nsga2_population(ctx), seed=ctx.seed))
+
+
 def _basic_variant(ctx: SearchContext) -> Any:
     """Tune's own generator: random samples and/or every grid point of the param space (the
-    space decides which); given the concurrency limit, which Tune ignores for a user-built one."""
+    space decides which), the given points first; with the concurrency limit, which Tune
+    ignores for a user-built one."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
+    points = list(ctx.warm.points) if ctx.warm and ctx.warm.points else None
+    return BasicVariantGenerator(
+        points_to_evaluate=points, random_state=ctx.seed, max_concurrent=ctx.max_concurrent
+    )
 
 
 register_search_method(
@@ -222,6 +290,7 @@ register_search_method(
     "every point of the space (ranges need a step); search.num_trials is ignored",
     grid="all",
     multi_objective=True,
+    warm_points=False,
 )(_basic_variant)
 
 
@@ -232,6 +301,4 @@ register_search_method(
     population=True,
 )
 def _pbt(ctx: SearchContext) -> Any:
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.max_concurrent)
+    return _basic_variant(ctx)

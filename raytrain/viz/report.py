@@ -26,7 +26,13 @@ from typing import Any
 import pandas as pd
 
 from raytrain.viz.held_out import LABEL, TEST_PLOTS_DIR, read_source
-from raytrain.viz.search import SEARCH_PLOTS, Experiment, read_experiment, write_search_plots
+from raytrain.viz.search import (
+    PARETO_PLOT,
+    SEARCH_PLOTS,
+    Experiment,
+    read_experiment,
+    write_search_plots,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -41,6 +47,8 @@ SEARCH_CAPTIONS = {
     "stopped before the last epoch by ASHA or early stopping.",
     "trial_timeline.png": "Trial timeline: when each trial ran, on which worker slot, and how "
     "many ran at once.",
+    PARETO_PLOT: "Pareto front: every trial by its first two objectives; in red the trials "
+    "no other trial beats in every objective.",
 }
 
 _CSS = """
@@ -124,7 +132,7 @@ def find_pngs(exp: Experiment, search_dir: Path) -> list[tuple[str, list[Path]]]
         return out
 
     groups: list[tuple[str, list[Path]]] = [
-        ("Search plots", take([search_dir / n for n in SEARCH_PLOTS])),
+        ("Search plots", take([search_dir / n for n in (*SEARCH_PLOTS, PARETO_PLOT)])),
         ("Search plots (other)", take(sorted(search_dir.glob("*.png")))),
     ]
     held_out = exp.path / TEST_PLOTS_DIR
@@ -232,12 +240,14 @@ def _summary_section(exp: Experiment) -> str:
         ("experiment", _e(exp.name)),
         ("folder", f"<code>{_e(s.get('experiment_dir') or exp.path)}</code>"),
         ("objective", f"{direction} <code>{_e(exp.metric)}</code>"),
+        *_objectives_rows(s),
         (
             "trials",
             f"{n} ({n - n_err} completed, {n_err} errored, {n_stopped} stopped before "
             f"epoch {exp.max_epochs})",
         ),
         ("wall time", _e(_duration(s.get("wall_time_s")))),
+        *([("ended", _e(s["stop_reason"]))] if s.get("stop_reason") else []),
         ("resources", _e(res_text)),
         ("registered model", reg_text),
     ]
@@ -247,6 +257,19 @@ def _summary_section(exp: Experiment) -> str:
         items = "".join(f"<li>{_e(x)}</li>" for x in errors)
         err = f'<h3>Errors</h3><ul class="errors">{items}</ul>'
     return f'<section id="summary"><h2>Summary</h2>{_kv_table(rows)}{err}</section>'
+
+
+def _objectives_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """A multi-objective search's objectives and the size of its Pareto front."""
+    objectives = summary.get("objectives") or []
+    if len(objectives) < 2:
+        return []
+    text = ", ".join(
+        f"{'maximize' if o.get('mode') == 'max' else 'minimize'} <code>{_e(o.get('metric'))}</code>"
+        for o in objectives
+    )
+    front = len(summary.get("pareto_front") or [])
+    return [("objectives", text), ("Pareto front", f"{front} trial(s)")]
 
 
 def _best_section(exp: Experiment) -> str:

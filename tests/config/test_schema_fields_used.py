@@ -33,6 +33,7 @@ ALLOWED: dict[str, str] = {
     "dataset.sample.image_size": "read as s.image_size, s = cfg.dataset.sample (data.sample)",
     "dataset.sample.seed": "read as s.seed, s = cfg.dataset.sample (data.sample)",
     "search_space.type": "read as entry.type / e.type per search-space entry",
+    "scheduler.patience": "read as self.cfg.patience, cfg = the SchedulerSection (train.schedules)",
 }
 
 

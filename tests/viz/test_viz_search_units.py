@@ -8,7 +8,15 @@ import math
 import pandas as pd
 import pytest
 
-from raytrain.viz.search import AxisSpec, axis_specs, history_info, parallel_info, searched_params
+from raytrain.viz.search import (
+    AxisSpec,
+    axis_specs,
+    history_info,
+    objectives_of,
+    parallel_info,
+    pareto_info,
+    searched_params,
+)
 
 
 def _trials() -> pd.DataFrame:
@@ -81,3 +89,25 @@ def test_history_info_running_best_in_completion_order() -> None:
     assert (info.best_trial, info.best_value) == ("b", 0.3)
     assert info.errored == ["c"]
     assert history_info(_trials(), "val_loss", "max").best_so_far == [0.5, 0.5, 0.5]
+
+
+def test_pareto_info_keeps_trials_with_every_objective_and_orders_the_front() -> None:
+    trials = pd.DataFrame(
+        {
+            "trial": ["a", "b", "c", "d", "e"],
+            "status": ["OK", "STOPPED", "OK", "ERROR", "OK"],
+            "best_val_f1": [0.9, 0.8, 0.7, float("nan"), 0.95],
+            "latency_ms": [5.0, 2.0, 6.0, 1.0, 9.0],
+        }
+    )
+    objectives = [("val_f1", "max"), ("latency_ms", "min")]
+    info = pareto_info(trials, objectives, front=["e", "b", "a"])
+    assert info.trials == ["a", "b", "c", "e"]  # d has no val_f1
+    assert (info.x, info.y) == ([0.9, 0.8, 0.7, 0.95], [5.0, 2.0, 6.0, 9.0])
+    assert info.front == ["b", "a", "e"]  # along the first objective
+    assert info.front_points == [(0.8, 2.0), (0.9, 5.0), (0.95, 9.0)]
+    assert pareto_info(trials, objectives[:1], front=[]).trials == []  # one objective: no plot
+    assert objectives_of({"objectives": [{"metric": "f", "mode": "max"}], "metric": "f"}) == [
+        ("f", "max")
+    ]
+    assert objectives_of({"metric": "loss", "mode": "min"}) == [("loss", "min")]

@@ -358,7 +358,11 @@ def tune_method(
 def _study(sampler: Any, pruner: Any) -> Callable[[], Any]:
     import optuna
 
-    return lambda: optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # a fixed study name: HyperbandPruner puts trial n in the bracket crc32(f"{name}_{n}") picks,
+    # and an unnamed study gets a random name, so the same seed would give another search
+    return lambda: optuna.create_study(
+        study_name="hpo_sim", direction="maximize", sampler=sampler, pruner=pruner
+    )
 
 
 def optuna_method(name: str, seed: int) -> Callable[[], Any]:

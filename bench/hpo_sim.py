@@ -4,7 +4,9 @@ simulated clock, and the accounting that turns epoch traces into speed-ups and r
 A *trace* is the metric of every epoch any trial of one search trained, in the order the epochs
 ended; epoch n of the trace is the n-th unit of compute. Budget B = 30 full trials = 1,560
 epochs. `bench/hpo_quality.py` uses the accounting for every method; `simulate` runs the pure
-Optuna ones (the plain Optuna peer, and policies explored before they go through Ray).
+Optuna ones (the plain Optuna peer, and policies explored before they go through Ray) and
+`simulate_tune` Tune's searcher and scheduler objects, both on one simulated clock
+(`simulate_problem`) over any `Problem` (an LCBench task, `bench/hartmann.py`'s Hartmann-6).
 
     python bench/hpo_sim.py --tasks 3945,7593 --seeds 20 --methods random,optuna_hb
 """
@@ -18,6 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +101,18 @@ def regret(trace: list[float], best: float, ref: float, at: int) -> float:
     return max(0.0, (best - got_v) / max(best - ref, 1e-12))
 
 
-# ---------------------------------------------------------------- pure Optuna, simulated clock
+# ---------------------------------------------------------------- searches on a simulated clock
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a simulated search needs of a benchmark: `suggest` asks an Optuna trial for a
+    configuration; `curve` gives that configuration's metric at fidelity steps 1..max_t
+    (maximized) and the seconds each step takes. A trace counts one unit of compute per step."""
+
+    suggest: Callable[[Any], dict[str, Any]]
+    curve: Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]]
+    max_t: int = EPOCHS
 
 
 def suggest(trial: Any) -> dict[str, Any]:
@@ -111,61 +125,98 @@ def suggest(trial: Any) -> dict[str, Any]:
     return out
 
 
-def simulate(
-    bench: LCBench,
-    task: str,
-    make_study: Callable[[], Any],
+def lcbench_problem(bench: LCBench, task: str) -> Problem:
+    """One LCBench task: val_accuracy per epoch, each epoch lasting the surrogate's time."""
+
+    def curve(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        c = bench.curve(task, config)
+        return c[METRIC], epoch_times(c["time"])
+
+    return Problem(suggest, curve, EPOCHS)
+
+
+def simulate_problem(
+    problem: Problem,
+    study: Any,
+    on_start: Callable[[Any], Any],
+    on_step: Callable[[Any, Any, int, float], bool],
     *,
     concurrency: int = 4,
     budget: int = BUDGET,
-    max_t: int = EPOCHS,
 ) -> list[float]:
-    """One plain-Optuna search with `concurrency` trials at once. Each epoch lasts the
-    surrogate's predicted time; the clock jumps from one epoch end to the next, so trials
-    finish in a realistic order without sleeping. Returns the trace (metric per epoch, in the
-    order the epochs ended), `budget` epochs long."""
-    import optuna
-
-    study = make_study()
+    """The simulated clock every simulated search runs on: `concurrency` trials at once, each
+    fidelity step lasting what `problem.curve` says; the clock jumps from one step's end to the
+    next, so trials finish in a realistic order without sleeping. A trial is asked of `study`,
+    `on_start(trial)` keeps what the policy needs of it; after each step the value is reported
+    to the trial and `on_step(kept, trial, step, value)` says whether it goes on (False: the
+    policy told the study and the worker starts a new trial). Returns the trace (metric per
+    step, in the order the steps ended), `budget` steps long."""
     trace: list[float] = []
     running: dict[int, dict[str, Any]] = {}
-    clock: list[tuple[float, int, int]] = []  # (time the next epoch ends, tie-break, worker)
+    clock: list[tuple[float, int, int]] = []  # (time the next step ends, tie-break, worker)
     tick = 0
 
     def start(worker: int, now: float) -> None:
         nonlocal tick
         trial = study.ask()
-        curve = bench.curve(task, suggest(trial))
+        values, times = problem.curve(problem.suggest(trial))
         running[worker] = {
             "trial": trial,
-            "values": curve[METRIC],
-            "times": epoch_times(curve["time"]),
-            "epoch": 0,
+            "kept": on_start(trial),
+            "values": values,
+            "times": times,
+            "step": 0,
         }
         tick += 1
-        heapq.heappush(clock, (now + running[worker]["times"][0], tick, worker))
+        heapq.heappush(clock, (now + times[0], tick, worker))
 
     for w in range(concurrency):
         start(w, 0.0)
     while len(trace) < budget:
         now, _, w = heapq.heappop(clock)
         r = running[w]
-        e = r["epoch"]
+        e = r["step"]
         value = float(r["values"][e])
         trace.append(value)
-        r["epoch"] = e + 1
-        trial = r["trial"]
-        trial.report(value, e + 1)
-        if e + 1 >= max_t:
+        r["step"] = e + 1
+        r["trial"].report(value, e + 1)
+        if on_step(r["kept"], r["trial"], e + 1, value):
+            tick += 1
+            heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
+        else:
+            start(w, now)
+    return trace
+
+
+def simulate(
+    bench: LCBench | Problem,
+    task: str | None,
+    make_study: Callable[[], Any],
+    *,
+    concurrency: int = 4,
+    budget: int = BUDGET,
+    max_t: int | None = None,
+) -> list[float]:
+    """One plain-Optuna search (the study's sampler and pruner) on the simulated clock: `bench`
+    and `task` an LCBench task, or `bench` a `Problem` and `task` None. Returns the trace."""
+    import optuna
+
+    problem = bench if isinstance(bench, Problem) else lcbench_problem(bench, str(task))
+    last = max_t or problem.max_t
+    study = make_study()
+
+    def on_step(_: Any, trial: Any, step: int, value: float) -> bool:
+        if step >= last:
             study.tell(trial, value)
         elif trial.should_prune():
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
-            tick += 1
-            heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
-            continue
-        start(w, now)
-    return trace
+            return True
+        return False
+
+    return simulate_problem(
+        problem, study, lambda _: None, on_step, concurrency=concurrency, budget=budget
+    )
 
 
 class _Trial:
@@ -176,8 +227,8 @@ class _Trial:
 
 
 def simulate_tune(
-    bench: LCBench,
-    task: str,
+    bench: LCBench | Problem,
+    task: str | None,
     sampler: Any,
     scheduler: Any,
     *,
@@ -185,72 +236,62 @@ def simulate_tune(
     pruned: bool = True,
     concurrency: int = 4,
     budget: int = BUDGET,
-    max_t: int = EPOCHS,
+    max_t: int | None = None,
 ) -> list[float]:
     """A Tune search without Tune: an Optuna sampler asked for each trial (as OptunaSearch
     does, intermediate values reported), and a real Ray Tune scheduler object (ASHA, its
-    brackets, raytrain's RevisitingASHA, FIFO) deciding after every epoch, on the same
-    simulated clock as `simulate`. `pruned`: a trial the scheduler stopped is told PRUNED
-    (raytrain's DurableOptunaSearch) rather than COMPLETE with its last value (Ray's
-    OptunaSearch). Returns the trace."""
+    brackets, raytrain's RevisitingASHA, FIFO) deciding after every step, on the same
+    simulated clock as `simulate` (`bench`, `task`: as there). `pruned`: a trial the scheduler
+    stopped is told PRUNED (raytrain's DurableOptunaSearch) rather than COMPLETE with its last
+    value (Ray's OptunaSearch). Returns the trace."""
     import optuna
     from ray.tune.schedulers import TrialScheduler
 
+    problem = bench if isinstance(bench, Problem) else lcbench_problem(bench, str(task))
+    last = max_t or problem.max_t
     np.random.seed(seed)  # Tune's ASHA picks brackets with the global generator
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if hasattr(scheduler, "set_search_properties"):
         scheduler.set_search_properties(METRIC, "max")
-    trace: list[float] = []
-    running: dict[int, dict[str, Any]] = {}
-    clock: list[tuple[float, int, int]] = []
-    tick = 0
 
-    def start(worker: int, now: float) -> None:
-        nonlocal tick
-        trial = study.ask()
-        curve = bench.curve(task, suggest(trial))
+    def on_start(trial: Any) -> _Trial:
         fake = _Trial(f"t{trial.number}")
         scheduler.on_trial_add(None, fake)
-        running[worker] = {
-            "trial": trial,
-            "fake": fake,
-            "values": curve[METRIC],
-            "times": epoch_times(curve["time"]),
-            "epoch": 0,
-        }
-        tick += 1
-        heapq.heappush(clock, (now + running[worker]["times"][0], tick, worker))
+        return fake
 
-    for w in range(concurrency):
-        start(w, 0.0)
-    while len(trace) < budget:
-        now, _, w = heapq.heappop(clock)
-        r = running[w]
-        e = r["epoch"]
-        value = float(r["values"][e])
-        trace.append(value)
-        r["epoch"] = e + 1
-        trial = r["trial"]
-        trial.report(value, e + 1)
-        result = {METRIC: value, "training_iteration": e + 1}
-        done = e + 1 >= max_t
-        action = scheduler.on_trial_result(None, r["fake"], result)
-        if done or action == TrialScheduler.STOP:
-            scheduler.on_trial_complete(None, r["fake"], result)
-            if done or not pruned:
-                study.tell(trial, value)
-            else:
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            start(w, now)
+    def on_step(fake: _Trial, trial: Any, step: int, value: float) -> bool:
+        result = {METRIC: value, "training_iteration": step}
+        done = step >= last
+        action = scheduler.on_trial_result(None, fake, result)
+        if not done and action != TrialScheduler.STOP:
+            return True
+        scheduler.on_trial_complete(None, fake, result)
+        if done or not pruned:
+            study.tell(trial, value)
         else:
-            tick += 1
-            heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
-    return trace
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return False
+
+    return simulate_problem(
+        problem, study, on_start, on_step, concurrency=concurrency, budget=budget
+    )
 
 
-def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list[float]]:
+#: the simulated policy that is raytrain's default search (a YAML that leaves search.method and
+#: tune.* out): Optuna TPE (seed = the search's, stopped trials PRUNED) + ASHA grace 3,
+#: reduction 3, 1 bracket, max_t = the epochs (raytrain/tune/schedulers.py, searchers.py)
+RAYTRAIN_DEFAULT = "rt_tpe_g3"
+#: random search as raytrain runs it (`search.method: random`, `tune.scheduler: fifo`)
+RANDOM = "random_fifo"
+
+
+def tune_method(
+    name: str, seed: int, max_t: int = EPOCHS
+) -> Callable[[LCBench | Problem, str | None, int, int], list[float]]:
     """Tune policies by name, simulated (`simulate_tune`): the peers as Ray ships them and
-    raytrain's default and its candidates."""
+    raytrain's default and its candidates. `max_t`: the full trial's steps (ASHA's max_t; Ray's
+    stock ASHA keeps its own 100). The policy runs on an LCBench task (`bench`, `task`) or a
+    `Problem` (`task` None)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -260,7 +301,7 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
 
     def asha(rf: float = 3, brackets: int = 1, grace: int = 1) -> Any:
         return ASHAScheduler(
-            max_t=EPOCHS, grace_period=grace, reduction_factor=rf, brackets=brackets
+            max_t=max_t, grace_period=grace, reduction_factor=rf, brackets=brackets
         )
 
     tpe = {
@@ -276,7 +317,7 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
         "rt_tpe_asha": lambda: (tpe["tpe"](), asha(), True),
         "rt_tpe_revisit": lambda: (
             tpe["tpe"](),
-            RevisitingASHA(grace_period=1, max_t=EPOCHS, reduction_factor=3),
+            RevisitingASHA(grace_period=1, max_t=max_t, reduction_factor=3),
             True,
         ),
     }
@@ -295,7 +336,9 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
             )
     make = policies[name]
 
-    def run(bench: LCBench, task: str, concurrency: int, budget: int) -> list[float]:
+    def run(
+        bench: LCBench | Problem, task: str | None, concurrency: int, budget: int
+    ) -> list[float]:
         sampler, scheduler, pruned = make()
         return simulate_tune(
             bench,
@@ -306,6 +349,7 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
             pruned=pruned,
             concurrency=concurrency,
             budget=budget,
+            max_t=max_t,
         )
 
     return run
@@ -314,7 +358,11 @@ def tune_method(name: str, seed: int) -> Callable[[LCBench, str, int, int], list
 def _study(sampler: Any, pruner: Any) -> Callable[[], Any]:
     import optuna
 
-    return lambda: optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # a fixed study name: HyperbandPruner puts trial n in the bracket crc32(f"{name}_{n}") picks,
+    # and an unnamed study gets a random name, so the same seed would give another search
+    return lambda: optuna.create_study(
+        study_name="hpo_sim", direction="maximize", sampler=sampler, pruner=pruner
+    )
 
 
 def optuna_method(name: str, seed: int) -> Callable[[], Any]:

@@ -329,11 +329,12 @@ def tune_method(
         policies[f"rt_{t}_fifo"] = lambda t=t: (tpe[t](), FIFOScheduler(), True)
         for g in (3, 9):
             policies[f"rt_{t}_g{g}"] = lambda t=t, g=g: (tpe[t](), asha(grace=g), True)
-            policies[f"rt_{t}_g{g}_b3"] = lambda t=t, g=g: (
-                tpe[t](),
-                asha(grace=g, brackets=3),
-                True,
-            )
+            for b in (3, 5):  # 5 brackets of grace 3 (max_t 100): the last one never stops
+                policies[f"rt_{t}_g{g}_b{b}"] = lambda t=t, g=g, b=b: (
+                    tpe[t](),
+                    asha(grace=g, brackets=b),
+                    True,
+                )
     make = policies[name]
 
     def run(

@@ -270,11 +270,12 @@ def _nsga2(ctx: SearchContext) -> Any:
 def _basic_variant(ctx: SearchContext) -> Any:
     """Tune's own generator: random samples and/or every grid point of the param space (the
     space decides which), the given points first; with the concurrency limit, which Tune
-    ignores for a user-built one."""
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    ignores for a user-built one; restored in agreement with the experiment it resumes
+    (raytrain.tune.variants)."""
+    from raytrain.tune.variants import ResumableVariantGenerator
 
     points = list(ctx.warm.points) if ctx.warm and ctx.warm.points else None
-    return BasicVariantGenerator(
+    return ResumableVariantGenerator(
         points_to_evaluate=points, random_state=ctx.seed, max_concurrent=ctx.max_concurrent
     )
 

@@ -323,10 +323,15 @@ def _fit(
         failure_config=tune.FailureConfig(
             max_failures=cfg.training_params.max_failures if plan.resources.num_workers == 1 else 0
         ),
-        # in-trial runs checkpoint through Tune: keep each trial's best two (PBT: four, so
-        # that a checkpoint another trial is about to copy is not deleted under it)
+        # in-trial runs checkpoint through Tune: keep each trial's best three (PBT: four, so
+        # that a checkpoint another trial is about to copy is not deleted under it). Three,
+        # not two: Tune deletes a checkpoint as soon as it leaves the best k, while the
+        # experiment state naming a trial's latest checkpoint is saved once a second; with
+        # epochs of 0.1 s a driver killed in between left a state whose checkpoint was gone
+        # (the resumed trial failed: seen in CI). A trial now needs three better epochs
+        # within one save for that; deleting only after the state is saved is the real fix.
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=4 if plan.method.population else 2,
+            num_to_keep=4 if plan.method.population else 3,
             checkpoint_score_attribute=plan.metric,
             checkpoint_score_order=plan.mode,
         ),

@@ -87,25 +87,16 @@ def stop_node(proc: subprocess.Popen) -> None:
 
 
 # -- a driver killed with SIGKILL, then resumed ------------------------------------------------
-def saved_trials(tune_dir: Path | str) -> list[dict]:
-    """Trials in the newest `experiment_state-*.json` Tune saved in `tune_dir` (a folder or a
-    bucket URI); [] while there is none, or it is caught mid-write (read again next time)."""
-    import json
-
-    from raytrain.artifacts import storage
-
-    tune_dir = str(tune_dir)
-    try:
-        names = sorted(n for n in storage.listdir(tune_dir) if n.startswith("experiment_state"))
-        data = json.loads(storage.read_text(f"{tune_dir}/{names[-1]}")) if names else {}
-    except (OSError, ValueError):
-        return []
-    return [json.loads(t) for t, _ in data.get("trial_data", [])]
-
-
 def terminated(tune_dir: Path | str) -> set[str]:
-    """Ids of the trials Tune's newest saved state records as TERMINATED."""
-    return {t["trial_id"] for t in saved_trials(tune_dir) if t.get("status") == "TERMINATED"}
+    """Ids of the trials Tune's newest saved state in `tune_dir` (a folder or a bucket URI)
+    records as TERMINATED; none while it is caught mid-write (read again next time)."""
+    from raytrain.tune.experiment import saved_trial_states
+
+    try:
+        states = saved_trial_states(tune_dir)
+    except (OSError, ValueError):
+        return set()
+    return {t for t, status in states.items() if status == "TERMINATED"}
 
 
 def kill_driver_when(

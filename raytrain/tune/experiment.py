@@ -205,15 +205,21 @@ def check_state_trusted(exp: Path) -> None:
 
 def saved_trial_ids(exp: Path | str) -> set[str]:
     """Trial ids in Tune's newest saved experiment state (what a resume will know about)."""
+    return set(saved_trial_states(join(exp, TUNE_DIR)))
+
+
+def saved_trial_states(tune_dir: Path | str) -> dict[str, str]:
+    """Trial id -> status in the newest `experiment_state-*.json` of Tune's folder `tune_dir`
+    (a folder or a bucket URI); {} when there is none."""
     import json
 
-    tune_dir = join(exp, TUNE_DIR)
     states = [n for n in listdir(tune_dir) if n.startswith("experiment_state-")]
     states = sorted(n for n in states if n.endswith(".json"))
     if not states:
-        return set()
+        return {}
     data = json.loads(read_text(join(tune_dir, states[-1])))
-    return {json.loads(t)["trial_id"] for t, _ in data.get("trial_data", [])}
+    trials = [json.loads(t) for t, _ in data.get("trial_data", [])]
+    return {t["trial_id"]: t.get("status", "") for t in trials}
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -18,26 +18,23 @@ twice (Tune restores those itself).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from raytrain.tune.experiment import saved_trial_states
+
 FINISHED = ("TERMINATED", "ERROR")
 
 
 def saved_trials(folder: str | Path) -> dict[str, str]:
-    """trial id -> status, from the newest `experiment_state-*.json` in `folder` ({} if none)."""
-    states = sorted(Path(folder).glob("experiment_state-*.json"))
-    if not states:
-        return {}
+    """trial id -> status, from the newest `experiment_state-*.json` in `folder` ({} if none,
+    or unreadable: Tune itself reads the same file and says what is wrong with it)."""
     try:
-        data = json.loads(states[-1].read_text())
-        trials = [json.loads(t) for t, _ in data.get("trial_data", [])]
-        return {t["trial_id"]: t.get("status", "") for t in trials}
+        return saved_trial_states(folder)
     except (OSError, ValueError, KeyError, TypeError):
-        return {}  # Tune itself reads the same file and says what is wrong with it
+        return {}
 
 
 class ResumableVariantGenerator(BasicVariantGenerator):

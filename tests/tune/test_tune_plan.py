@@ -60,8 +60,8 @@ def test_every_yaml_method_and_scheduler_is_registered() -> None:
         ("bayesian", "DurableOptunaSearch", "TPESampler"),
         ("tpe", "DurableOptunaSearch", "TPESampler"),
         ("cmaes", "DurableOptunaSearch", "CmaEsSampler"),
-        ("random", "BasicVariantGenerator", None),
-        ("grid", "BasicVariantGenerator", None),
+        ("random", "ResumableVariantGenerator", None),
+        ("grid", "ResumableVariantGenerator", None),
     ],
 )
 def test_methods_build_their_searchers(

@@ -33,8 +33,8 @@ The study: a search minimizes f on the simulated clock of `bench/hpo_sim.py` (it
 `simulate_tune`, the same code as the LCBench study), one fidelity step being one epoch, every
 step the same length (mf-prior-bench's cost, 0.05 + 0.95 (z/100)^2, is that of one query at z,
 not of a step). Budget B = 30 full trials = 3,000 steps; K = 4 trials at once; raytrain's
-default (`hpo_sim.RAYTRAIN_DEFAULT`: TPE, ASHA grace 3, reduction 3, max_t 100, stopped trials
-PRUNED) against random search (`hpo_sim.RANDOM`: 30 full trials); the benchmark is the same for
+default (`hpo_sim.RAYTRAIN_DEFAULT`: TPE, ASHA grace 3, reduction 3, max_t 100, the rung check
+of `tune.rung_check`, stopped trials PRUNED) against random search (`hpo_sim.RANDOM`: 30 full trials); the benchmark is the same for
 every search seed (seed None). Regret at B = the best value any step reported within B minus
 the optimum's value, also normalized as the LCBench study's (`hpo_sim.regret`: divided by the
 optimum's distance to the median of 2,000 random configurations). Last line:
@@ -44,6 +44,7 @@ optimum's distance to the median of 2,000 random configurations). Last line:
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import time
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("raytrain.tune.asha").setLevel(logging.ERROR)  # one line per search
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="terrible", choices=sorted(PRESETS))
     ap.add_argument("--seeds", type=int, default=20)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import itertools
 import json
 import math
 import sys
@@ -279,8 +280,9 @@ def simulate_tune(
 
 #: the simulated policy that is raytrain's default search (a YAML that leaves search.method and
 #: tune.* out): Optuna TPE (seed = the search's, stopped trials PRUNED) + ASHA grace 3,
-#: reduction 3, 1 bracket, max_t = the epochs (raytrain/tune/schedulers.py, searchers.py)
-RAYTRAIN_DEFAULT = "rt_tpe_g3"
+#: reduction 3, 1 bracket, max_t = the epochs, with the rung check (`tune.rung_check`: 4 pairs,
+#: rank correlation 0.7; raytrain/tune/schedulers.py, asha.py, searchers.py)
+RAYTRAIN_DEFAULT = "rt_tpe_g3_chk4_7"
 #: random search as raytrain runs it (`search.method: random`, `tune.scheduler: fifo`)
 RANDOM = "random_fifo"
 
@@ -295,7 +297,7 @@ def tune_method(
     import optuna
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from raytrain.tune.asha import RevisitingASHA
+    from raytrain.tune.asha import CheckedASHA, RevisitingASHA
 
     s = optuna.samplers
 
@@ -334,6 +336,25 @@ def tune_method(
                     tpe[t](),
                     asha(grace=g, brackets=b),
                     True,
+                )
+        # CheckedASHA: a rung stops trials only while its ranking agrees with the next level's
+        # (`chk{min_pairs}_{min_correlation x 10}`)
+        for g in (1, 3):
+            grid = itertools.product((4, 6, 8), (0.0, 0.3, 0.5, 0.6, 0.7, 0.8), ("", "d"))
+            for pairs, rho, d in grid:  # d: a rung stops no trial before it is checked
+                policies[f"rt_{t}_g{g}_chk{d}{pairs}_{round(rho * 10)}"] = (
+                    lambda t=t, g=g, pairs=pairs, rho=rho, d=d: (
+                        tpe[t](),
+                        CheckedASHA(
+                            grace_period=g,
+                            max_t=max_t,
+                            reduction_factor=3,
+                            min_pairs=pairs,
+                            min_correlation=rho,
+                            trust_unchecked=not d,
+                        ),
+                        True,
+                    )
                 )
     make = policies[name]
 
@@ -414,9 +435,13 @@ def run_method(
 
 
 def main(argv: list[str] | None = None) -> None:
+    import logging
+
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # CheckedASHA says on the console when a rung stops being trusted: hundreds of searches here
+    logging.getLogger("raytrain.tune.asha").setLevel(logging.ERROR)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", default=",".join(TASKS[:7]))
     ap.add_argument("--seeds", type=int, default=20)

@@ -454,6 +454,23 @@ class StopPlateau(_StopRule):
     min_delta: float = Field(0.0, ge=0, description="Smaller gains do not count as improvement")
 
 
+class RungCheck(Section):
+    """`tune.rung_check`: ASHA stops trials at a rung only while the trials that reached it and
+    the next level rank the same way there (raytrain.tune.asha.CheckedASHA). Where the first
+    epochs mislead, a rung that disagrees stops nothing; where they rank well, this is ASHA."""
+
+    pairs: int = Field(
+        4, ge=3, description="Trials a rung and the next level must share before it is judged"
+    )
+    min_correlation: float = Field(
+        0.7,
+        ge=-1,
+        le=1,
+        description="Spearman rank correlation below which a rung stops no trial (measured: "
+        "BENCHMARKS.md, LCBench and Hartmann-6)",
+    )
+
+
 class TuneSection(Section):
     """Scheduler settings (see raytrain.tune.schedulers) and where results live."""
 
@@ -473,6 +490,11 @@ class TuneSection(Section):
         False,
         description="ASHA: judge again a trial that passed a rung before the rung had "
         "reduction_factor other results (raytrain.tune.asha)",
+    )
+    rung_check: RungCheck | None = Field(
+        default_factory=RungCheck,
+        description="ASHA: a rung stops trials only while it ranks them like the next level "
+        "(raytrain.tune.asha.CheckedASHA); null: Ray's ASHA rule alone",
     )
     epoch_budget: int | None = Field(
         None,

@@ -66,28 +66,45 @@ def _grace(ctx: SearchContext, default: int = ASHA_GRACE) -> int:
     return g if g is not None else max(1, min(default, _max_t(ctx)))
 
 
-@register_scheduler(
-    "asha",
-    lambda c: (
-        f"ASHA (grace {_grace(c)} epoch(s), reduction "
-        f"{c.cfg.tune.reduction_factor:g}, {c.cfg.tune.brackets} bracket(s), max {_max_t(c)}"
-        f"{'; revisits early promotions' if c.cfg.tune.revisit_early_promotions else ''})"
-    ),
-)
+def _asha_describe(ctx: SearchContext) -> str:
+    t = ctx.cfg.tune
+    check = (
+        f"; a rung stops trials while its rank correlation with the next level is >= "
+        f"{t.rung_check.min_correlation:g} over {t.rung_check.pairs}+ trials"
+        if t.rung_check
+        else ""
+    )
+    return (
+        f"ASHA (grace {_grace(ctx)} epoch(s), reduction {t.reduction_factor:g}, "
+        f"{t.brackets} bracket(s), max {_max_t(ctx)}"
+        f"{'; revisits early promotions' if t.revisit_early_promotions else ''}{check})"
+    )
+
+
+@register_scheduler("asha", _asha_describe)
 def _asha(ctx: SearchContext) -> Any:
+    """Ray's ASHA, with raytrain's rung check (`tune.rung_check`, on unless null) and/or
+    revisited early promotions (`tune.revisit_early_promotions`): raytrain.tune.asha."""
     from ray.tune.schedulers import ASHAScheduler
 
-    from raytrain.tune.asha import RevisitingASHA
+    from raytrain.tune.asha import CheckedASHA, RevisitingASHA
 
     t = ctx.cfg.tune
-    scheduler = RevisitingASHA if t.revisit_early_promotions else ASHAScheduler
-    return scheduler(
+    common = dict(
         time_attr=TIME_ATTR,
         max_t=_max_t(ctx),
         grace_period=_grace(ctx),
         reduction_factor=t.reduction_factor,
         brackets=t.brackets,
     )
+    if t.rung_check:
+        return CheckedASHA(
+            **common,
+            min_pairs=t.rung_check.pairs,
+            min_correlation=t.rung_check.min_correlation,
+            revisit_early_promotions=t.revisit_early_promotions,
+        )
+    return (RevisitingASHA if t.revisit_early_promotions else ASHAScheduler)(**common)
 
 
 @register_scheduler(

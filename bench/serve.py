@@ -398,6 +398,47 @@ def direct_url(app: str) -> str:
     raise RuntimeError(f"{app}: no direct-ingress port after 60 s: {groups}")
 
 
+def pieces(root: Path, bodies: dict[str, tuple[bytes, str]]) -> None:
+    """CPU ms of each piece of the plain server's request, in this process: what batching can
+    save (run_batch of 1 request vs of 32, per request) against what it cannot (parsing)."""
+    import json
+
+    from raytrain.inference import Predictor
+    from raytrain.serve.inputs import Limits, parse_request
+    from raytrain.serve.predict import run_batch
+
+    limits = Limits(max_body_bytes=16 << 20, max_instances=256, max_image_pixels=4096 * 4096)
+    loop = asyncio.new_event_loop()
+
+    def cpu_ms(call: Any, n: int) -> float:
+        for _ in range(max(2, n // 20)):
+            call()
+        t = time.process_time()
+        for _ in range(n):
+            call()
+        return (time.process_time() - t) * 1000 / n
+
+    print("\n| one process, CPU ms per request | parse_request | run_batch of 1 | "
+          "run_batch of 32, per request | json.dumps of the answer |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- |")
+
+    def row(m: Model) -> str:
+        body, kind = bodies[m.name]
+        predictor = Predictor.load(m.name, root=root, backend="onnx")
+        req = loop.run_until_complete(parse_request(kind, body, {}, limits))
+        n = 2000 if m.name == "mlp" else 100
+        parse = cpu_ms(lambda: loop.run_until_complete(parse_request(kind, body, {}, limits)), n)
+        one = cpu_ms(lambda: run_batch(predictor, m.name, [req]), n)
+        many = cpu_ms(lambda: run_batch(predictor, m.name, [req] * 32), max(5, n // 32)) / 32
+        answer = run_batch(predictor, m.name, [req])[0]
+        dumps = cpu_ms(lambda: json.dumps(answer), n)
+        return f"| {m.label} | {parse:.3f} | {one:.3f} | {many:.3f} | {dumps:.3f} |"
+
+    for m in MODELS:
+        print(row(m))
+    loop.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
@@ -512,6 +553,8 @@ def main() -> None:
         f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; Serve "
         f"environment: {serve_env or 'none'}\n"
     )
+    pieces(root, bodies)
+    print()
     print("| model | concurrency | plain req/s | variant | req/s | / plain | "
           "plain p50 / p99 ms | variant p50 / p99 ms | p99 / plain | "
           "server CPU ms/req plain / variant |")  # fmt: skip

@@ -17,8 +17,8 @@ outputs incl. the edge map as PNG). The plain server calls them for each request
 loop in one uvicorn process (no Ray); `raytrain serve` goes proxy -> ingress -> model replica and
 batches concurrent requests (`--max-batch-size`, `--batch-wait-ms`).
 
-Variants of `raytrain serve` (`--variants`, measured side by side with the plain server in one
-run, cells alternating plain / variant...):
+Variants of `raytrain serve` (`--variants`, comma-separated; for each model and concurrency the
+plain server's cell, then each variant's, in one run):
 
     serve           the product: proxy -> ingress -> model replica (two process hops)
     serve-direct    the same application, the client posting straight to the ingress replica's
@@ -38,7 +38,10 @@ on the head node and routes as before).
 The load generator (aiohttp, one process, C workers each posting back to back for the cell's
 duration) runs on the same machine as the servers and takes its share of the CPUs: on a small
 machine it is part of the picture. Each cell: 1 s of warm-up, then requests/s and p50/p99 of
-per-request latency over the cell.
+per-request latency over the cell, and the CPU time (user + system, from /proc) that the
+server's processes (the plain process; the proxy, ingress and replica a variant's request goes
+through) and the load generator spent per request. At the end, the CPU of each piece of one
+request in one process (`parse_request`, `run_batch` of 1 and of 32): what batching can save.
 """
 
 import argparse

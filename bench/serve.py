@@ -17,10 +17,31 @@ outputs incl. the edge map as PNG). The plain server calls them for each request
 loop in one uvicorn process (no Ray); `raytrain serve` goes proxy -> ingress -> model replica and
 batches concurrent requests (`--max-batch-size`, `--batch-wait-ms`).
 
+Variants of `raytrain serve` (`--variants`, comma-separated; for each model and concurrency the
+plain server's cell, then each variant's, in one run):
+
+    serve           the product: proxy -> ingress -> model replica (two process hops)
+    serve-direct    the same application, the client posting straight to the ingress replica's
+                    own HTTP server (Serve's direct ingress, `RAY_SERVE_ENABLE_DIRECT_INGRESS=1`:
+                    the replica listens on a port from 30000-31000 that the controller hands
+                    out; the bench asks the controller for it). One hop: ingress -> replica.
+    fused           the models served inside the ingress replica (the product's `Ingress` given
+                    `LocalModel`s in place of deployment handles; each batches with
+                    `@serve.batch` as `ModelServer` does), through the proxy. One hop: proxy ->
+                    ingress.
+    fused-direct    both: the client posts to the ingress replica that batches and predicts
+                    itself. No hop; the nearest Serve gets to the plain server.
+
+Any `-direct` variant starts Ray with direct ingress on for all variants (the proxy still runs
+on the head node and routes as before).
+
 The load generator (aiohttp, one process, C workers each posting back to back for the cell's
 duration) runs on the same machine as the servers and takes its share of the CPUs: on a small
 machine it is part of the picture. Each cell: 1 s of warm-up, then requests/s and p50/p99 of
-per-request latency over the cell.
+per-request latency over the cell, and the CPU time (user + system, from /proc) that the
+server's processes (the plain process; the proxy, ingress and replica a variant's request goes
+through) and the load generator spent per request. At the end, the CPU of each piece of one
+request in one process (`parse_request`, `run_batch` of 1 and of 32): what batching can save.
 """
 
 import argparse
@@ -150,7 +171,11 @@ def plain_server(root: str, port: int) -> None:
 # -- load ----------------------------------------------------------------------------------------
 
 
-async def load(url: str, body: bytes, kind: str, concurrency: int, seconds: float) -> dict:
+async def load(
+    url: str, body: bytes, kind: str, concurrency: int, seconds: float, pids: list[int]
+) -> dict:
+    """Requests/s, latency and CPU ms per request of the server's processes (`pids`) and of
+    this process (the load generator) over the measured part of one cell."""
     import aiohttp
 
     latencies: list[float] = []
@@ -171,9 +196,11 @@ async def load(url: str, body: bytes, kind: str, concurrency: int, seconds: floa
 
         warm = time.perf_counter() + min(1.0, seconds)
         await asyncio.gather(*(worker(warm, False) for _ in range(concurrency)))
+        cpu0, me0 = sum(map(cpu_s, pids)), sum(os.times()[:2])
         start = time.perf_counter()
         await asyncio.gather(*(worker(start + seconds, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
+        cpu, me = sum(map(cpu_s, pids)) - cpu0, sum(os.times()[:2]) - me0
     lat = np.array(latencies) * 1000
     return {
         "rps": len(lat) / elapsed,
@@ -181,6 +208,8 @@ async def load(url: str, body: bytes, kind: str, concurrency: int, seconds: floa
         "p99": float(np.percentile(lat, 99)),
         "n": len(lat),
         "errors": errors,
+        "cpu_server": cpu * 1000 / max(1, len(lat)),
+        "cpu_client": me * 1000 / max(1, len(lat)),
     }
 
 
@@ -240,6 +269,179 @@ def breakdown(serve_url: str, plain_url: str, root: Path, payload: tuple[bytes, 
         print(f"| {label} | {np.percentile(ms, 50):.2f} | {np.percentile(ms, 90):.2f} |")
 
 
+VARIANTS = ("serve", "serve-direct", "fused", "fused-direct")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def find_pids() -> dict[str, int]:
+    """Serve's processes by role, from their titles (`ray::ServeReplica:APP:DEPLOYMENT`)."""
+    pids = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            title = (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::ServeReplica:"):
+            pids[title.removeprefix("ray::ServeReplica:")] = int(d.name)
+        elif title.startswith("ray::ProxyActor"):
+            pids["proxy"] = int(d.name)
+    return pids
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def server_pids(variant: str, model: str, pids: dict[str, int], plain: int) -> list[int]:
+    """The processes one request of `variant` goes through (the load generator excluded)."""
+    roles = {
+        "plain": [],
+        "serve": ["proxy", "raytrain:Ingress", f"raytrain:model-{model}"],
+        "serve-direct": ["raytrain:Ingress", f"raytrain:model-{model}"],
+        "fused": ["proxy", "fused:Ingress"],
+        "fused-direct": ["fused:Ingress"],
+    }[variant]
+    return [plain] if variant == "plain" else [pids[r] for r in roles if r in pids]
+
+
+class LocalModel:
+    """A `ModelServer` run inside the ingress replica, called like a deployment handle
+    (`await model.predict.remote(request)`), for the `fused` variants. Built in the replica on
+    first use (the bound arguments are pickled; only the arguments travel)."""
+
+    def __init__(self, name: str, config: dict, settings: dict) -> None:
+        self.args = (name, config, settings)
+        self.server: Any = None
+
+    def __getstate__(self) -> dict:
+        return {"args": self.args}
+
+    def __setstate__(self, state: dict) -> None:
+        self.args, self.server = state["args"], None
+
+    def _server(self) -> Any:
+        if self.server is None:
+            from ray import serve
+
+            from raytrain.serve.app import ModelServer
+
+            cls = ModelServer.func_or_class
+            server = cls(*self.args)
+            raw = cls.predict_batch.__wrapped__
+
+            async def run(requests: list) -> list:
+                return await raw(server, requests)
+
+            # A queue of its own: `@serve.batch` on a method keeps one queue per process,
+            # shared by all instances, so two models in one ingress would share batches.
+            settings = self.args[2]
+            server.predict_batch = serve.batch(
+                max_batch_size=int(settings["max_batch_size"]),
+                batch_wait_timeout_s=float(settings["batch_wait_s"]),
+            )(run)
+            self.server = server
+        return self.server
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_") or method in ("args", "server"):
+            raise AttributeError(method)
+        model = self
+
+        class _Method:  # (no annotations: this class is built in the replica, by value)
+            @staticmethod
+            def remote(*args):  # noqa: ANN002, ANN205
+                return getattr(model._server(), method)(*args)
+
+        return _Method
+
+
+def fused_app(options: Any) -> Any:
+    """The product's `Ingress` serving every model in its own process (no model deployment)."""
+    from raytrain.serve.app import Ingress
+
+    settings = {
+        "registry_root": str(Path(options.registry_root).resolve()),
+        "label_poll_s": options.label_poll_s,
+        "max_batch_size": options.max_batch_size,
+        "batch_wait_s": options.batch_wait_ms / 1000.0,
+        "threads": 1,
+    }
+    models = {s.name: LocalModel(s.name, s.config, settings) for s in options.models}
+    return Ingress.options(
+        num_replicas=1, max_ongoing_requests=1024, ray_actor_options={"num_cpus": 0}
+    ).bind(models, options.limits)
+
+
+def direct_url(app: str) -> str:
+    """The base URL of `app`'s ingress replica's own HTTP server (direct ingress)."""
+    import ray
+    from ray.serve.context import _get_global_client
+
+    controller = _get_global_client()._controller
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        groups = ray.get(controller.get_target_groups.remote(app))
+        ports = [
+            t.port
+            for g in groups
+            if str(getattr(g.protocol, "value", g.protocol)).upper() == "HTTP"
+            for t in g.targets
+            if t.port >= 30000
+        ]
+        if ports:
+            return f"http://127.0.0.1:{ports[0]}"
+        time.sleep(0.5)
+    raise RuntimeError(f"{app}: no direct-ingress port after 60 s: {groups}")
+
+
+def pieces(root: Path, bodies: dict[str, tuple[bytes, str]]) -> None:
+    """CPU ms of each piece of the plain server's request, in this process: what batching can
+    save (run_batch of 1 request vs of 32, per request) against what it cannot (parsing)."""
+    import json
+
+    from raytrain.inference import Predictor
+    from raytrain.serve.inputs import Limits, parse_request
+    from raytrain.serve.predict import run_batch
+
+    limits = Limits(max_body_bytes=16 << 20, max_instances=256, max_image_pixels=4096 * 4096)
+    loop = asyncio.new_event_loop()
+
+    def cpu_ms(call: Any, n: int) -> float:
+        for _ in range(max(2, n // 20)):
+            call()
+        t = time.process_time()
+        for _ in range(n):
+            call()
+        return (time.process_time() - t) * 1000 / n
+
+    print("\n| one process, CPU ms per request | parse_request | run_batch of 1 | "
+          "run_batch of 32, per request | json.dumps of the answer |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- |")
+
+    def row(m: Model) -> str:
+        body, kind = bodies[m.name]
+        predictor = Predictor.load(m.name, root=root, backend="onnx")
+        req = loop.run_until_complete(parse_request(kind, body, {}, limits))
+        n = 2000 if m.name == "mlp" else 100
+        parse = cpu_ms(lambda: loop.run_until_complete(parse_request(kind, body, {}, limits)), n)
+        one = cpu_ms(lambda: run_batch(predictor, m.name, [req]), n)
+        many = cpu_ms(lambda: run_batch(predictor, m.name, [req] * 32), max(5, n // 32)) / 32
+        answer = run_batch(predictor, m.name, [req])[0]
+        dumps = cpu_ms(lambda: json.dumps(answer), n)
+        return f"| {m.label} | {parse:.3f} | {one:.3f} | {many:.3f} | {dumps:.3f} |"
+
+    for m in MODELS:
+        print(row(m))
+    loop.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
@@ -247,6 +449,11 @@ def main() -> None:
     ap.add_argument("--max-batch-size", type=int, default=32)
     ap.add_argument("--batch-wait-ms", type=float, default=2.0)
     ap.add_argument("--replicas", type=int, default=1, help="replicas per model")
+    ap.add_argument(
+        "--variants",
+        default="serve",
+        help=f"comma-separated, of {', '.join(VARIANTS)} (see the module docstring)",
+    )
     ap.add_argument(
         "--breakdown",
         action="store_true",
@@ -258,6 +465,11 @@ def main() -> None:
         plain_server(args.plain_server[0], int(args.plain_server[1]))
         return
     seconds = 1.0 if args.quick else args.seconds
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if not variants or set(variants) - set(VARIANTS):
+        ap.error(f"--variants: choose from {', '.join(VARIANTS)}")
+    if any(v.endswith("-direct") for v in variants):
+        os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "1"  # before Ray and Serve start
 
     import ray
     from ray import serve
@@ -294,22 +506,36 @@ def main() -> None:
             port=free_port(),
         )
         serve_url = start(options)
-        plain_url = f"http://127.0.0.1:{plain_port}"
+        bases = {"plain": f"http://127.0.0.1:{plain_port}"}
+        if {"fused", "fused-direct"} & set(variants):
+            serve.run(fused_app(options), name="fused", route_prefix="/fused")
+        for v in variants:
+            app = "fused" if v.startswith("fused") else "raytrain"
+            prefix = "/fused" if app == "fused" else ""
+            base = direct_url(app) if v.endswith("-direct") else serve_url
+            bases[v] = base + prefix
+            print(f"{v}: {bases[v]}", flush=True)
+        plain_url = bases["plain"]
         wait_http(plain_url + "/")
+        pids = find_pids()
+        if "fused" in set(bases) | {v.removesuffix("-direct") for v in bases}:
+            wait_http(serve_url + "/fused/v1/models")  # the fused models load on first use
         for m in MODELS:
             body, kind = bodies[m.name]
             for c in CONCURRENCY:
-                for server, base in (("plain", plain_url), ("serve", serve_url)):
+                for server, base in bases.items():
                     url = f"{base}/v1/models/{m.name}:predict"
-                    r = asyncio.run(load(url, body, kind, c, seconds))
+                    procs = server_pids(server, m.name, pids, plain.pid)
+                    r = asyncio.run(load(url, body, kind, c, seconds, procs))
                     results[(m.name, server, c)] = r
                     print(
-                        f"{m.label:28s} c={c:<3d} {server:6s} {r['rps']:8.1f} req/s  "
+                        f"{m.label:28s} c={c:<3d} {server:12s} {r['rps']:8.1f} req/s  "
                         f"p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
-                        f"({r['n']} requests, {r['errors']} errors)",
+                        f"({r['n']} requests, {r['errors']} errors; CPU ms/request: "
+                        f"server {r['cpu_server']:.2f}, load generator {r['cpu_client']:.2f})",
                         flush=True,
                     )
-        if args.breakdown:
+        if args.breakdown and "serve" in variants:
             breakdown(serve_url, plain_url, root, bodies["mlp"])
     finally:
         plain.terminate()
@@ -320,24 +546,33 @@ def main() -> None:
     import onnxruntime
     import torch
 
+    serve_env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if "RAY_SERVE_" in k)
+
     print(
         f"\n{platform.processor() or platform.machine()}, {cpus} CPUs; ray {ray.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}; {seconds:g} s per "
-        f"cell; raytrain serve: {args.replicas} replica(s) per model, max batch "
+        f"cell; variants {', '.join(variants)}; {args.replicas} replica(s) per model, max batch "
         f"{args.max_batch_size}, batch wait {args.batch_wait_ms:g} ms; load average (1 min) "
-        f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n"
+        f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; Serve "
+        f"environment: {serve_env or 'none'}\n"
     )
-    print("| model | concurrency | plain req/s | serve req/s | serve / plain | "
-          "plain p50 / p99 ms | serve p50 / p99 ms | p99 serve / plain |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    pieces(root, bodies)
+    print()
+    print("| model | concurrency | plain req/s | variant | req/s | / plain | "
+          "plain p50 / p99 ms | variant p50 / p99 ms | p99 / plain | "
+          "server CPU ms/req plain / variant |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in MODELS:
         for c in CONCURRENCY:
-            p, s = results[(m.name, "plain", c)], results[(m.name, "serve", c)]
-            print(
-                f"| {m.label} | {c} | {p['rps']:.0f} | {s['rps']:.0f} | "
-                f"{s['rps'] / p['rps']:.2f}x | {p['p50']:.1f} / {p['p99']:.1f} | "
-                f"{s['p50']:.1f} / {s['p99']:.1f} | {s['p99'] / p['p99']:.2f}x |"
-            )
+            p = results[(m.name, "plain", c)]
+            for v in variants:
+                s = results[(m.name, v, c)]
+                print(
+                    f"| {m.label} | {c} | {p['rps']:.0f} | {v} | {s['rps']:.0f} | "
+                    f"{s['rps'] / p['rps']:.2f}x | {p['p50']:.1f} / {p['p99']:.1f} | "
+                    f"{s['p50']:.1f} / {s['p99']:.1f} | {s['p99'] / p['p99']:.2f}x | "
+                    f"{p['cpu_server']:.2f} / {s['cpu_server']:.2f} |"
+                )
 
 
 if __name__ == "__main__":

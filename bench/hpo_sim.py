@@ -356,7 +356,7 @@ def tune_method(
                         True,
                     )
                 )
-    make = policies[name]
+    make = policies[name] if name in policies else _composed(name, seed, max_t)
 
     def run(
         bench: LCBench | Problem, task: str | None, concurrency: int, budget: int
@@ -375,6 +375,37 @@ def tune_method(
         )
 
     return run
+
+
+def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, bool]]:
+    """A candidate spelled out: `rtx-g3-rf3-b1-s10-chk4x7` = TPE with 10 start-up trials (s),
+    ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs and correlation 0.7
+    (`chk0` or no chk: Ray's ASHA), stopped trials PRUNED. Any part left out: that default."""
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler
+
+    from raytrain.tune.asha import CheckedASHA
+
+    if not name.startswith("rtx"):
+        raise KeyError(f"unknown policy {name!r}")
+    parts: dict[str, str] = {}
+    for p in name.split("-")[1:]:
+        key = p.rstrip("0123456789x")
+        parts[key] = p[len(key) :]
+    g, rf = int(parts.get("g", 3)), float(parts.get("rf", 3))
+    b, startup = int(parts.get("b", 1)), int(parts.get("s", 10))
+    chk = parts.get("chk", "0")
+
+    def make() -> tuple[Any, Any, bool]:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
+        if chk in ("", "0"):
+            return sampler, ASHAScheduler(**kw), True
+        pairs, rho = chk.split("x")
+        checked = CheckedASHA(**kw, min_pairs=int(pairs), min_correlation=int(rho) / 10)
+        return sampler, checked, True
+
+    return make
 
 
 def _study(sampler: Any, pruner: Any) -> Callable[[], Any]:
@@ -429,7 +460,7 @@ def run_method(
     bench: LCBench, task: str, name: str, seed: int, concurrency: int, budget: int = BUDGET
 ) -> list[float]:
     """One simulated search: plain Optuna policies by name, or Tune policies (`tune_method`)."""
-    if name.startswith(("rt_", "ray_stock", "random_fifo")):
+    if name.startswith(("rt_", "rtx", "ray_stock", "random_fifo")):
         return tune_method(name, seed)(bench, task, concurrency, budget)
     return simulate(bench, task, optuna_method(name, seed), concurrency=concurrency, budget=budget)
 

@@ -364,15 +364,9 @@ class LocalModel:
 
 def fused_app(options: Any) -> Any:
     """The product's `Ingress` serving every model in its own process (no model deployment)."""
-    from raytrain.serve.app import Ingress
+    from raytrain.serve.app import Ingress, model_settings
 
-    settings = {
-        "registry_root": str(Path(options.registry_root).resolve()),
-        "label_poll_s": options.label_poll_s,
-        "max_batch_size": options.max_batch_size,
-        "batch_wait_s": options.batch_wait_ms / 1000.0,
-        "threads": 1,
-    }
+    settings = model_settings(options, threads=1)
     models = {s.name: LocalModel(s.name, s.config, settings) for s in options.models}
     return Ingress.options(
         num_replicas=1, max_ongoing_requests=1024, ray_actor_options={"num_cpus": 0}

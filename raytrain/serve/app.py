@@ -265,15 +265,20 @@ class ModelServer:
         return model_info(self.predictor, self.name, str(self.config["model_path"]), self.follows)
 
 
-def build_app(options: ServeOptions) -> Any:
-    """The bound application: `serve.run(build_app(options), route_prefix="/")`."""
-    settings = {
+def model_settings(options: ServeOptions, threads: int) -> dict[str, Any]:
+    """What every model server is built with (registry, label polling, batching, threads)."""
+    return {
         "registry_root": str(Path(options.registry_root).resolve()),
         "label_poll_s": options.label_poll_s,
         "max_batch_size": options.max_batch_size,
         "batch_wait_s": options.batch_wait_ms / 1000.0,
-        "threads": options.num_cpus,
+        "threads": threads,
     }
+
+
+def build_app(options: ServeOptions) -> Any:
+    """The bound application: `serve.run(build_app(options), route_prefix="/")`."""
+    settings = model_settings(options, options.num_cpus)
     models = {}
     for spec in options.models:
         scale: dict[str, Any] = (

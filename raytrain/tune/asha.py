@@ -68,8 +68,9 @@ class _RevisitingBracket(_Bracket):
         return True
 
 
-class RevisitingASHA(AsyncHyperBandScheduler):
-    """`AsyncHyperBandScheduler` whose brackets revisit early promotions (module docstring)."""
+class _BracketASHA(AsyncHyperBandScheduler):
+    """Ray's `AsyncHyperBandScheduler` with brackets of another `_Bracket` class: its own
+    bracket choice, bookkeeping and `max_t` stop stay Ray's."""
 
     def __init__(
         self,
@@ -79,6 +80,8 @@ class RevisitingASHA(AsyncHyperBandScheduler):
         reduction_factor: float,
         brackets: int = 1,
         stop_last_trials: bool = True,
+        bracket: type[_Bracket],
+        bracket_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -90,11 +93,23 @@ class RevisitingASHA(AsyncHyperBandScheduler):
             **kwargs,
         )
         self._brackets = [
-            _RevisitingBracket(
-                grace_period, max_t, reduction_factor, s, stop_last_trials=stop_last_trials
+            bracket(
+                grace_period,
+                max_t,
+                reduction_factor,
+                s,
+                stop_last_trials=stop_last_trials,
+                **(bracket_kwargs or {}),
             )
             for s in range(brackets)
         ]
+
+
+class RevisitingASHA(_BracketASHA):
+    """`AsyncHyperBandScheduler` whose brackets revisit early promotions (module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(bracket=_RevisitingBracket, **kwargs)
 
 
 def rank_correlation(pairs: list[tuple[float, float]]) -> float:
@@ -201,7 +216,7 @@ class _RevisitingCheckedBracket(_CheckedBracket, _RevisitingBracket):
     """Both: revisits early promotions, and only at rungs the check trusts."""
 
 
-class CheckedASHA(AsyncHyperBandScheduler):
+class CheckedASHA(_BracketASHA):
     """ASHA that stops trusting a rung whose ranking the next rung contradicts.
 
     Why: ASHA stops a trial at a rung on the assumption that a configuration's metric after
@@ -220,40 +235,24 @@ class CheckedASHA(AsyncHyperBandScheduler):
     def __init__(
         self,
         *,
-        grace_period: int,
         max_t: int,
-        reduction_factor: float,
-        brackets: int = 1,
-        min_pairs: int = 6,
-        min_correlation: float = 0.3,
+        min_pairs: int = 4,
+        min_correlation: float = 0.7,
         trust_unchecked: bool = True,
         revisit_early_promotions: bool = False,
-        stop_last_trials: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            grace_period=grace_period,
             max_t=max_t,
-            reduction_factor=reduction_factor,
-            brackets=brackets,
-            stop_last_trials=stop_last_trials,
-            **kwargs,
-        )
-        bracket = _RevisitingCheckedBracket if revisit_early_promotions else _CheckedBracket
-        self._brackets = [
-            bracket(
-                grace_period,
-                max_t,
-                reduction_factor,
-                s,
-                stop_last_trials=stop_last_trials,
+            bracket=_RevisitingCheckedBracket if revisit_early_promotions else _CheckedBracket,
+            bracket_kwargs=dict(
                 max_t=max_t,
                 min_pairs=min_pairs,
                 min_correlation=min_correlation,
                 trust_unchecked=trust_unchecked,
-            )
-            for s in range(brackets)
-        ]
+            ),
+            **kwargs,
+        )
 
     def rung_checks(self) -> list[dict[str, Any]]:
         """Per bracket and rung: milestone, results, pairs with the next level, correlation,

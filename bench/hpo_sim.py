@@ -279,10 +279,11 @@ def simulate_tune(
 
 
 #: the simulated policy that is raytrain's default search (a YAML that leaves search.method and
-#: tune.* out): Optuna TPE (seed = the search's, stopped trials PRUNED) + ASHA grace 3,
-#: reduction 3, 1 bracket, max_t = the epochs, with the rung check (`tune.rung_check`: 4 pairs,
-#: rank correlation 0.7; raytrain/tune/schedulers.py, asha.py, searchers.py)
-RAYTRAIN_DEFAULT = "rt_tpe_g3_chk4_7"
+#: tune.* out): Optuna TPE (seed = the search's, 10 start-up trials, stopped trials PRUNED) +
+#: ASHA grace 3, reduction 3, 1 bracket, max_t = the epochs, with the rung check
+#: (`tune.rung_check`: 4 pairs, rank correlation 0.7) and early promotions judged again
+#: (`tune.revisit_early_promotions`); raytrain/tune/schedulers.py, asha.py, searchers.py
+RAYTRAIN_DEFAULT = "rtx-g3-chk4x7-r"
 #: random search as raytrain runs it (`search.method: random`, `tune.scheduler: fifo`)
 RANDOM = "random_fifo"
 
@@ -378,13 +379,14 @@ def tune_method(
 
 
 def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, bool]]:
-    """A candidate spelled out: `rtx-g3-rf3-b1-s10-chk4x7` = TPE with 10 start-up trials (s),
-    ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs and correlation 0.7
-    (`chk0` or no chk: Ray's ASHA), stopped trials PRUNED. Any part left out: that default."""
+    """A candidate spelled out: `rtx-g3-rf3-b1-s10-e24-chk4x7-r` = TPE with 10 start-up trials
+    (s) and 24 candidates (e), ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs
+    and correlation 0.7 (`chk0` or no chk: Ray's ASHA), revisiting early promotions (r), stopped
+    trials PRUNED. Any part left out: its default (no r: no revisiting)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
 
-    from raytrain.tune.asha import CheckedASHA
+    from raytrain.tune.asha import CheckedASHA, RevisitingASHA
 
     if not name.startswith("rtx"):
         raise KeyError(f"unknown policy {name!r}")
@@ -395,14 +397,23 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
     g, rf = int(parts.get("g", 3)), float(parts.get("rf", 3))
     b, startup = int(parts.get("b", 1)), int(parts.get("s", 10))
     chk = parts.get("chk", "0")
+    revisit = "r" in parts  # tune.revisit_early_promotions
+    candidates = int(parts.get("e", 24))  # TPE's n_ei_candidates
 
     def make() -> tuple[Any, Any, bool]:
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=startup, n_ei_candidates=candidates
+        )
         kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
         if chk in ("", "0"):
-            return sampler, ASHAScheduler(**kw), True
+            return sampler, (RevisitingASHA if revisit else ASHAScheduler)(**kw), True
         pairs, rho = chk.split("x")
-        checked = CheckedASHA(**kw, min_pairs=int(pairs), min_correlation=int(rho) / 10)
+        checked = CheckedASHA(
+            **kw,
+            min_pairs=int(pairs),
+            min_correlation=int(rho) / 10,
+            revisit_early_promotions=revisit,
+        )
         return sampler, checked, True
 
     return make

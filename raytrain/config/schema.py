@@ -487,9 +487,10 @@ class TuneSection(Section):
     brackets: int = Field(1, ge=1, description="ASHA brackets")
     max_t: int | None = Field(None, ge=1, description="ASHA/HyperBand; default num_epochs")
     revisit_early_promotions: bool = Field(
-        False,
+        True,
         description="ASHA: judge again a trial that passed a rung before the rung had "
-        "reduction_factor other results (raytrain.tune.asha)",
+        "reduction_factor other results (raytrain.tune.asha; measured on LCBench and "
+        "Hartmann-6, BENCHMARKS.md); false: Ray's rule",
     )
     rung_check: RungCheck | None = Field(
         default_factory=RungCheck,

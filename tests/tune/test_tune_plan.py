@@ -107,21 +107,22 @@ def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:
     assert asha._max_t == 6 and len(asha._brackets) == 2
     assert asha._reduction_factor == 4 and asha._brackets[0]._rungs[-1][0] == 2
     assert build("{scheduler: asha, max_t: 3}")._max_t == 3
-    # the default: Ray's ASHA rule with raytrain's rung check (tune.rung_check: 4 pairs, 0.7)
-    assert isinstance(asha, CheckedASHA) and not isinstance(asha, RevisitingASHA)
+    # the default: Ray's ASHA rule, raytrain's rung check (tune.rung_check: 4 pairs, 0.7) and
+    # early promotions judged again (tune.revisit_early_promotions)
+    assert isinstance(asha, CheckedASHA)
     bracket = asha._brackets[0]
     assert (bracket.min_pairs, bracket.min_correlation) == (4, 0.7)
-    assert not hasattr(bracket, "_unjudged")  # no revisiting unless asked
+    assert hasattr(bracket, "_unjudged")  # revisits
     checked = build("{rung_check: {pairs: 6, min_correlation: 0.5}, max_t: 5}")
     assert (checked._brackets[0].min_pairs, checked._brackets[0].min_correlation) == (6, 0.5)
-    plain = build("{scheduler: asha, rung_check: null}")
-    assert type(plain) is ASHAScheduler  # Ray's own ASHA, nothing added
-    revisiting = build(
-        "{scheduler: asha, grace_period: 2, revisit_early_promotions: true, rung_check: null}"
+    unrevisited = build("{revisit_early_promotions: false}")
+    assert isinstance(unrevisited, CheckedASHA) and not hasattr(
+        unrevisited._brackets[0], "_unjudged"
     )
+    plain = build("{scheduler: asha, rung_check: null, revisit_early_promotions: false}")
+    assert type(plain) is ASHAScheduler  # Ray's own ASHA, nothing added
+    revisiting = build("{scheduler: asha, grace_period: 2, rung_check: null}")
     assert type(revisiting) is RevisitingASHA and revisiting._brackets[0]._rungs[-1][0] == 2
-    both = build("{scheduler: asha, revisit_early_promotions: true}")
-    assert isinstance(both, CheckedASHA) and hasattr(both._brackets[0], "_unjudged")
     hb = build("{scheduler: hyperband, reduction_factor: 2}")
     assert isinstance(hb, HyperBandScheduler) and hb._eta == 2 and hb._max_t_attr == 6
     median = build("{scheduler: median, grace_period: 3, min_samples_required: 5}")
@@ -249,8 +250,9 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(tmp_path: Path) -> None:
         "objective    val_rmse min",
         "searcher     tpe: Optuna TPE",
         "7 trial(s) expected, 6 epoch(s) each at most",
-        "ASHA (grace 2 epoch(s), reduction 3, 1 bracket(s), max 6; a rung stops trials while its "
-        "rank correlation with the next level is >= 0.7 over 4+ trials)",
+        "ASHA (grace 2 epoch(s), reduction 3, 1 bracket(s), max 6; revisits early promotions; a "
+        "rung stops trials while its rank correlation with the next level is >= 0.7 over 4+ "
+        "trials)",
         "per trial    2 worker(s) x 0.5 CPU + 0.01 CPU trial driver = 1.01 CPU",
         "optuna       sqlite:///",
         "storage      " + str(exp),

@@ -97,7 +97,9 @@ def _wait_for_nodes(address: str, n: int, timeout: float = 180) -> None:
         text=True,
         timeout=timeout + 60,
     )
-    assert out.stdout.strip().splitlines()[-1:] == [str(n)], out.stderr[-2000:]
+    # Ray may print its own log lines (e.g. the raylet's "Exporter initialized") after ours
+    counts = [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
+    assert counts[-1:] == [str(n)], out.stdout[-2000:] + out.stderr[-2000:]
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ class CheckedASHA(_BracketASHA):
 
     def rung_checks(self) -> list[dict[str, Any]]:
         """Per bracket and rung: milestone, results, pairs with the next level, correlation,
-        trusted — what the search summary reports."""
+        trusted (what the check saw; bench/hpo_sim.py's diagnostics and the tests read it)."""
         out = []
         for b, bracket in enumerate(self._brackets):
             for milestone, recorded in bracket._levels()[:-1]:

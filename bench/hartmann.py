@@ -34,8 +34,9 @@ The study: a search minimizes f on the simulated clock of `bench/hpo_sim.py` (it
 step the same length (mf-prior-bench's cost, 0.05 + 0.95 (z/100)^2, is that of one query at z,
 not of a step). Budget B = 30 full trials = 3,000 steps; K = 4 trials at once; raytrain's
 default (`hpo_sim.RAYTRAIN_DEFAULT`: TPE, ASHA grace 3, reduction 3, max_t 100, the rung check
-of `tune.rung_check`, early promotions revisited, stopped trials PRUNED) against random search (`hpo_sim.RANDOM`: 30 full trials); the benchmark is the same for
-every search seed (seed None). Regret at B = the best value any step reported within B minus
+of `tune.rung_check`, early promotions revisited, stopped trials PRUNED) against random
+search (`hpo_sim.RANDOM`: 30 full trials); the benchmark is the same for every search seed
+(seed None). Regret at B = the best value any step reported within B minus
 the optimum's value, also normalized as the LCBench study's (`hpo_sim.regret`: divided by the
 optimum's distance to the median of 2,000 random configurations). Last line:
 `hartmann6-terrible: raytrain default regret at B = X× random's (goal ≤ 1.10)`.

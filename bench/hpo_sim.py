@@ -34,6 +34,7 @@ if str(REPO) not in sys.path:
 from bench.lcbench import EPOCHS, SPACE, TASKS, LCBench, epoch_times  # noqa: E402
 
 METRIC = "val_accuracy"  # maximized
+PAUSE = "PAUSE"  # an on_step answer: park the trial (Tune's TrialScheduler.PAUSE)
 BUDGET = 30 * EPOCHS
 
 
@@ -144,21 +145,34 @@ def simulate_problem(
     *,
     concurrency: int = 4,
     budget: int = BUDGET,
+    choose: Callable[[list[Any]], Any] | None = None,
 ) -> list[float]:
     """The simulated clock every simulated search runs on: `concurrency` trials at once, each
     fidelity step lasting what `problem.curve` says; the clock jumps from one step's end to the
     next, so trials finish in a realistic order without sleeping. A trial is asked of `study`,
     `on_start(trial)` keeps what the policy needs of it; after each step the value is reported
     to the trial and `on_step(kept, trial, step, value)` says whether it goes on (False: the
-    policy told the study and the worker starts a new trial). Returns the trace (metric per
-    step, in the order the steps ended), `budget` steps long."""
+    policy told the study and the worker starts a new trial; PAUSE: the trial is parked where
+    it is). A free worker asks `choose(parked kept objects)` which parked trial to resume from
+    where it paused (None: a new trial). Returns the trace (metric per step, in the order the
+    steps ended), `budget` steps long."""
     trace: list[float] = []
     running: dict[int, dict[str, Any]] = {}
     clock: list[tuple[float, int, int]] = []  # (time the next step ends, tie-break, worker)
     tick = 0
 
+    parked: list[dict[str, Any]] = []
+
     def start(worker: int, now: float) -> None:
         nonlocal tick
+        pick = choose([p["kept"] for p in parked]) if choose and parked else None
+        if pick is not None:
+            r = next(p for p in parked if p["kept"] is pick)
+            parked.remove(r)
+            running[worker] = r
+            tick += 1
+            heapq.heappush(clock, (now + r["times"][r["step"]], tick, worker))
+            return
         trial = study.ask()
         values, times = problem.curve(problem.suggest(trial))
         running[worker] = {
@@ -181,7 +195,11 @@ def simulate_problem(
         trace.append(value)
         r["step"] = e + 1
         r["trial"].report(value, e + 1)
-        if on_step(r["kept"], r["trial"], e + 1, value):
+        going = on_step(r["kept"], r["trial"], e + 1, value)
+        if going == PAUSE:
+            parked.append(r)
+            start(w, now)
+        elif going:
             tick += 1
             heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
         else:
@@ -223,8 +241,25 @@ def simulate(
 class _Trial:
     """What a Tune scheduler reads of a trial."""
 
-    def __init__(self, trial_id: str) -> None:
+    def __init__(self, trial_id: str, status: str = "RUNNING") -> None:
         self.trial_id = trial_id
+        self.status = status
+        self.last_result: dict[str, Any] = {}
+
+
+class _Controller:
+    """What a pausing Tune scheduler reads of the controller in `choose_trial_to_run`: the
+    trials (parked ones PAUSED, the next new one PENDING: the simulated stream never ends)."""
+
+    def __init__(self, parked: list[_Trial]) -> None:
+        self.pending = _Trial("pending", "PENDING")
+        self.trials = [*parked, self.pending]
+
+    def get_trials(self) -> list[_Trial]:
+        return self.trials
+
+    def stop_trial(self, trial: _Trial) -> None:  # the end game of a finite search only
+        raise AssertionError("a simulated search never runs out of new trials")
 
 
 def simulate_tune(
@@ -263,7 +298,11 @@ def simulate_tune(
     def on_step(fake: _Trial, trial: Any, step: int, value: float) -> bool:
         result = {METRIC: value, "training_iteration": step}
         done = step >= last
+        fake.last_result = result
         action = scheduler.on_trial_result(None, fake, result)
+        if not done and action == TrialScheduler.PAUSE:
+            fake.status = "PAUSED"
+            return PAUSE
         if not done and action != TrialScheduler.STOP:
             return True
         scheduler.on_trial_complete(None, fake, result)
@@ -273,17 +312,26 @@ def simulate_tune(
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return False
 
+    def choose(parked: list[_Trial]) -> _Trial | None:
+        picked = scheduler.choose_trial_to_run(_Controller(parked))
+        if picked is None or picked.status == "PENDING":
+            return None
+        picked.status = "RUNNING"
+        return picked
+
     return simulate_problem(
-        problem, study, on_start, on_step, concurrency=concurrency, budget=budget
+        problem, study, on_start, on_step, concurrency=concurrency, budget=budget, choose=choose
     )
 
 
 #: the simulated policy that is raytrain's default search (a YAML that leaves search.method and
-#: tune.* out): Optuna TPE (seed = the search's, 10 start-up trials, stopped trials PRUNED) +
-#: ASHA grace 3, reduction 3, 1 bracket, max_t = the epochs, with the rung check
-#: (`tune.rung_check`: 4 pairs, rank correlation 0.7) and early promotions judged again
-#: (`tune.revisit_early_promotions`); raytrain/tune/schedulers.py, asha.py, searchers.py
-RAYTRAIN_DEFAULT = "rtx-g3-chk4x7-r"
+#: tune.* out, trials in-process): Optuna TPE (seed = the search's, 10 start-up trials) +
+#: ASHA of the promotion kind (`tune.asha_mode: auto`), grace 3, reduction 3, max_t = the
+#: epochs: trials pause at each rung and go on once among its best third;
+#: raytrain/tune/schedulers.py, promotion.py, searchers.py. The stopping kind with the rung
+#: check and revisited promotions (`tune.asha_mode: stop`, several workers per trial) is
+#: "rtx-g3-chk4x7-r"
+RAYTRAIN_DEFAULT = "rtx-g3-p"
 #: random search as raytrain runs it (`search.method: random`, `tune.scheduler: fifo`)
 RANDOM = "random_fifo"
 
@@ -382,11 +430,13 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
     """A candidate spelled out: `rtx-g3-rf3-b1-s10-e24-chk4x7-r` = TPE with 10 start-up trials
     (s) and 24 candidates (e), ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs
     and correlation 0.7 (`chk0` or no chk: Ray's ASHA), revisiting early promotions (r), stopped
-    trials PRUNED. Any part left out: its default (no r: no revisiting)."""
+    trials PRUNED; `p`: promotion-type ASHA (`raytrain.tune.promotion`; trials pause at rungs,
+    chk/r/b do not apply). Any part left out: its default (no r: no revisiting)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
 
     from raytrain.tune.asha import CheckedASHA, RevisitingASHA
+    from raytrain.tune.promotion import PromotionASHA
 
     if not name.startswith("rtx"):
         raise KeyError(f"unknown policy {name!r}")
@@ -404,6 +454,8 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=startup, n_ei_candidates=candidates
         )
+        if "p" in parts:  # tune.asha_mode: promote (pausing trials at rungs)
+            return sampler, PromotionASHA(max_t=max_t, grace_period=g, reduction_factor=rf), True
         kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
         if chk in ("", "0"):
             return sampler, (RevisitingASHA if revisit else ASHAScheduler)(**kw), True

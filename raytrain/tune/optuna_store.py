@@ -76,8 +76,14 @@ class DurableOptunaSearch(OptunaSearch):
             metric, mode = None, None
         return super().set_search_properties(metric, mode, config, **spec)
 
+    def set_paused(self, trial_ids: set[str]) -> None:
+        """The trials a pausing scheduler holds paused (raytrain.tune.promotion): they hold no
+        resources, so the concurrency limit does not count them."""
+        self._paused = set(trial_ids)
+
     def suggest(self, trial_id: str) -> dict | None:
-        live = len(self._ot_trials.keys() - self._completed_trials)
+        paused = getattr(self, "_paused", set())  # a searcher pickled before it had the set
+        live = len(self._ot_trials.keys() - self._completed_trials - paused)
         if trial_id not in self._ot_trials and 0 < self._max_concurrent <= live:
             return None
         params = super().suggest(trial_id)

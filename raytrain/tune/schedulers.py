@@ -66,8 +66,28 @@ def _grace(ctx: SearchContext, default: int = ASHA_GRACE) -> int:
     return g if g is not None else max(1, min(default, _max_t(ctx)))
 
 
+def asha_promotes(ctx: SearchContext) -> bool:
+    """Whether ASHA is the promotion kind here (`tune.asha_mode`; auto: trials that can pause,
+    i.e. run in-process). Promote with several workers per trial is a config error."""
+    mode = ctx.cfg.tune.asha_mode
+    in_process = ctx.cfg.resources.num_workers == 1
+    if mode == "promote" and not in_process:
+        raise RaytrainError(
+            "tune.asha_mode: promote pauses trials and resumes them from Tune checkpoints, "
+            "which needs resources.num_workers: 1 (trials run in-process); use asha_mode: stop "
+            "(or auto) with several workers"
+        )
+    return mode == "promote" or (mode == "auto" and in_process)
+
+
 def _asha_describe(ctx: SearchContext) -> str:
     t = ctx.cfg.tune
+    if asha_promotes(ctx):
+        return (
+            f"ASHA, promotion kind (grace {_grace(ctx)} epoch(s), reduction "
+            f"{t.reduction_factor:g}, max {_max_t(ctx)}; trials pause at each rung and go on "
+            f"once among its best 1/{t.reduction_factor:g})"
+        )
     check = (
         f"; a rung stops trials while its rank correlation with the next level is >= "
         f"{t.rung_check.min_correlation:g} over {t.rung_check.pairs}+ trials"
@@ -83,13 +103,23 @@ def _asha_describe(ctx: SearchContext) -> str:
 
 @register_scheduler("asha", _asha_describe)
 def _asha(ctx: SearchContext) -> Any:
-    """Ray's ASHA, with raytrain's rung check (`tune.rung_check`, on unless null) and/or
-    revisited early promotions (`tune.revisit_early_promotions`): raytrain.tune.asha."""
+    """ASHA of the promotion kind where trials can pause (`tune.asha_mode`,
+    raytrain.tune.promotion); else Ray's ASHA, with raytrain's rung check (`tune.rung_check`,
+    on unless null) and/or revisited early promotions (`tune.revisit_early_promotions`):
+    raytrain.tune.asha."""
     from ray.tune.schedulers import ASHAScheduler
 
     from raytrain.tune.asha import CheckedASHA, RevisitingASHA
+    from raytrain.tune.promotion import PromotionASHA
 
     t = ctx.cfg.tune
+    if asha_promotes(ctx):
+        return PromotionASHA(
+            time_attr=TIME_ATTR,
+            max_t=_max_t(ctx),
+            grace_period=_grace(ctx),
+            reduction_factor=t.reduction_factor,
+        )
     common = dict(
         time_attr=TIME_ATTR,
         max_t=_max_t(ctx),

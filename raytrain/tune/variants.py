@@ -51,10 +51,20 @@ class ResumableVariantGenerator(BasicVariantGenerator):
             self._known = set(saved)
             self._live_trials &= {t for t, status in saved.items() if status not in FINISHED}
 
+    def set_paused(self, trial_ids: set[str]) -> None:
+        """The trials a pausing scheduler holds paused (raytrain.tune.promotion): they hold no
+        resources, so `max_concurrent` does not count them."""
+        self._paused = set(trial_ids)
+
     def next_trial(self) -> Any:
-        while True:
-            trial = super().next_trial()
-            if trial is None or trial.trial_id not in getattr(self, "_known", set()):
-                return trial
-            # already in the experiment: Tune restored it (and counts it) itself
-            self._live_trials.discard(trial.trial_id)
+        paused = self._live_trials & getattr(self, "_paused", set())
+        self._live_trials -= paused  # not counted while the generator decides
+        try:
+            while True:
+                trial = super().next_trial()
+                if trial is None or trial.trial_id not in getattr(self, "_known", set()):
+                    return trial
+                # already in the experiment: Tune restored it (and counts it) itself
+                self._live_trials.discard(trial.trial_id)
+        finally:
+            self._live_trials |= paused

@@ -1,0 +1,208 @@
+"""`tune.asha_mode: promote` (the default for in-process trials): ASHA of the promotion kind,
+raytrain.tune.promotion — the rule on its own, and a real search that pauses and resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from raytrain.tune.promotion import PromotionASHA, milestones
+
+PAUSE, CONTINUE, STOP = TrialScheduler.PAUSE, TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+
+class _Trial:
+    def __init__(self, trial_id: str, status: str = "RUNNING") -> None:
+        self.trial_id, self.status, self.last_result = trial_id, status, {}
+
+
+class _Controller:
+    def __init__(self, trials: list[_Trial]) -> None:
+        self.trials, self.stopped = trials, []
+
+    def get_trials(self) -> list[_Trial]:
+        return self.trials
+
+    def stop_trial(self, trial: _Trial) -> None:
+        self.stopped.append(trial.trial_id)
+        trial.status = "TERMINATED"
+
+
+def _report(s: PromotionASHA, trial: _Trial, epoch: int, score: float) -> str:
+    result = {"training_iteration": epoch, "score": score}
+    trial.last_result = result
+    action = s.on_trial_result(None, trial, result)
+    if action == PAUSE:
+        trial.status = "PAUSED"
+    return action
+
+
+def _scheduler(**kw: float) -> PromotionASHA:
+    s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3, **kw)
+    s.set_search_properties("score", "max")
+    return s
+
+
+def test_milestones() -> None:
+    assert milestones(1, 3, 9) == [1, 3, 9]
+    assert milestones(3, 3, 52) == [3, 9, 27, 52]
+    assert milestones(5, 3, 5) == [5]
+
+
+def test_trials_pause_at_a_rung_until_among_its_best_third() -> None:
+    s = _scheduler()
+    trials = [_Trial(f"t{i}") for i in range(6)]
+    for t in trials:
+        s.on_trial_add(None, t)
+    # the first two have nothing to beat: they pause (Ray's ASHA lets them run on)
+    assert _report(s, trials[0], 1, 0.5) == PAUSE
+    assert _report(s, trials[1], 1, 0.9) == PAUSE
+    # a third result: the best of three is promoted, from its pause
+    assert _report(s, trials[2], 1, 0.1) == PAUSE
+    ctl = _Controller([*trials[:3], _Trial("new", "PENDING")])
+    assert s.choose_trial_to_run(ctl) is trials[1]
+    trials[1].status = "RUNNING"
+    # nothing else is among the best third: a new trial starts, the paused ones wait
+    assert s.choose_trial_to_run(ctl).trial_id == "new"
+    # one that arrives among the best third goes straight on, without a pause
+    assert _report(s, trials[3], 1, 0.2) == PAUSE  # 4 results: 1 promotable, already taken
+    assert _report(s, trials[4], 1, 0.3) == PAUSE
+    assert _report(s, trials[5], 1, 0.95) == CONTINUE  # 6 results: the best two go on
+    # the promoted trial trains to the next rung, then max_t stops it as ASHA does
+    assert _report(s, trials[1], 2, 0.9) == CONTINUE
+    assert _report(s, trials[1], 3, 0.9) == PAUSE  # alone at epoch 3
+    assert _report(s, trials[5], 3, 0.99) == PAUSE
+    assert _report(s, trials[5], 9, 0.99) == STOP
+
+
+def test_minimize_ranks_the_lowest_first() -> None:
+    s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3)
+    s.set_search_properties("loss", "min")
+    trials = [_Trial(f"t{i}") for i in range(3)]
+    for t, loss in zip(trials, (0.5, 0.1, 0.9), strict=True):
+        t.status = "PAUSED"
+        assert s.on_trial_result(None, t, {"training_iteration": 1, "loss": loss}) == PAUSE
+    assert s.choose_trial_to_run(_Controller(trials)) is trials[1]
+
+
+def test_end_game_trains_one_trial_fully_then_stops_the_rest() -> None:
+    """A finite search: when nothing runs and nothing new will start, the best paused trial of
+    the highest rung goes on while no trial has trained all epochs; then the rest stop."""
+    s = _scheduler()
+    trials = [_Trial(f"t{i}") for i in range(2)]
+    for t in trials:
+        s.on_trial_add(None, t)
+    assert _report(s, trials[0], 1, 0.4) == PAUSE
+    assert _report(s, trials[1], 1, 0.6) == PAUSE
+    ctl = _Controller(trials)
+    assert s.choose_trial_to_run(ctl) is trials[1] and not ctl.stopped  # 2 // 3 = 0: end game
+    trials[1].status = "RUNNING"
+    assert s.choose_trial_to_run(ctl) is None  # it runs: wait
+    assert _report(s, trials[1], 3, 0.7) == PAUSE
+    assert s.choose_trial_to_run(ctl) is trials[1]  # still no full trial: on to max_t
+    trials[1].status = "RUNNING"
+    assert _report(s, trials[1], 9, 0.8) == STOP
+    s.on_trial_complete(None, trials[1], trials[1].last_result)
+    trials[1].status = "TERMINATED"
+    assert s.choose_trial_to_run(ctl) is None
+    assert ctl.stopped == ["t0"]
+
+
+def test_adopts_paused_trials_of_a_resumed_search() -> None:
+    """Tune restores trials, not the scheduler: a paused trial it never saw is ranked at the
+    rung its last result reached."""
+    s = _scheduler()
+    trials = [_Trial(f"t{i}", "PAUSED") for i in range(3)]
+    for t, v in zip(trials, (0.2, 0.8, 0.5), strict=True):
+        t.last_result = {"training_iteration": 1, "score": v}
+    assert s.choose_trial_to_run(_Controller(trials)) is trials[1]
+
+
+def test_tells_the_searcher_which_trials_are_paused() -> None:
+    """Paused trials hold no resources: the searcher's concurrency limit must not count them
+    (else a search with as many paused trials as run at once never starts another)."""
+    from raytrain.tune.variants import ResumableVariantGenerator
+
+    gen = ResumableVariantGenerator(max_concurrent=1)
+
+    class _Alg:
+        searcher = gen
+
+    ctl = _Controller([_Trial("a", "PAUSED")])
+    ctl.search_alg = _Alg()  # type: ignore[attr-defined]
+    s = _scheduler()
+    s.choose_trial_to_run(ctl)
+    assert gen._paused == {"a"}
+
+
+FUNCTION = '''
+import json, os
+
+from raytrain.tune import last_state, report
+
+
+def train_fn(config):
+    """Score = quality x (1 - 1/(epoch+1)); every epoch trained is logged."""
+    start = last_state() or 0
+    for epoch in range(start + 1, config["num_epochs"] + 1):
+        with open(config["log"], "a") as f:
+            f.write(json.dumps([round(config["q"], 9), epoch]) + "\\n")
+        report(epoch=epoch, score=config["q"] * (1 - 1 / (epoch + 1)), state=epoch)
+'''
+
+
+@pytest.fixture
+def promo_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    name = f"promo_objective_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_a_search_pauses_promotes_and_resumes(
+    ray_start_2_cpus: None, promo_module: str, tmp_path: Path
+) -> None:
+    """9 trials, 2 at once, rungs at epochs 1, 3 and 9 (the default asha_mode, auto): every
+    trial pauses at epoch 1; at most a third of them (and the end game's one) train past it; a
+    resumed trial continues from its checkpoint (no epoch trained twice); one trains all 9."""
+    from raytrain.config import load_config_text
+    from raytrain.tune.runner import run_search
+
+    log = tmp_path / "epochs.jsonl"
+    text = textwrap.dedent(
+        f"""
+        training: {{name: promo, output_dir: {tmp_path / "out"}, seed: 5}}
+        objective: {promo_module}:train_fn
+        objective_params: {{log: {log}}}
+        training_params: {{num_epochs: 9}}
+        search: {{method: random, num_trials: 9, metric: score, direction: maximize}}
+        search_space:
+          q: {{type: uniform, low: 0.0, high: 1.0}}
+        resources: {{cpus_per_worker: 0.25, max_concurrent_trials: 2}}
+        tune: {{scheduler: asha, grace_period: 1}}
+        logging: {{visualizations: false}}
+        """
+    )
+    lines: list[str] = []
+    result = run_search(load_config_text(text), echo=lines.append)
+    assert "promotion kind" in "\n".join(lines)
+    trained = [tuple(json.loads(x)) for x in log.read_text().splitlines()]
+    assert len(trained) == len(set(trained)), "a resumed trial trained an epoch again"
+    epochs: dict[float, int] = {}
+    for q, e in trained:
+        epochs[q] = max(epochs.get(q, 0), e)
+    assert len(epochs) == 9
+    assert max(epochs.values()) == 9
+    assert sum(e >= 3 for e in epochs.values()) <= 9 // 3 + 1
+    # the promoted ones were the best at epoch 1: the fully trained one is among the best third
+    best_q = sorted(epochs, reverse=True)[:3]
+    assert any(epochs[q] == 9 for q in best_q)
+    with open(result.experiment_dir / "trials.csv") as f:
+        assert len(list(csv.DictReader(f))) == 9

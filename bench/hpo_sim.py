@@ -326,12 +326,12 @@ def simulate_tune(
 
 #: the simulated policy that is raytrain's default search (a YAML that leaves search.method and
 #: tune.* out, trials in-process): Optuna TPE (seed = the search's, 10 start-up trials) +
-#: ASHA of the promotion kind (`tune.asha_mode: auto`), grace 3, reduction 3, max_t = the
+#: ASHA of the promotion kind (`tune.asha_mode: auto`), grace 2, reduction 3, max_t = the
 #: epochs: trials pause at each rung and go on once among its best third;
 #: raytrain/tune/schedulers.py, promotion.py, searchers.py. The stopping kind with the rung
 #: check and revisited promotions (`tune.asha_mode: stop`, several workers per trial) is
 #: "rtx-g3-chk4x7-r"
-RAYTRAIN_DEFAULT = "rtx-g3-p"
+RAYTRAIN_DEFAULT = "rtx-g2-p"
 #: random search as raytrain runs it (`search.method: random`, `tune.scheduler: fifo`)
 RANDOM = "random_fifo"
 

@@ -480,8 +480,8 @@ class TuneSection(Section):
     grace_period: int | None = Field(
         None,
         ge=1,
-        description="ASHA/median: epochs before any stop; default: ASHA 3 (at most max_t; "
-        "measured on LCBench, BENCHMARKS.md), median 1",
+        description="ASHA/median: epochs before any stop; default: ASHA 3, ASHA of the "
+        "promotion kind 2 (at most max_t; measured on LCBench, BENCHMARKS.md), median 1",
     )
     reduction_factor: float = Field(3.0, gt=1, description="ASHA/HyperBand: keep 1/this per rung")
     brackets: int = Field(1, ge=1, description="ASHA brackets (stop mode)")
@@ -491,8 +491,8 @@ class TuneSection(Section):
         description="ASHA: promote = trials pause at each rung and go on only once among its "
         "best 1/reduction_factor (raytrain.tune.promotion; needs resources.num_workers: 1); "
         "stop = Ray's ASHA, a trial is judged when it reaches a rung and stopped or let run; "
-        "auto = promote where trials run in-process, else stop (measured on LCBench: 4.4x "
-        "random vs 3.5x, BENCHMARKS.md)",
+        "auto = promote where trials run in-process, else stop (measured on LCBench: 5.0x "
+        "random search's speed against 2.8x, BENCHMARKS.md)",
     )
     revisit_early_promotions: bool = Field(
         True,

@@ -156,13 +156,14 @@ def shared() -> LCBench:
 def train_fn(config: dict[str, Any]) -> None:
     """A raytrain objective over the surrogate: `task` (OpenML task id), the 7 searched values,
     `num_epochs` (at most 52) and `time_scale` (seconds slept per predicted second, 0: none)."""
-    from raytrain.tune import report
+    from raytrain.tune import last_state, report
 
     curve = shared().curve(str(config["task"]), config)
     epochs = min(int(config.get("num_epochs", EPOCHS)), EPOCHS)
     scale = float(config.get("time_scale", 0.0))
     seconds = epoch_times(curve["time"]) * scale
-    for e in range(epochs):
+    # a trial paused at an ASHA rung (raytrain's default, the promotion kind) resumes here
+    for e in range(last_state() or 0, epochs):
         if scale > 0:
             time.sleep(float(seconds[e]))
         report(
@@ -170,4 +171,5 @@ def train_fn(config: dict[str, Any]) -> None:
             val_accuracy=float(curve["val_accuracy"][e]),
             val_cross_entropy=float(curve["val_cross_entropy"][e]),
             wall=time.time(),  # when the epoch ended: orders epochs across trials
+            state=e + 1,
         )

@@ -48,6 +48,8 @@ def scheduler_spec(ctx: SearchContext) -> SchedulerSpec:
             f"which needs resources.num_workers: 1 (trials run in-process); use asha, median "
             f"or fifo with several workers"
         )
+    if name == "asha":
+        asha_promotes(ctx)  # tune.asha_mode: promote with several workers is refused here
     return spec
 
 

@@ -97,31 +97,38 @@ def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:
     )
 
     from raytrain.tune.asha import CheckedASHA, RevisitingASHA
+    from raytrain.tune.promotion import PromotionASHA
 
     def build(tune: str, method: str = "tpe") -> object:
         plan = _plan(tmp_path, f"search: {{method: {method}}}\n{SPACE}tune: {tune}\n")
         return plan.scheduler.build(plan.context)
 
-    asha = build("{scheduler: asha, grace_period: 2, reduction_factor: 4, brackets: 2}")
+    # the default for in-process trials: ASHA of the promotion kind, first rung at epoch 2
+    promo = build("{scheduler: asha}")
+    assert isinstance(promo, PromotionASHA)
+    assert promo._milestones == [2, 6] and promo._rf == 3
+    assert build("{reduction_factor: 2, grace_period: 1}")._milestones == [1, 2, 4, 6]
+    S = "asha_mode: stop, "
+    asha = build(f"{{{S}scheduler: asha, grace_period: 2, reduction_factor: 4, brackets: 2}}")
     assert isinstance(asha, ASHAScheduler)
     assert asha._max_t == 6 and len(asha._brackets) == 2
     assert asha._reduction_factor == 4 and asha._brackets[0]._rungs[-1][0] == 2
-    assert build("{scheduler: asha, max_t: 3}")._max_t == 3
-    # the default: Ray's ASHA rule, raytrain's rung check (tune.rung_check: 4 pairs, 0.7) and
+    assert build(f"{{{S}scheduler: asha, max_t: 3}}")._max_t == 3
+    # stop mode: Ray's ASHA rule, raytrain's rung check (tune.rung_check: 4 pairs, 0.7) and
     # early promotions judged again (tune.revisit_early_promotions)
     assert isinstance(asha, CheckedASHA)
     bracket = asha._brackets[0]
     assert (bracket.min_pairs, bracket.min_correlation) == (4, 0.7)
     assert hasattr(bracket, "_unjudged")  # revisits
-    checked = build("{rung_check: {pairs: 6, min_correlation: 0.5}, max_t: 5}")
+    checked = build(f"{{{S}rung_check: {{pairs: 6, min_correlation: 0.5}}, max_t: 5}}")
     assert (checked._brackets[0].min_pairs, checked._brackets[0].min_correlation) == (6, 0.5)
-    unrevisited = build("{revisit_early_promotions: false}")
+    unrevisited = build(f"{{{S}revisit_early_promotions: false}}")
     assert isinstance(unrevisited, CheckedASHA) and not hasattr(
         unrevisited._brackets[0], "_unjudged"
     )
-    plain = build("{scheduler: asha, rung_check: null, revisit_early_promotions: false}")
+    plain = build(f"{{{S}scheduler: asha, rung_check: null, revisit_early_promotions: false}}")
     assert type(plain) is ASHAScheduler  # Ray's own ASHA, nothing added
-    revisiting = build("{scheduler: asha, grace_period: 2, rung_check: null}")
+    revisiting = build(f"{{{S}scheduler: asha, grace_period: 2, rung_check: null}}")
     assert type(revisiting) is RevisitingASHA and revisiting._brackets[0]._rungs[-1][0] == 2
     hb = build("{scheduler: hyperband, reduction_factor: 2}")
     assert isinstance(hb, HyperBandScheduler) and hb._eta == 2 and hb._max_t_attr == 6
@@ -209,6 +216,13 @@ def test_pausing_schedulers_need_in_process_trials(tmp_path: Path) -> None:
     assert "resources.num_workers: 1" in msg
     msg = _error(tmp_path, f"{SPACE}{two}tune: {{scheduler: hyperband}}\n")
     assert "hyperband pauses trials" in msg and "resources.num_workers: 1" in msg
+    msg = _error(tmp_path, f"{SPACE}{two}tune: {{asha_mode: promote}}\n")
+    assert "tune.asha_mode: promote" in msg and "resources.num_workers: 1" in msg
+    # auto: DDP trials cannot pause, so ASHA is the stopping kind there
+    from raytrain.tune.asha import CheckedASHA
+
+    plan = _plan(tmp_path, f"{SPACE}{two}")
+    assert isinstance(plan.scheduler.build(plan.context), CheckedASHA)
     assert "nothing to mutate" in _error(
         tmp_path,
         "search: {method: pbt}\nsearch_space:\n"

@@ -99,9 +99,11 @@ def _config(method: str, seed: int, out: Path, a: argparse.Namespace) -> Any:
     else:
         trials = a.asha_trials
         tune = (
-            f"{{scheduler: asha, grace_period: {a.grace_period}, "
+            f"{{scheduler: asha, asha_mode: {a.asha_mode}, grace_period: {a.grace_period}, "
             f"reduction_factor: {a.reduction_factor}, max_t: {a.max_t}, "
-            f"revisit_early_promotions: {str(a.revisit).lower()}}}"
+            f"revisit_early_promotions: {str(a.revisit).lower()}"
+            # the promotion kind runs its trials in any order: stop it where its compute ends
+            f"{f', epoch_budget: {a.random_trials * a.max_t}' if a.asha_mode != 'stop' else ''}}}"
         )
         startup = f", startup_trials: {a.startup_trials}"
     text = BASE.format(
@@ -122,19 +124,33 @@ def _config(method: str, seed: int, out: Path, a: argparse.Namespace) -> Any:
 
 
 def _trial_curves(exp: Path) -> list[dict[str, Any]]:
-    """Each trial's start time, epoch end times and F1 per epoch (Tune's progress.csv)."""
+    """Each trial's start time, epoch end times and F1 per epoch (Tune's progress.csv).
+
+    An epoch ends at its run's start + `time_since_restore`; a run starts again when a trial
+    paused at an ASHA rung (the promotion kind) is resumed, where `time_since_restore` drops
+    back (`time_total_s` does not: it would put the resumed epochs before the pause)."""
     trials = []
     for progress in sorted((exp / "tune").glob("*/progress.csv")):
         with progress.open() as f:
             data = [r for r in csv.DictReader(f) if r.get(METRIC)]
         if not data:
             continue
-        start = float(data[0]["timestamp"]) - float(data[0]["time_total_s"])
+        ends, run_start, last = [], 0.0, math.inf
+        for r in data:
+            since = float(r.get("time_since_restore") or r["time_total_s"])
+            if since < last or not ends:  # the first epoch of a run (the trial's, a resume's)
+                run_start = float(r["timestamp"]) - since
+            ends.append(run_start + since)
+            last = since
+        first = data[0]
+        start = float(first["timestamp"]) - float(
+            first.get("time_since_restore") or first["time_total_s"]
+        )
         trials.append(
             {
                 "trial": progress.parent.name,
                 "start": start,
-                "ends": [start + float(r["time_total_s"]) for r in data],
+                "ends": ends,
                 "f1": [float(r[METRIC]) for r in data],
             }
         )
@@ -188,6 +204,18 @@ def _run(method: str, seed: int, out: Path, a: argparse.Namespace, budget: int) 
     result = run_search(_config(method, seed, out, a), echo=lambda s: None)
     wall = time.perf_counter() - t0
     return _measure(_trial_curves(result.experiment_dir), len(result.trials), wall, budget)
+
+
+def _recorded_random(files: list[Path]) -> dict[str, tuple[list, int, float]]:
+    """seed -> (curves, trials, wall s) of random search in earlier --dump files (a later file
+    wins). Random search is FIFO over the seed's configurations, so a new run trains the same
+    configurations again (their F1 varies a little: training is not bit-reproducible)."""
+    out: dict[str, tuple[list, int, float]] = {}
+    for f in files:
+        for seed, runs in json.loads(f.read_text())["seeds"].items():
+            r = runs["random"]
+            out[seed] = (r["curves"], r["trials"], r["wall_s"])
+    return out
 
 
 def _geomean(xs: list[float]) -> float:
@@ -268,8 +296,10 @@ def _combine(files: list[Path]) -> None:
         "num_train",
         "num_val",
         "revisit",
+        "asha_mode",
     )
-    settings = {tuple(d["args"].get(k, "False") for k in keys) for d in dumps}
+    defaults = {"revisit": "False", "asha_mode": "stop"}  # dumps older than the key
+    settings = {tuple(d["args"].get(k, defaults.get(k, "False")) for k in keys) for d in dumps}
     if len(settings) != 1:
         sys.exit(f"error: the dumps were run with different settings: {sorted(settings)}")
     args = dumps[0]["args"]
@@ -307,6 +337,19 @@ def main() -> None:
         action="store_true",
         help="ASHA with tune.revisit_early_promotions (raytrain.tune.asha)",
     )
+    p.add_argument(
+        "--asha-mode",
+        default="stop",
+        choices=("auto", "promote", "stop"),
+        help="tune.asha_mode (auto: raytrain's default, the promotion kind here)",
+    )
+    p.add_argument(
+        "--random-from",
+        type=Path,
+        nargs="+",
+        help="take random search's curves of each seed from these --dump files (the last one "
+        "holding the seed) instead of running it again",
+    )
     p.add_argument("--num-train", type=int, default=512, help="sample training images")
     p.add_argument("--num-val", type=int, default=128, help="sample validation images")
     p.add_argument("--dump", type=Path, help="write every trial's F1 curve here (JSON)")
@@ -330,7 +373,9 @@ def main() -> None:
         f"  random: {a.random_trials} full trials, FIFO\n"
         f"  ASHA+TPE: up to {a.asha_trials} trials ({a.startup_trials} random start-up), grace "
         f"{a.grace_period}, reduction {a.reduction_factor}, max_t {a.max_t}"
-        f"{', revisiting early promotions' if a.revisit else ''}; first B epochs count\n"
+        f"{', revisiting early promotions' if a.revisit else ''}, asha_mode {a.asha_mode}"
+        f"{'' if not a.random_from else '; random search: recorded curves'}; first B epochs "
+        f"count\n"
     )
     print(HEADER)
     print("-" * len(HEADER))
@@ -338,8 +383,15 @@ def main() -> None:
     dump: dict[str, Any] = {"args": {k: str(v) for k, v in vars(a).items()}, "seeds": {}}
     wall = 0.0
     with tempfile.TemporaryDirectory(prefix="hpo_bench_") as tmp:
+        recorded = _recorded_random(a.random_from or [])
         for seed in a.seeds:
-            random = _run("random", seed, Path(tmp), a, budget)
+            if a.random_from and str(seed) not in recorded:
+                sys.exit(f"error: no random search of seed {seed} in {a.random_from}")
+            random = (
+                _measure(*recorded[str(seed)], budget)
+                if a.random_from
+                else _run("random", seed, Path(tmp), a, budget)
+            )
             asha = _run("tpe", seed, Path(tmp), a, budget)
             wall += random["wall_s"] + asha["wall_s"]
             seeds.append(_report_seed(seed, random, asha, budget))

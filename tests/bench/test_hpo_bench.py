@@ -52,6 +52,38 @@ def test_epochs_are_ordered_by_when_they_ended_across_trials(tmp_path: Path) -> 
     assert hpo._epochs_in_order(curves) == [0.1, 0.2, 0.5, 0.9]
 
 
+def test_a_resumed_trial_s_epochs_come_after_its_pause(tmp_path: Path) -> None:
+    """A trial paused at a rung (ASHA of the promotion kind) and resumed later: its epochs
+    after the resume end at the resume's start + time_since_restore, not at the trial's start
+    + time_total_s (which would put them before the pause)."""
+    rows = {
+        # a: epochs 1-2 at 101, 102; paused; resumed at 110: epochs 3-4 at 111, 112
+        "a": [(101, 1, 1, 0.1), (102, 2, 2, 0.2), (111, 3, 1, 0.7), (112, 4, 2, 0.8)],
+        "b": [(103.5, 1, 1, 0.3), (104.5, 2, 2, 0.4)],
+    }
+    for name, data in rows.items():
+        d = tmp_path / "tune" / name
+        d.mkdir(parents=True)
+        with (d / "progress.csv").open("w", newline="") as f:
+            fields = ["timestamp", "time_total_s", "time_since_restore", hpo.METRIC]
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            for ts, total, since, v in data:
+                w.writerow(dict(zip(fields, (ts, total, since, v), strict=True)))
+    curves = hpo._trial_curves(tmp_path)
+    assert curves[0]["ends"] == [101.0, 102.0, 111.0, 112.0]
+    assert hpo._epochs_in_order(curves) == [0.1, 0.2, 0.3, 0.4, 0.7, 0.8]
+
+
+def test_random_search_can_come_from_a_recorded_run(tmp_path: Path) -> None:
+    older, newer = tmp_path / "old.json", tmp_path / "new.json"
+    run = {"curves": [_curve("r", 0.0, [0.5])], "trials": 1, "wall_s": 9.0}
+    older.write_text(json.dumps({"seeds": {"0": {"random": run}, "4": {"random": run}}}))
+    newer.write_text(json.dumps({"seeds": {"0": {"random": {**run, "trials": 2}}}}))
+    got = hpo._recorded_random([older, newer])
+    assert got["0"][1] == 2 and got["4"][1] == 1  # the later file wins
+
+
 def test_only_the_first_b_epochs_count() -> None:
     # the 0.99 comes after the budget of 3 epochs: cut off, as compute past B is
     curves = [_curve("a", 0.0, [0.1, 0.2, 0.3, 0.99])]

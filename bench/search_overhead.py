@@ -7,7 +7,8 @@ near-instant trials. Goal: the per-trial cost at 1,000 trials at most 1.2x that 
     python bench/search_overhead.py --trials 100,300 --profile   # where the driver's time goes
 
 Each search is a real `raytrain.search(...)` with raytrain's default search (Optuna TPE in its
-SQLite study + ASHA; search.method and tune.* left out) over `objective:
+SQLite study + ASHA, the promotion kind: trials pause at epoch 2 and are resumed from their
+checkpoint; search.method and tune.* left out) over `objective:
 bench.search_overhead:instant_fn`, a function that reports 3 epochs of a 2-parameter quadratic
 through `raytrain.tune.report` and does nothing else: what is left is raytrain's and Tune's
 bookkeeping. 4 trials at once (`cpus_per_worker: 0.5`). Ray is started and one 2-trial search
@@ -59,12 +60,13 @@ EPOCHS = 3
 
 def instant_fn(config: dict[str, Any]) -> None:
     """The near-instant objective: 3 epochs of a quadratic, `wall` = when each epoch ended."""
-    from raytrain.tune import report
+    from raytrain.tune import last_state, report
 
     x, y = float(config["x"]), float(config["y"])
-    for epoch in range(1, int(config["num_epochs"]) + 1):
+    # a trial paused at an ASHA rung (the default's promotion kind) resumes where it paused
+    for epoch in range((last_state() or 0) + 1, int(config["num_epochs"]) + 1):
         score = 1.0 - (x - 0.3) ** 2 - (y - 0.6) ** 2 - 0.1 / epoch
-        report(epoch=epoch, score=score, wall=time.time())
+        report(epoch=epoch, score=score, wall=time.time(), state=epoch)
 
 
 def config(n: int, out: Path, name: str) -> dict[str, Any]:
@@ -100,6 +102,8 @@ WATCH: dict[str, tuple[str, str]] = {
     "  Optuna storage get_all_trials": ("_cached_storage.py", "get_all_trials"),
     "  sqlite3 commit": ("~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     "scheduler: ASHA on_trial_result": ("async_hyperband.py", "on_trial_result"),
+    "scheduler: promotion ASHA on_trial_result": ("promotion.py", "on_trial_result"),
+    "scheduler: promotion ASHA choose_trial_to_run": ("promotion.py", "choose_trial_to_run"),
     "raytrain: collect_trials": ("results.py", "collect_trials"),
     "raytrain: best_of": ("function_trainable.py", "best_of"),
     "raytrain: search metrics callback": ("metrics.py", "_set"),
@@ -178,6 +182,18 @@ TIMED = (
         "AsyncHyperBandScheduler",
         "on_trial_result",
         "scheduler: ASHA on_trial_result",
+    ),
+    (
+        "raytrain.tune.promotion",
+        "PromotionASHA",
+        "on_trial_result",
+        "scheduler: promotion ASHA on_trial_result",
+    ),
+    (
+        "raytrain.tune.promotion",
+        "PromotionASHA",
+        "choose_trial_to_run",
+        "scheduler: promotion ASHA choose_trial_to_run",
     ),
 )
 EVENTS: list[tuple[float, str, float]] = []

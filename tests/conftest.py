@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,13 +49,36 @@ def ray_start_2_cpus() -> Iterator[None]:
     ray.shutdown()
 
 
+def write_module(folder: Path, mp: pytest.MonkeyPatch, prefix: str, source: str) -> str:
+    """`source` as a module named after `prefix` and `folder` (unique per test), importable
+    here and, through the driver's path, in trials; returns its name."""
+    name = f"{prefix}_{folder.name.replace('-', '_')}"
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    mp.syspath_prepend(str(folder))
+    return name
+
+
 def _write_quad(folder: Path, mp: pytest.MonkeyPatch) -> str:
     from quad_objective import FUNCTION
 
-    name = f"quad_objective_{folder.name.replace('-', '_')}"
-    (folder / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
-    mp.syspath_prepend(str(folder))
-    return name
+    return write_module(folder, mp, "quad_objective", FUNCTION)
+
+
+@pytest.fixture
+def make_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str, str], str]]:
+    """`make_module(prefix, source)`: `write_module` in the test's folder; the module is
+    forgotten after the test."""
+    names: list[str] = []
+
+    def make(prefix: str, source: str) -> str:
+        names.append(write_module(tmp_path, monkeypatch, prefix, source))
+        return names[-1]
+
+    yield make
+    for name in names:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import textwrap
 from pathlib import Path
 
@@ -32,13 +31,9 @@ NOT_CALLABLE = 3
 
 
 @pytest.fixture
-def fn_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def fn_module(make_module) -> str:
     """A module in a temp folder, importable here (and, through the driver's path, in trials)."""
-    name = f"fn_objective_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
+    return make_module("fn_objective", FUNCTION)
 
 
 def _yaml(module: str, out: Path, extra: str = "") -> str:

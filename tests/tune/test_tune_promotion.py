@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 from ray.tune.schedulers import TrialScheduler
 
 from raytrain.tune.promotion import PromotionASHA, milestones
@@ -43,10 +41,14 @@ def _report(s: PromotionASHA, trial: _Trial, epoch: int, score: float) -> str:
     return action
 
 
-def _scheduler(**kw: float) -> PromotionASHA:
-    s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3, **kw)
+def _scheduler(n: int) -> tuple[PromotionASHA, list[_Trial]]:
+    """Rungs at epochs 1, 3 and 9 over `score` (max), and `n` trials added to it."""
+    s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3)
     s.set_search_properties("score", "max")
-    return s
+    trials = [_Trial(f"t{i}") for i in range(n)]
+    for t in trials:
+        s.on_trial_add(None, t)
+    return s, trials
 
 
 def test_milestones() -> None:
@@ -56,10 +58,7 @@ def test_milestones() -> None:
 
 
 def test_trials_pause_at_a_rung_until_among_its_best_third() -> None:
-    s = _scheduler()
-    trials = [_Trial(f"t{i}") for i in range(6)]
-    for t in trials:
-        s.on_trial_add(None, t)
+    s, trials = _scheduler(6)
     # the first two have nothing to beat: they pause (Ray's ASHA lets them run on)
     assert _report(s, trials[0], 1, 0.5) == PAUSE
     assert _report(s, trials[1], 1, 0.9) == PAUSE
@@ -94,10 +93,7 @@ def test_minimize_ranks_the_lowest_first() -> None:
 def test_end_game_trains_one_trial_fully_then_stops_the_rest() -> None:
     """A finite search: when nothing runs and nothing new will start, the best paused trial of
     the highest rung goes on while no trial has trained all epochs; then the rest stop."""
-    s = _scheduler()
-    trials = [_Trial(f"t{i}") for i in range(2)]
-    for t in trials:
-        s.on_trial_add(None, t)
+    s, trials = _scheduler(2)
     assert _report(s, trials[0], 1, 0.4) == PAUSE
     assert _report(s, trials[1], 1, 0.6) == PAUSE
     ctl = _Controller(trials)
@@ -117,7 +113,7 @@ def test_end_game_trains_one_trial_fully_then_stops_the_rest() -> None:
 def test_adopts_paused_trials_of_a_resumed_search() -> None:
     """Tune restores trials, not the scheduler: a paused trial it never saw is ranked at the
     rung its last result reached."""
-    s = _scheduler()
+    s, _ = _scheduler(0)
     trials = [_Trial(f"t{i}", "PAUSED") for i in range(3)]
     for t, v in zip(trials, (0.2, 0.8, 0.5), strict=True):
         t.last_result = {"training_iteration": 1, "score": v}
@@ -136,7 +132,7 @@ def test_tells_the_searcher_which_trials_are_paused() -> None:
 
     ctl = _Controller([_Trial("a", "PAUSED")])
     ctl.search_alg = _Alg()  # type: ignore[attr-defined]
-    s = _scheduler()
+    s, _ = _scheduler(0)
     s.choose_trial_to_run(ctl)
     assert gen._paused == {"a"}
 
@@ -157,17 +153,8 @@ def train_fn(config):
 '''
 
 
-@pytest.fixture
-def promo_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = f"promo_objective_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FUNCTION))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield name
-    sys.modules.pop(name, None)
-
-
 def test_a_search_pauses_promotes_and_resumes(
-    ray_start_2_cpus: None, promo_module: str, tmp_path: Path
+    ray_start_2_cpus: None, make_module, tmp_path: Path
 ) -> None:
     """9 trials, 2 at once, rungs at epochs 1, 3 and 9 (the default asha_mode, auto): every
     trial pauses at epoch 1; at most a third of them (and the end game's one) train past it; a
@@ -175,6 +162,7 @@ def test_a_search_pauses_promotes_and_resumes(
     from raytrain.config import load_config_text
     from raytrain.tune.runner import run_search
 
+    promo_module = make_module("promo_objective", FUNCTION)
     log = tmp_path / "epochs.jsonl"
     text = textwrap.dedent(
         f"""

@@ -17,7 +17,8 @@ the rung), so it applies to in-process trials (`resources.num_workers: 1`); `tun
 picks it (`auto`: wherever trials can pause).
 
 Two rules make it finish a search of a fixed number of trials, which the paper's endless
-stream of configurations never has to: when nothing runs and nothing else will start, the best
+stream of configurations never has to: when nothing runs and the searcher has handed out all
+its trials, the best
 paused trial of the highest rung goes on if no trial has trained all `max_t` epochs yet (so a
 search always has a fully trained best trial), and otherwise the paused trials are stopped.
 """
@@ -121,7 +122,7 @@ class PromotionASHA(FIFOScheduler):
             if trial.status == Trial.PENDING:
                 return trial
         busy = any(t.status == Trial.RUNNING for t in trials)
-        if paused and not busy:
+        if paused and not busy and _search_finished(tune_controller):
             return self._end_game(tune_controller, paused)
         return None
 
@@ -181,13 +182,25 @@ class PromotionASHA(FIFOScheduler):
         return None
 
 
+def _search_finished(tune_controller: Any) -> bool:
+    """Whether the search algorithm will hand out no new trial (all `num_samples` created).
+    Not only "nothing pending": in the step where the last running trials pause, the searcher
+    has not yet heard that they paused (`_tell_searcher` runs after Tune asked it for trials),
+    so nothing is pending although new trials will come; an end game then would stop every
+    paused trial of a search that is far from over."""
+    alg = getattr(tune_controller, "search_alg", None)
+    return alg is None or bool(alg.is_finished())
+
+
 def _tell_searcher(tune_controller: Any, paused: set[str]) -> None:
     """Paused trials hold no resources: the searcher's concurrency limit must not count them,
     or once as many trials as run at once are paused it hands out no new trial and the search
     waits for ever. raytrain's searchers take the set (`set_paused`); Tune hands schedulers
-    the search algorithm as `tune_controller.search_alg` (a SearchGenerator around a Searcher,
-    or a BasicVariantGenerator)."""
-    alg = getattr(tune_controller, "search_alg", None)
-    searcher = getattr(alg, "searcher", alg)
-    if hasattr(searcher, "set_paused"):
-        searcher.set_paused(paused)
+    the search algorithm as `tune_controller.search_alg`: a BasicVariantGenerator, or a
+    SearchGenerator around the ConcurrencyLimiter Tune wraps around every Searcher (which
+    leaves the limit to raytrain's searcher, whose `set_max_concurrency` accepts it)."""
+    node = getattr(tune_controller, "search_alg", None)
+    while node is not None:  # SearchGenerator -> Tune's ConcurrencyLimiter -> our searcher
+        if hasattr(node, "set_paused"):
+            node.set_paused(paused)
+        node = getattr(node, "searcher", None)

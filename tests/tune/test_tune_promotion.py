@@ -110,6 +110,31 @@ def test_end_game_trains_one_trial_fully_then_stops_the_rest() -> None:
     assert ctl.stopped == ["t0"]
 
 
+def test_no_end_game_while_the_searcher_has_trials_to_give() -> None:
+    """All running trials paused in one step, the searcher not yet told (nothing pending): the
+    paused trials wait for new trials to rank them against; they are not stopped."""
+    s, trials = _scheduler(3)
+    assert _report(s, trials[0], 1, 0.1) == PAUSE
+    assert _report(s, trials[1], 1, 0.2) == PAUSE
+    assert _report(s, trials[2], 1, 0.3) == CONTINUE  # the best of three goes straight on
+    trials[2].status = "TERMINATED"  # (whatever became of it) t0, t1 wait
+
+    class _Search:
+        searcher = None
+
+        def __init__(self, finished: bool) -> None:
+            self.finished = finished
+
+        def is_finished(self) -> bool:
+            return self.finished
+
+    ctl = _Controller(trials[:2])
+    ctl.search_alg = _Search(finished=False)  # type: ignore[attr-defined]
+    assert s.choose_trial_to_run(ctl) is None and not ctl.stopped
+    ctl.search_alg = _Search(finished=True)  # type: ignore[attr-defined]
+    assert s.choose_trial_to_run(ctl) is trials[1]  # no full trial yet: the best goes on
+
+
 def test_adopts_paused_trials_of_a_resumed_search() -> None:
     """Tune restores trials, not the scheduler: a paused trial it never saw is ranked at the
     rung its last result reached."""
@@ -123,18 +148,22 @@ def test_adopts_paused_trials_of_a_resumed_search() -> None:
 def test_tells_the_searcher_which_trials_are_paused() -> None:
     """Paused trials hold no resources: the searcher's concurrency limit must not count them
     (else a search with as many paused trials as run at once never starts another)."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    from raytrain.tune.optuna_store import DurableOptunaSearch
     from raytrain.tune.variants import ResumableVariantGenerator
 
-    gen = ResumableVariantGenerator(max_concurrent=1)
-
-    class _Alg:
-        searcher = gen
-
-    ctl = _Controller([_Trial("a", "PAUSED")])
-    ctl.search_alg = _Alg()  # type: ignore[attr-defined]
     s, _ = _scheduler(0)
+    gen = ResumableVariantGenerator(max_concurrent=1)
+    ctl = _Controller([_Trial("a", "PAUSED")])
+    ctl.search_alg = gen  # type: ignore[attr-defined]
     s.choose_trial_to_run(ctl)
     assert gen._paused == {"a"}
+    # a Searcher as Tune runs it: SearchGenerator(ConcurrencyLimiter(searcher))
+    searcher = DurableOptunaSearch(metric="score", mode="max")
+    ctl.search_alg = SearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=1))  # type: ignore[attr-defined]
+    s.choose_trial_to_run(ctl)
+    assert searcher._paused == {"a"}
 
 
 FUNCTION = '''
@@ -156,9 +185,9 @@ def train_fn(config):
 def test_a_search_pauses_promotes_and_resumes(
     ray_start_2_cpus: None, make_module, tmp_path: Path
 ) -> None:
-    """9 trials, 2 at once, rungs at epochs 1, 3 and 9 (the default asha_mode, auto): every
-    trial pauses at epoch 1; at most a third of them (and the end game's one) train past it; a
-    resumed trial continues from its checkpoint (no epoch trained twice); one trains all 9."""
+    """12 trials, 2 at once, rungs at epochs 1, 2 and 4 (the default asha_mode, auto): a trial
+    pauses at a rung unless among the best half so far; exactly the best half go on; a
+    resumed trial continues from its checkpoint (no epoch trained twice)."""
     from raytrain.config import load_config_text
     from raytrain.tune.runner import run_search
 
@@ -169,12 +198,12 @@ def test_a_search_pauses_promotes_and_resumes(
         training: {{name: promo, output_dir: {tmp_path / "out"}, seed: 5}}
         objective: {promo_module}:train_fn
         objective_params: {{log: {log}}}
-        training_params: {{num_epochs: 9}}
-        search: {{method: random, num_trials: 9, metric: score, direction: maximize}}
+        training_params: {{num_epochs: 4}}
+        search: {{method: tpe, num_trials: 12, metric: score, direction: maximize}}
         search_space:
           q: {{type: uniform, low: 0.0, high: 1.0}}
         resources: {{cpus_per_worker: 0.25, max_concurrent_trials: 2}}
-        tune: {{scheduler: asha, grace_period: 1}}
+        tune: {{scheduler: asha, grace_period: 1, reduction_factor: 2}}
         logging: {{visualizations: false}}
         """
     )
@@ -186,11 +215,12 @@ def test_a_search_pauses_promotes_and_resumes(
     epochs: dict[float, int] = {}
     for q, e in trained:
         epochs[q] = max(epochs.get(q, 0), e)
-    assert len(epochs) == 9
-    assert max(epochs.values()) == 9
-    assert sum(e >= 3 for e in epochs.values()) <= 9 // 3 + 1
-    # the promoted ones were the best at epoch 1: the fully trained one is among the best third
-    best_q = sorted(epochs, reverse=True)[:3]
-    assert any(epochs[q] == 9 for q in best_q)
+    assert len(epochs) == 12
+    # score ranks trials by q at every epoch: exactly the best half of epoch 1 (the 6 best q)
+    # went on to epoch 2, each once its rung held enough trials (a paused trial that became
+    # promotable later was not stopped before), and the best half of those trained all 4
+    ranked = sorted(epochs, reverse=True)
+    assert {q for q, e in epochs.items() if e >= 2} == set(ranked[:6])
+    assert {q for q, e in epochs.items() if e == 4} == set(ranked[:3])
     with open(result.experiment_dir / "trials.csv") as f:
-        assert len(list(csv.DictReader(f))) == 9
+        assert len(list(csv.DictReader(f))) == 12

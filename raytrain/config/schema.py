@@ -426,6 +426,7 @@ class ResourcesSection(Section):
     )
 
 
+#: ONNX opsets the exporter writes (torch's TorchScript-based exporter: 11 to 20).
 OPSET_RANGE = (11, 20)
 
 

@@ -144,6 +144,3 @@ class TuneSection(Section):
                 "mysql://USER@HOST/DB or journal:///PATH"
             )
         return v
-
-
-#: ONNX opsets the exporter writes (torch's TorchScript-based exporter: 11 to 20).

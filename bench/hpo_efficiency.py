@@ -142,10 +142,7 @@ def _trial_curves(exp: Path) -> list[dict[str, Any]]:
                 run_start = float(r["timestamp"]) - since
             ends.append(run_start + since)
             last = since
-        first = data[0]
-        start = float(first["timestamp"]) - float(
-            first.get("time_since_restore") or first["time_total_s"]
-        )
+        start = ends[0] - float(data[0].get("time_since_restore") or data[0]["time_total_s"])
         trials.append(
             {
                 "trial": progress.parent.name,

@@ -33,6 +33,7 @@ class DurableOptunaSearch(OptunaSearch):
     of them) and lets too many start."""
 
     _max_concurrent = 0
+    _paused: frozenset[str] | set[str] = frozenset()  # set_paused
 
     def __init__(
         self,
@@ -82,8 +83,7 @@ class DurableOptunaSearch(OptunaSearch):
         self._paused = set(trial_ids)
 
     def suggest(self, trial_id: str) -> dict | None:
-        paused = getattr(self, "_paused", set())  # a searcher pickled before it had the set
-        live = len(self._ot_trials.keys() - self._completed_trials - paused)
+        live = len(self._ot_trials.keys() - self._completed_trials - self._paused)
         if trial_id not in self._ot_trials and 0 < self._max_concurrent <= live:
             return None
         params = super().suggest(trial_id)

@@ -40,6 +40,8 @@ def saved_trials(folder: str | Path) -> dict[str, str]:
 class ResumableVariantGenerator(BasicVariantGenerator):
     """`BasicVariantGenerator` whose restored state agrees with the experiment state."""
 
+    _paused: frozenset[str] | set[str] = frozenset()  # set_paused
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._known: set[str] = set()
@@ -57,7 +59,7 @@ class ResumableVariantGenerator(BasicVariantGenerator):
         self._paused = set(trial_ids)
 
     def next_trial(self) -> Any:
-        paused = self._live_trials & getattr(self, "_paused", set())
+        paused = self._live_trials & self._paused
         self._live_trials -= paused  # not counted while the generator decides
         try:
             while True:

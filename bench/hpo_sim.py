@@ -146,6 +146,7 @@ def simulate_problem(
     concurrency: int = 4,
     budget: int = BUDGET,
     choose: Callable[[list[Any]], Any] | None = None,
+    report: Callable[[Any, Any, float, int], None] | None = None,
 ) -> list[float]:
     """The simulated clock every simulated search runs on: `concurrency` trials at once, each
     fidelity step lasting what `problem.curve` says; the clock jumps from one step's end to the
@@ -154,7 +155,8 @@ def simulate_problem(
     to the trial and `on_step(kept, trial, step, value)` says whether it goes on (False: the
     policy told the study and the worker starts a new trial; PAUSE: the trial is parked where
     it is). A free worker asks `choose(parked kept objects)` which parked trial to resume from
-    where it paused (None: a new trial). Returns the trace (metric per step, in the order the
+    where it paused (None: a new trial). `report(kept, trial, value, step)` tells the study a
+    step's value (default: `trial.report`). Returns the trace (metric per step, in the order the
     steps ended), `budget` steps long."""
     trace: list[float] = []
     running: dict[int, dict[str, Any]] = {}
@@ -194,7 +196,10 @@ def simulate_problem(
         value = float(r["values"][e])
         trace.append(value)
         r["step"] = e + 1
-        r["trial"].report(value, e + 1)
+        if report is None:
+            r["trial"].report(value, e + 1)
+        else:
+            report(r["kept"], r["trial"], value, e + 1)
         going = on_step(r["kept"], r["trial"], e + 1, value)
         if going == PAUSE:
             parked.append(r)
@@ -273,22 +278,38 @@ def simulate_tune(
     concurrency: int = 4,
     budget: int = BUDGET,
     max_t: int | None = None,
+    pauses: str = "hidden",
 ) -> list[float]:
     """A Tune search without Tune: an Optuna sampler asked for each trial (as OptunaSearch
     does, intermediate values reported), and a real Ray Tune scheduler object (ASHA, its
     brackets, raytrain's RevisitingASHA, FIFO) deciding after every step, on the same
     simulated clock as `simulate` (`bench`, `task`: as there). `pruned`: a trial the scheduler
     stopped is told PRUNED (raytrain's DurableOptunaSearch) rather than COMPLETE with its last
-    value (Ray's OptunaSearch). Returns the trace."""
+    value (Ray's OptunaSearch). `pauses`: how Optuna hears of a trial that pauses —
+    "hidden": told PRUNED, recorded again at its next pause or end, and hidden from the
+    sampler (raytrain.tune.optuna_pauses, what raytrain's searcher does); "seen": the same
+    records, the sampler learning from them; "running": left RUNNING. Returns the trace."""
     import optuna
     from ray.tune.schedulers import TrialScheduler
+
+    from raytrain.tune.optuna_pauses import PauseRecords, hide_pause_records
 
     problem = bench if isinstance(bench, Problem) else lcbench_problem(bench, str(task))
     last = max_t or problem.max_t
     np.random.seed(seed)  # Tune's ASHA picks brackets with the global generator
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    if pauses == "hidden":
+        hide_pause_records(study)
     if hasattr(scheduler, "set_search_properties"):
         scheduler.set_search_properties(METRIC, "max")
+
+    records = None if pauses == "running" else PauseRecords()
+
+    def report(fake: _Trial, trial: Any, value: float, step: int) -> None:
+        if records is None:
+            trial.report(value, step)
+        else:
+            records.report(trial, fake.trial_id, value, step)
 
     def on_start(trial: Any) -> _Trial:
         fake = _Trial(f"t{trial.number}")
@@ -302,10 +323,14 @@ def simulate_tune(
         action = scheduler.on_trial_result(None, fake, result)
         if not done and action == TrialScheduler.PAUSE:
             fake.status = "PAUSED"
+            if records is not None:
+                records.pause(study, trial, fake.trial_id)
             return PAUSE
         if not done and action != TrialScheduler.STOP:
             return True
         scheduler.on_trial_complete(None, fake, result)
+        if records is not None and records.end(study, fake.trial_id, value, done):
+            return False  # its pause record closed its Optuna trial; the rest recorded
         if done or not pruned:
             study.tell(trial, value)
         else:
@@ -320,7 +345,14 @@ def simulate_tune(
         return picked
 
     return simulate_problem(
-        problem, study, on_start, on_step, concurrency=concurrency, budget=budget, choose=choose
+        problem,
+        study,
+        on_start,
+        on_step,
+        concurrency=concurrency,
+        budget=budget,
+        choose=choose,
+        report=report,
     )
 
 
@@ -421,6 +453,7 @@ def tune_method(
             concurrency=concurrency,
             budget=budget,
             max_t=max_t,
+            pauses={"-pr": "running", "-pt": "seen"}.get(name[-3:], "hidden"),
         )
 
     return run
@@ -431,7 +464,9 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
     (s) and 24 candidates (e), ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs
     and correlation 0.7 (`chk0` or no chk: Ray's ASHA), revisiting early promotions (r), stopped
     trials PRUNED; `p`: promotion-type ASHA (`raytrain.tune.promotion`; trials pause at rungs,
-    chk/r/b do not apply). Any part left out: its default (no r: no revisiting)."""
+    chk/r/b do not apply; a paused trial's Optuna record closed and hidden from TPE; `pr`:
+    left RUNNING, raytrain before 2026-12-06 15:00; `pt`: closed and seen by TPE). Any part
+    left out: its default (no r: no revisiting)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
 
@@ -454,7 +489,7 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=startup, n_ei_candidates=candidates
         )
-        if "p" in parts:  # tune.asha_mode: promote (pausing trials at rungs)
+        if parts.keys() & {"p", "pr", "pt"}:  # tune.asha_mode: promote (pausing trials at rungs)
             return sampler, PromotionASHA(max_t=max_t, grace_period=g, reduction_factor=rf), True
         kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
         if chk in ("", "0"):

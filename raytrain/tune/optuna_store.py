@@ -19,6 +19,7 @@ from optuna.samplers import NSGAIISampler
 from ray.tune.search.optuna import OptunaSearch
 
 from raytrain.errors import RaytrainError
+from raytrain.tune.optuna_pauses import PAUSED_AT_ATTR, PauseRecords, hide_pause_records
 from raytrain.tune.study_url import shown, with_driver
 
 #: Optuna trial user attribute holding the Tune trial id
@@ -30,7 +31,8 @@ WARM_START_ATTR = "warm_start_from"
 class DurableOptunaSearch(OptunaSearch):
     """Also limits concurrency itself: Tune's ConcurrencyLimiter does not save which trials
     are live, so after a resume it drops the completions of resumed trials (Optuna never hears
-    of them) and lets too many start."""
+    of them) and lets too many start. Trials that pause (ASHA of the promotion kind) are
+    recorded as raytrain.tune.optuna_pauses says."""
 
     _max_concurrent = 0
     _paused: frozenset[str] | set[str] = frozenset()  # set_paused
@@ -44,6 +46,7 @@ class DurableOptunaSearch(OptunaSearch):
     ) -> None:
         self._evaluated = list(evaluated or [])
         self._warm_source = warm_source
+        self._pauses = PauseRecords()
         super().__init__(*args, **kwargs)
 
     def _setup_study(self, mode: str | list) -> None:
@@ -54,6 +57,7 @@ class DurableOptunaSearch(OptunaSearch):
         import optuna
         from optuna.trial import TrialState
 
+        hide_pause_records(self._ot_study)
         for params, values in self._evaluated:
             self._ot_study.add_trial(
                 optuna.trial.create_trial(
@@ -79,8 +83,26 @@ class DurableOptunaSearch(OptunaSearch):
 
     def set_paused(self, trial_ids: set[str]) -> None:
         """The trials a pausing scheduler holds paused (raytrain.tune.promotion): they hold no
-        resources, so the concurrency limit does not count them."""
+        resources, so the concurrency limit does not count them, and their Optuna records are
+        closed (raytrain.tune.optuna_pauses; Optuna keeps no intermediate values of a
+        multi-objective trial, so those stay RUNNING)."""
         self._paused = set(trial_ids)
+        if isinstance(self._metric, list):
+            return
+        for tid in self._paused:
+            if tid in self._ot_trials and tid not in self._completed_trials:
+                self._pauses.pause(self._ot_study, self._ot_trials[tid], tid)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self._metric, list) or trial_id not in self._ot_trials:
+            return super().on_trial_result(trial_id, result)
+        if trial_id in self._pauses.closed:  # promoted after a driver restart (reattach)
+            self._completed_trials.discard(trial_id)
+        elif trial_id in self._completed_trials:
+            return super().on_trial_result(trial_id, result)  # Ray's warning
+        self._pauses.report(
+            self._ot_trials[trial_id], trial_id, result[self._metric], result["training_iteration"]
+        )
 
     def suggest(self, trial_id: str) -> dict | None:
         live = len(self._ot_trials.keys() - self._completed_trials - self._paused)
@@ -98,7 +120,18 @@ class DurableOptunaSearch(OptunaSearch):
         """A trial a scheduler stopped (ASHA, median stopping: its last result is not `done`)
         is PRUNED for Optuna, not COMPLETE: otherwise TPE would rank its 3-epoch F1 beside
         finished trials' 27-epoch F1. Optuna has its intermediate values (`on_trial_result`),
-        so TPE still learns from it, as from a trial its own pruner stopped."""
+        so TPE still learns from it, as from a trial its own pruner stopped. A trial whose
+        record was closed at a pause gets one more record of its training since."""
+        if (
+            trial_id in self._ot_trials
+            and trial_id not in self._completed_trials
+            and not isinstance(self._metric, list)
+        ):
+            value = result.get(self._metric) if result and not error else None
+            done = value is not None and result.get("done") is not False
+            if self._pauses.end(self._ot_study, trial_id, value, done):
+                self._completed_trials.add(trial_id)
+                return
         stopped_early = (
             result is not None
             and not error
@@ -128,15 +161,22 @@ class DurableOptunaSearch(OptunaSearch):
         study = optuna.load_study(
             study_name=self._study_name, storage=self._storage, sampler=self._sampler
         )
+        hide_pause_records(study)
         self._ot_study = study
         self._ot_trials, self._completed_trials = {}, set()
-        for frozen in study.get_trials(deepcopy=False):
+        self._pauses = PauseRecords()
+        for frozen in study.get_trials(deepcopy=False):  # by number: a trial's latest last
             tid = frozen.user_attrs.get(TUNE_TRIAL_ATTR)
             if tid is None:
                 continue
-            self._ot_trials[tid] = Trial(study, frozen._trial_id)
-            if frozen.state != TrialState.RUNNING:
-                self._completed_trials.add(tid)
+            self._ot_trials.setdefault(tid, Trial(study, frozen._trial_id))
+            self._pauses.closed.pop(tid, None)
+            if frozen.state == TrialState.RUNNING:
+                self._completed_trials.discard(tid)
+                continue
+            self._completed_trials.add(tid)
+            if PAUSED_AT_ATTR in frozen.user_attrs:  # paused: it may be promoted yet
+                self._pauses.restore(tid, self._ot_trials[tid], frozen)
 
 
 class PicklableNSGAII(NSGAIISampler):

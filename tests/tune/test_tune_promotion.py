@@ -8,6 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 from ray.tune.schedulers import TrialScheduler
 
 from raytrain.tune.promotion import PromotionASHA, milestones
@@ -224,3 +225,22 @@ def test_a_search_pauses_promotes_and_resumes(
     assert {q for q, e in epochs.items() if e == 4} == set(ranked[:3])
     with open(result.experiment_dir / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == 12
+    # Optuna: a trial is closed (PRUNED, paused_at) the moment it pauses, nothing stays
+    # RUNNING, and the 3 full trials are COMPLETE once each
+    import optuna
+
+    from raytrain.tune.optuna_pauses import PAUSED_AT_ATTR
+
+    study = optuna.load_study(
+        study_name="promo", storage=f"sqlite:///{result.experiment_dir / 'optuna.db'}"
+    )
+    records = study.get_trials()
+    assert not [t for t in records if t.state.name == "RUNNING"]
+    complete = sorted(t.params["q"] for t in records if t.state.name == "COMPLETE")
+    assert complete == pytest.approx(sorted(ranked[:3]))
+    paused = [t for t in records if PAUSED_AT_ATTR in t.user_attrs]
+    assert {t.state.name for t in paused} == {"PRUNED"}
+    assert {round(t.params["q"], 9) for t in paused if t.user_attrs[PAUSED_AT_ATTR] == 1} >= {
+        round(q, 9) for q in ranked[6:]
+    }
+    assert len({t.user_attrs["tune_trial_id"] for t in records}) == 12

@@ -35,6 +35,7 @@ from bench.lcbench import EPOCHS, SPACE, TASKS, LCBench, epoch_times  # noqa: E4
 
 METRIC = "val_accuracy"  # maximized
 PAUSE = "PAUSE"  # an on_step answer: park the trial (Tune's TrialScheduler.PAUSE)
+IDLE = "IDLE"  # a choose answer: start nothing now, ask again after the next step's end
 BUDGET = 30 * EPOCHS
 
 
@@ -155,9 +156,10 @@ def simulate_problem(
     to the trial and `on_step(kept, trial, step, value)` says whether it goes on (False: the
     policy told the study and the worker starts a new trial; PAUSE: the trial is parked where
     it is). A free worker asks `choose(parked kept objects)` which parked trial to resume from
-    where it paused (None: a new trial). `report(kept, trial, value, step)` tells the study a
-    step's value (default: `trial.report`). Returns the trace (metric per step, in the order the
-    steps ended), `budget` steps long."""
+    where it paused (None: a new trial; IDLE: nothing now, while other workers run).
+    `report(kept, trial, value, step)` tells the study a step's value (default:
+    `trial.report`). Returns the trace (metric per step, in the order the steps ended),
+    `budget` steps long."""
     trace: list[float] = []
     running: dict[int, dict[str, Any]] = {}
     clock: list[tuple[float, int, int]] = []  # (time the next step ends, tie-break, worker)
@@ -165,10 +167,15 @@ def simulate_problem(
 
     parked: list[dict[str, Any]] = []
 
+    idle: list[int] = []  # workers the policy left waiting (IDLE)
+
     def start(worker: int, now: float) -> None:
         nonlocal tick
-        pick = choose([p["kept"] for p in parked]) if choose and parked else None
-        if pick is not None:
+        pick = choose([p["kept"] for p in parked]) if choose else None
+        if pick is IDLE and clock:  # someone still runs: wait for the next step's end
+            idle.append(worker)
+            return
+        if pick is not None and pick is not IDLE:
             r = next(p for p in parked if p["kept"] is pick)
             parked.remove(r)
             running[worker] = r
@@ -209,6 +216,8 @@ def simulate_problem(
             heapq.heappush(clock, (now + r["times"][e + 1], tick, w))
         else:
             start(w, now)
+        for v in [idle.pop() for _ in range(len(idle))]:  # a step ended: ask again
+            start(v, now)
     return trace
 
 
@@ -243,6 +252,77 @@ def simulate(
     )
 
 
+def rung_trials(trials: list[Any], min_trials: int) -> list[Any] | None:
+    """BOHB's model input (Falkner et al., ICML 2018): every configuration's value at the
+    highest rung that `min_trials` configurations have reached, as COMPLETE trials; None when
+    no rung has that many. `trials`: the study's finished records (pause records included); a
+    configuration's records are merged by their parameters."""
+    from optuna.trial import FrozenTrial, TrialState
+
+    from raytrain.tune.optuna_pauses import PAUSED_AT_ATTR
+
+    steps: set[int] = set()
+    curves: dict[tuple, tuple[Any, dict[int, float]]] = {}
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        key = tuple(sorted(t.params.items()))
+        first, curve = curves.setdefault(key, (t, {}))
+        curve.update(t.intermediate_values)
+        if PAUSED_AT_ATTR in t.user_attrs:
+            steps.add(int(t.user_attrs[PAUSED_AT_ATTR]))
+        elif t.state == TrialState.COMPLETE and t.value is not None:
+            step = max(t.intermediate_values, default=0) + 1_000_000  # after every rung
+            curve[step] = t.value
+            steps.add(step)
+    for step in sorted(steps, reverse=True):
+        reached = [(t, c[step]) for t, c in curves.values() if step in c]
+        if len(reached) < min_trials:
+            continue
+        return [
+            FrozenTrial(
+                number=t.number,
+                state=TrialState.COMPLETE,
+                value=v,
+                datetime_start=t.datetime_start,
+                datetime_complete=t.datetime_complete,
+                params=t.params,
+                distributions=t.distributions,
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=t._trial_id,
+            )
+            for t, v in reached
+        ]
+    return None
+
+
+def rung_model_sampler(sampler: Any, min_trials: int) -> Any:
+    """`sampler` fitted as BOHB fits its model (`rung_trials`), else on the trials that ended.
+    Measured against raytrain's view (pause records hidden) in BENCHMARKS.md: worse."""
+    from optuna.trial import TrialState
+
+    from raytrain.tune.optuna_pauses import StudyView, WithoutPauseRecords
+
+    class RungView(StudyView):
+        def _get_trials(
+            self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+        ) -> list[Any]:
+            done = (TrialState.COMPLETE, TrialState.PRUNED)
+            rung = rung_trials(self._study._get_trials(False, done, use_cache), min_trials)
+            if rung is None:
+                return super()._get_trials(deepcopy, states, use_cache)
+            others = [s for s in (states or ()) if s not in done]
+            return rung + (self._study._get_trials(deepcopy, others, use_cache) if others else [])
+
+    class RungSampler(WithoutPauseRecords):
+        def _view(self, study: Any) -> Any:
+            return RungView(study)
+
+    return RungSampler(sampler)
+
+
 class _Trial:
     """What a Tune scheduler reads of a trial."""
 
@@ -254,11 +334,12 @@ class _Trial:
 
 class _Controller:
     """What a pausing Tune scheduler reads of the controller in `choose_trial_to_run`: the
-    trials (parked ones PAUSED, the next new one PENDING: the simulated stream never ends)."""
+    trials (running, parked ones PAUSED, the next new one PENDING: the simulated stream never
+    ends)."""
 
-    def __init__(self, parked: list[_Trial]) -> None:
+    def __init__(self, trials: list[_Trial]) -> None:
         self.pending = _Trial("pending", "PENDING")
-        self.trials = [*parked, self.pending]
+        self.trials = [*trials, self.pending]
 
     def get_trials(self) -> list[_Trial]:
         return self.trials
@@ -300,10 +381,13 @@ def simulate_tune(
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if pauses == "hidden":
         hide_pause_records(study)
+    elif pauses.startswith("rung"):  # "rung10": BOHB's model, min 10 trials a rung
+        study.sampler = rung_model_sampler(study.sampler, int(pauses[4:]))
     if hasattr(scheduler, "set_search_properties"):
         scheduler.set_search_properties(METRIC, "max")
 
     records = None if pauses == "running" else PauseRecords()
+    alive: dict[str, _Trial] = {}  # running and parked trials, for the scheduler to read
 
     def report(fake: _Trial, trial: Any, value: float, step: int) -> None:
         if records is None:
@@ -313,6 +397,7 @@ def simulate_tune(
 
     def on_start(trial: Any) -> _Trial:
         fake = _Trial(f"t{trial.number}")
+        alive[fake.trial_id] = fake
         scheduler.on_trial_add(None, fake)
         return fake
 
@@ -329,6 +414,7 @@ def simulate_tune(
         if not done and action != TrialScheduler.STOP:
             return True
         scheduler.on_trial_complete(None, fake, result)
+        alive.pop(fake.trial_id, None)
         if records is not None and records.end(study, fake.trial_id, value, done):
             return False  # its pause record closed its Optuna trial; the rest recorded
         if done or not pruned:
@@ -337,9 +423,11 @@ def simulate_tune(
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return False
 
-    def choose(parked: list[_Trial]) -> _Trial | None:
-        picked = scheduler.choose_trial_to_run(_Controller(parked))
-        if picked is None or picked.status == "PENDING":
+    def choose(parked: list[_Trial]) -> Any:
+        picked = scheduler.choose_trial_to_run(_Controller(list(alive.values())))
+        if picked is None:
+            return IDLE
+        if picked.status == "PENDING":
             return None
         picked.status = "RUNNING"
         return picked
@@ -443,6 +531,8 @@ def tune_method(
         bench: LCBench | Problem, task: str | None, concurrency: int, budget: int
     ) -> list[float]:
         sampler, scheduler, pruned = make()
+        if "-pe" in name:  # budget-aware promotion: tune.epoch_budget = the budget
+            scheduler.epoch_budget = budget
         return simulate_tune(
             bench,
             task,
@@ -453,10 +543,19 @@ def tune_method(
             concurrency=concurrency,
             budget=budget,
             max_t=max_t,
-            pauses={"-pr": "running", "-pt": "seen"}.get(name[-3:], "hidden"),
+            pauses=_pauses_of(name),
         )
 
     return run
+
+
+def _pauses_of(name: str) -> str:
+    """`simulate_tune`'s `pauses` for a promotion policy: `-pr` running, `-pt` seen, `-pbN`
+    BOHB's rung model with N trials a rung (`-pb`: 10), else hidden."""
+    last = name.rsplit("-", 1)[-1]
+    if last.startswith("pb"):
+        return f"rung{last[2:] or 10}"
+    return {"pr": "running", "pt": "seen"}.get(last, "hidden")
 
 
 def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, bool]]:
@@ -464,9 +563,10 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
     (s) and 24 candidates (e), ASHA grace 3, reduction 3, 1 bracket, the rung check with 4 pairs
     and correlation 0.7 (`chk0` or no chk: Ray's ASHA), revisiting early promotions (r), stopped
     trials PRUNED; `p`: promotion-type ASHA (`raytrain.tune.promotion`; trials pause at rungs,
-    chk/r/b do not apply; a paused trial's Optuna record closed and hidden from TPE; `pr`:
-    left RUNNING, raytrain before 2026-12-06 15:00; `pt`: closed and seen by TPE). Any part
-    left out: its default (no r: no revisiting)."""
+    chk/r/b do not apply; `pe`: knowing the search's epoch budget; a paused trial's Optuna
+    record closed and hidden from TPE; `pr`: left RUNNING, raytrain before 2026-12-06 15:00;
+    `pt`: closed and seen by TPE; `pbN`: BOHB's rung model, N a rung). Any part left out: its
+    default (no r: no revisiting)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
 
@@ -489,7 +589,7 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
         sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=startup, n_ei_candidates=candidates
         )
-        if parts.keys() & {"p", "pr", "pt"}:  # tune.asha_mode: promote (pausing trials at rungs)
+        if parts.keys() & {"p", "pr", "pt", "pb", "pe"}:  # tune.asha_mode: promote (trials pause)
             return sampler, PromotionASHA(max_t=max_t, grace_period=g, reduction_factor=rf), True
         kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
         if chk in ("", "0"):

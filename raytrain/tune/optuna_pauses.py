@@ -38,7 +38,7 @@ def _visible(trials: list[Any]) -> list[Any]:
     return [t for t in trials if PAUSED_AT_ATTR not in t.user_attrs]
 
 
-class _StudyView:
+class StudyView:
     """A study as a sampler sees it: the records closed at a pause left out. Optuna's samplers
     read trials through `Study._get_trials` (TPE, GP, CMA-ES, NSGA-II in Optuna 4-5; a private
     method, so tests/tune/test_optuna_pauses.py fails if a release reads them another way) or
@@ -56,7 +56,7 @@ class _StudyView:
         return _visible(self._study._get_trials(deepcopy, states, use_cache))
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[Any]:
-        return _visible(self._study.get_trials(deepcopy=deepcopy, states=states))
+        return self._get_trials(deepcopy, states)
 
     @property
     def trials(self) -> list[Any]:
@@ -72,14 +72,18 @@ class WithoutPauseRecords(BaseSampler):
     def __str__(self) -> str:
         return f"{type(self.sampler).__name__} (pause records hidden)"
 
+    def _view(self, study: Any) -> StudyView:
+        """What the sampler sees of `study` (bench/hpo_sim.py measures other views)."""
+        return StudyView(study)
+
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-        return self.sampler.infer_relative_search_space(_StudyView(study), trial)
+        return self.sampler.infer_relative_search_space(self._view(study), trial)
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict:
-        return self.sampler.sample_relative(_StudyView(study), trial, search_space)
+        return self.sampler.sample_relative(self._view(study), trial, search_space)
 
     def sample_independent(self, study: Any, trial: Any, param_name: str, dist: Any) -> Any:
-        return self.sampler.sample_independent(_StudyView(study), trial, param_name, dist)
+        return self.sampler.sample_independent(self._view(study), trial, param_name, dist)
 
     def before_trial(self, study: Any, trial: Any) -> None:
         self.sampler.before_trial(study, trial)

@@ -55,6 +55,7 @@ class PromotionASHA(FIFOScheduler):
         reduction_factor: float = 3,
         metric: str | None = None,
         mode: str | None = None,
+        epoch_budget: int | None = None,
     ) -> None:
         super().__init__()
         if grace_period < 1 or max_t < grace_period or reduction_factor <= 1:
@@ -69,6 +70,10 @@ class PromotionASHA(FIFOScheduler):
         self._goal: dict[str, int] = {}  # trial id -> the rung it trains to
         self._full = 0  # trials that trained all max_t epochs
         self._metric, self._mode = metric, mode
+        #: `tune.epoch_budget`: the epochs all trials may train together (None: no budget)
+        self.epoch_budget = epoch_budget
+        self._spent = 0  # results seen (each one epoch), as tune.epoch_budget counts them
+        self._at: dict[str, int] = {}  # trial id -> its last result's epoch
 
     # ------------------------------------------------------------------ Tune's hooks
 
@@ -85,6 +90,8 @@ class PromotionASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         t = int(result.get(self._time_attr, 0))
         tid = trial.trial_id
+        self._spent += 1
+        self._at[tid] = t
         if t >= self._max_t:
             return TrialScheduler.STOP  # on_trial_complete counts it
         k = self._goal.setdefault(tid, 0)
@@ -100,6 +107,7 @@ class PromotionASHA(FIFOScheduler):
         if result and int(result.get(self._time_attr, 0)) >= self._max_t:
             self._full += 1
         self._goal.pop(trial.trial_id, None)
+        self._at.pop(trial.trial_id, None)
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
         self._goal.pop(trial.trial_id, None)
@@ -118,10 +126,16 @@ class PromotionASHA(FIFOScheduler):
                 if tid in paused:
                     self._promote(k, tid)
                     return paused[tid]
+        busy = any(t.status == Trial.RUNNING for t in trials)
+        if self._short_of_budget(trials):  # no new configuration could finish: finish one
+            best = self._best_waiting(paused)
+            if best is not None:
+                return paused[best]
+            if busy:
+                return None
         for trial in trials:
             if trial.status == Trial.PENDING:
                 return trial
-        busy = any(t.status == Trial.RUNNING for t in trials)
         if paused and not busy and _search_finished(tune_controller):
             return self._end_game(tune_controller, paused)
         return None
@@ -166,17 +180,39 @@ class PromotionASHA(FIFOScheduler):
         self._rungs[k][tid] = self._value(result)
         self._goal[tid] = k
 
+    def _best_waiting(self, paused: dict[str, Trial]) -> str | None:
+        """The best paused trial of the highest rung that has one, promoted; None if none."""
+        for k in reversed(range(len(self._rungs))):
+            rung = self._rungs[k]
+            waiting = [tid for tid in rung if tid in paused and tid not in self._promoted[k]]
+            if waiting:
+                best = max(waiting, key=lambda tid: rung[tid])
+                self._promote(k, best)
+                return best
+        return None
+
+    def _short_of_budget(self, trials: list[Trial]) -> bool:
+        """With `tune.epoch_budget`: whether the budget left, less what the running trials
+        will train to their next rung, is under `max_t`, so that a new configuration could
+        not train all its epochs before the search ends. Then the best paused trials are
+        finished instead, as in the end game (on the sample U-Net, trials still climbing at
+        epochs 13-15 when the budget ran out, while new configurations took 2 epochs each)."""
+        if self.epoch_budget is None:
+            return False
+        committed = 0
+        for t in trials:
+            if t.status == Trial.RUNNING:
+                goal = self._milestones[min(self._goal.get(t.trial_id, 0), len(self._rungs))]
+                committed += max(0, goal - self._at.get(t.trial_id, 0))
+        return self.epoch_budget - self._spent - committed < self._max_t
+
     def _end_game(self, tune_controller: Any, paused: dict[str, Trial]) -> Trial | None:
         """Nothing runs and nothing new will start: the best paused trial of the highest rung
         goes on while no trial has trained all epochs; otherwise the paused trials stop."""
         if self._full == 0:
-            for k in reversed(range(len(self._rungs))):
-                rung = self._rungs[k]
-                waiting = [tid for tid in rung if tid in paused and tid not in self._promoted[k]]
-                if waiting:
-                    best = max(waiting, key=lambda tid: rung[tid])
-                    self._promote(k, best)
-                    return paused[best]
+            best = self._best_waiting(paused)
+            if best is not None:
+                return paused[best]
         for trial in paused.values():
             tune_controller.stop_trial(trial)
         return None

@@ -126,6 +126,7 @@ def _asha(ctx: SearchContext) -> Any:
             max_t=_max_t(ctx),
             grace_period=_grace(ctx, PROMOTION_GRACE),
             reduction_factor=t.reduction_factor,
+            epoch_budget=t.epoch_budget,
         )
     common = dict(
         time_attr=TIME_ATTR,

@@ -120,3 +120,37 @@ def test_simulated_tune_scheduler_stops_poor_trials() -> None:
     assert len(fifo) == len(asha) == 200
     assert runs(asha) >= runs(fifo)
     assert not math.isnan(sum(asha))
+
+
+def test_the_rung_model_takes_the_highest_rung_with_enough_configurations() -> None:
+    """BOHB's model input: 6 configurations paused at epoch 2, 3 of them promoted and paused
+    at 6, one of those finished: with 1 a rung the sampler sees the finished one, with 2-3 the
+    3 at epoch 6, with 4-6 the 6 at epoch 2, with 7 nothing (its own start-up sampling)."""
+    import optuna
+
+    from raytrain.tune.optuna_pauses import PauseRecords
+
+    study = optuna.create_study(direction="maximize")
+    records = PauseRecords()
+    trials = []
+    for i in range(6):
+        t = study.ask()
+        t.suggest_float("x", 0, 1)
+        for step in (1, 2):
+            records.report(t, f"t{i}", i + step / 10, step)
+        records.pause(study, t, f"t{i}")
+        trials.append(t)
+    for i in (3, 4, 5):
+        for step in range(3, 7):
+            records.report(trials[i], f"t{i}", 10 * i + step, step)
+        records.pause(study, trials[i], f"t{i}")
+    records.report(trials[5], "t5", 99.0, 7)
+    records.end(study, "t5", 99.0, complete=True)
+    assert len(study.trials) == 10
+    done = study.get_trials()
+    assert hpo_sim.rung_trials(done, 7) is None
+    assert sorted(t.value for t in hpo_sim.rung_trials(done, 6)) == [i + 0.2 for i in range(6)]
+    at6 = hpo_sim.rung_trials(done, 2)
+    assert sorted(t.value for t in at6) == [36, 46, 56]
+    assert {t.state.name for t in at6} == {"COMPLETE"}
+    assert [t.value for t in hpo_sim.rung_trials(done, 1)] == [99.0]

@@ -146,6 +146,31 @@ def test_adopts_paused_trials_of_a_resumed_search() -> None:
     assert s.choose_trial_to_run(_Controller(trials)) is trials[1]
 
 
+def test_with_an_epoch_budget_it_finishes_the_best_instead_of_starting_new_ones() -> None:
+    """`tune.epoch_budget`: once the budget left, less what running trials will train to
+    their next rung, cannot train a new configuration all max_t epochs, a free worker resumes
+    the best paused trial of the highest rung instead (waits, if none and others run)."""
+    for budget, expect in ((None, "new"), (40, "new"), (12, "t0")):
+        s, trials = _scheduler(3)
+        s.epoch_budget = budget
+        for t, v in zip(trials, (0.5, 0.9, 0.1), strict=True):
+            assert _report(s, t, 1, v) == PAUSE
+        ctl = _Controller([*trials, _Trial("new", "PENDING")])
+        assert s.choose_trial_to_run(ctl) is trials[1]  # the best third, as always
+        trials[1].status = "RUNNING"  # 3 epochs spent, 2 more to its rung at epoch 3
+        assert s.choose_trial_to_run(ctl).trial_id == expect
+    # nothing paused left and a trial still running: the worker waits for it
+    s, trials = _scheduler(1)
+    s.epoch_budget = 5
+    assert _report(s, trials[0], 1, 0.5) == PAUSE
+    ctl = _Controller([trials[0], _Trial("new", "PENDING")])
+    assert s.choose_trial_to_run(ctl) is trials[0]  # short of budget: the only paused one
+    trials[0].status = "RUNNING"
+    assert s.choose_trial_to_run(ctl) is None
+    trials[0].status = "TERMINATED"  # nothing runs: a new one starts rather than a hang
+    assert s.choose_trial_to_run(ctl).trial_id == "new"
+
+
 def test_tells_the_searcher_which_trials_are_paused() -> None:
     """Paused trials hold no resources: the searcher's concurrency limit must not count them
     (else a search with as many paused trials as run at once never starts another)."""

@@ -166,10 +166,16 @@ TIMED = (
         "  within: TPE sample_relative",
     ),
     (
-        "ray.tune.search.optuna",
-        "OptunaSearch",
+        "raytrain.tune.optuna_store",
+        "DurableOptunaSearch",
         "on_trial_result",
         "searcher: on_trial_result (trial.report into SQLite)",
+    ),
+    (
+        "raytrain.tune.optuna_store",
+        "DurableOptunaSearch",
+        "set_paused",
+        "searcher: set_paused (paused trials' Optuna records closed)",
     ),
     (
         "raytrain.tune.optuna_store",

@@ -20,7 +20,13 @@ Two rules make it finish a search of a fixed number of trials, which the paper's
 stream of configurations never has to: when nothing runs and the searcher has handed out all
 its trials, the best paused trial of the highest rung goes on if no trial has trained all
 `max_t` epochs yet (so a search always has a fully trained best trial), and otherwise the
-paused trials are stopped.
+paused trials are stopped. A search with `tune.epoch_budget` ends when the budget is spent, not
+when the searcher runs out, so there a third rule finishes it: once the budget left (less what
+running trials will train to their next rung) could not train a new configuration all `max_t`
+epochs, a free worker resumes the best paused trial of the highest rung instead.
+
+Optuna's side of a pause (the trial's record closed, hidden from the sampler) is
+raytrain.tune.optuna_pauses.
 """
 
 from __future__ import annotations

@@ -65,12 +65,13 @@ search: {method: tpe, num_trials: 4, startup_trials: 2}
 search_space:
   learning_rate: {type: loguniform, low: 1e-3, high: 1e-1}
   model.dropout: {type: uniform, low: 0.0, high: 0.3}
-tune: {scheduler: asha, grace_period: 1, reduction_factor: 2, max_t: 3,
+tune: {scheduler: asha, asha_mode: stop, grace_period: 1, reduction_factor: 2, max_t: 3,
        revisit_early_promotions: true}
 """,
     )
     # Ray's plain ASHA runs for real in test_end_to_end (2-worker trials); here raytrain's
-    # revisiting one, whose stops can come between rungs (Optuna must still hear of each trial)
+    # revisiting one, whose stops can come between rungs (Optuna must still hear of each trial;
+    # the promotion kind's records: test_tune_promotion.py)
     assert len(result.trials) == 4
     assert all(1 <= t["epochs"] <= 3 for t in result.trials)
     study = _study(result, "tpe_asha")

@@ -4,6 +4,7 @@ after a driver restart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -95,40 +96,25 @@ def test_the_sampler_does_not_see_pause_records() -> None:
     assert seen != pytest.approx(plain)
 
 
-SPACE = {"lr": tune.loguniform(1e-4, 1e-1)}
-
-
-def _searcher(url: str) -> DurableOptunaSearch:
-    s = DurableOptunaSearch(
-        metric="score",
-        mode="max",
-        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
-        storage=optuna.storages.RDBStorage(url),
-        study_name="p",
-    )
-    s.set_search_properties(None, None, SPACE)
-    s.set_max_concurrency(1)
-    return s
-
-
 def test_the_searcher_closes_paused_trials_and_rebuilds_them_after_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, durable_searcher: Callable[..., DurableOptunaSearch]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    s = _searcher(url)
+    space = {"lr": tune.loguniform(1e-4, 1e-1)}
+    s = durable_searcher(url, metric="score", mode="max", space=space, max_concurrent=1)
     assert s.suggest("a")
     s.on_trial_result("a", {"score": 0.3, "training_iteration": 1})
     s.set_paused({"a"})  # what promotion ASHA tells it
     assert s.suggest("b")  # a paused trial holds no slot
     s.on_trial_result("b", {"score": 0.1, "training_iteration": 1})
     s.set_paused({"a", "b"})
-    study = optuna.load_study(study_name="p", storage=url)
+    study = optuna.load_study(study_name="s", storage=url)
     assert [t.state.name for t in study.trials] == ["PRUNED", "PRUNED"]
     saved = tmp_path / "searcher.pkl"
     s.save(str(saved))
 
     # a new driver; Tune resumes trial a (promoted) and it trains on to the end
-    r = _searcher(url)
+    r = durable_searcher(url, metric="score", mode="max", space=space, max_concurrent=1)
     r.restore(str(saved))
     assert set(r._pauses.closed) == {"a", "b"}
     r.set_paused({"b"})

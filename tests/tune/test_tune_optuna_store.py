@@ -3,6 +3,7 @@ stale checkpoint that reattaches to the study on disk, and orphaned trials faile
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -10,25 +11,12 @@ from ray import tune
 
 from raytrain.tune.optuna_store import TUNE_TRIAL_ATTR, DurableOptunaSearch, fail_orphans
 
-SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "width": tune.choice([4, 8, 16])}
 
-
-def _searcher(url: str) -> DurableOptunaSearch:
-    s = DurableOptunaSearch(
-        metric="loss",
-        mode="min",
-        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
-        storage=optuna.storages.RDBStorage(url),
-        study_name="s",
-    )
-    s.set_search_properties(None, None, SPACE)
-    assert s.set_max_concurrency(2) is True  # so Tune adds no ConcurrencyLimiter
-    return s
-
-
-def test_concurrency_and_restore_from_a_stale_checkpoint(tmp_path: Path) -> None:
+def test_concurrency_and_restore_from_a_stale_checkpoint(
+    tmp_path: Path, durable_searcher: Callable[..., DurableOptunaSearch]
+) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    s = _searcher(url)
+    s = durable_searcher(url)
     assert s.suggest("a") and s.suggest("b")
     assert s.suggest("c") is None  # two live already
     s.on_trial_complete("a", {"loss": 0.5})
@@ -39,7 +27,7 @@ def test_concurrency_and_restore_from_a_stale_checkpoint(tmp_path: Path) -> None
     assert s.suggest("d")  # asked after the checkpoint; Tune never recorded it
 
     # a new driver: the pickled state says b is running and knows nothing of d
-    r = _searcher(url)
+    r = durable_searcher(url)
     r.restore(str(stale))
     assert r._completed_trials == {"a", "b"}  # b's result came from the database
     assert set(r._ot_trials) == {"a", "b", "c", "d"}
@@ -67,7 +55,7 @@ def test_multi_objective_study_keeps_every_objective(tmp_path: Path) -> None:
         study_name="mo",
     )
     # Tune hands the searcher its single scheduling metric; the objectives must stay
-    s.set_search_properties("val_f1_score", "max", SPACE)
+    s.set_search_properties("val_f1_score", "max", {"lr": tune.loguniform(1e-4, 1e-1)})
     study = optuna.load_study(study_name="mo", storage=url)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert s.suggest("a")
@@ -75,9 +63,11 @@ def test_multi_objective_study_keeps_every_objective(tmp_path: Path) -> None:
     assert study.get_trials()[0].values == [0.8, 2.0]
 
 
-def test_a_trial_the_scheduler_stopped_is_pruned_not_complete(tmp_path: Path) -> None:
+def test_a_trial_the_scheduler_stopped_is_pruned_not_complete(
+    tmp_path: Path, durable_searcher: Callable[..., DurableOptunaSearch]
+) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    s = _searcher(url)
+    s = durable_searcher(url)
     assert s.suggest("full") and s.suggest("cut")
     for step, loss in enumerate([0.9, 0.5, 0.3], start=1):
         s.on_trial_result("full", {"loss": loss, "training_iteration": step})

@@ -122,6 +122,46 @@ def test_simulated_tune_scheduler_stops_poor_trials() -> None:
     assert not math.isnan(sum(asha))
 
 
+def test_simulated_promotion_with_an_epoch_budget_finishes_and_records_each_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The promotion kind on the simulated clock, 2 workers: trials pause and resume, Optuna
+    gets a closed record per pause (hidden from the sampler) and no trial is left RUNNING
+    but those still training; with the epoch budget the workers wait rather than start
+    configurations that could not finish, and the trace still fills the budget."""
+    import optuna
+
+    from raytrain.tune.optuna_pauses import PAUSED_AT_ATTR, WithoutPauseRecords
+    from raytrain.tune.promotion import PromotionASHA
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    studies: list[optuna.Study] = []
+    real = optuna.create_study
+
+    def keep(*args: object, **kwargs: object) -> optuna.Study:
+        studies.append(real(*args, **kwargs))
+        return studies[-1]
+
+    monkeypatch.setattr(optuna, "create_study", keep)
+    traces = []
+    for budget in (None, 300):
+        scheduler = PromotionASHA(max_t=52, grace_period=2, reduction_factor=3)
+        scheduler.epoch_budget = budget
+        sampler = optuna.samplers.RandomSampler(seed=1)
+        traces.append(
+            hpo_sim.simulate_tune(_FakeBench(), "t", sampler, scheduler, concurrency=2, budget=300)
+        )
+    assert [len(t) for t in traces] == [300, 300]
+    for study in studies:
+        assert isinstance(study.sampler, WithoutPauseRecords)
+        paused = [t for t in study.trials if PAUSED_AT_ATTR in t.user_attrs]
+        assert paused and {t.state.name for t in paused} == {"PRUNED"}
+        assert len([t for t in study.trials if t.state.name == "RUNNING"]) <= 2
+    # knowing the budget, fewer configurations start near its end
+    started = [len({tuple(t.params.items()) for t in study.trials}) for study in studies]
+    assert started[1] < started[0]
+
+
 def test_the_rung_model_takes_the_highest_rung_with_enough_configurations() -> None:
     """BOHB's model input: 6 configurations paused at epoch 2, 3 of them promoted and paused
     at 6, one of those finished: with 1 a rung the sampler sees the finished one, with 2-3 the

@@ -11,6 +11,8 @@ machine stays on that machine, as it would on a real one:
 * every machine has its own `/tmp` (Ray's `/tmp/ray`, session folders, the `local`
   provider's cluster state), `/dev/shm` (the object store) and home `/home/ubuntu` (with
   `~/raytrain-venv`, `~/raytrain`, `~/.ray/auth_token`, `~/ray_bootstrap_config.yaml`);
+  the test's own venv stays visible at its path, even under `/tmp` (a clone there made every
+  machine's `prepare_venv` fail, and `ray up` then installed Ray and torch from the registry);
 * `/mnt/shared` on both is one folder of the test: the shared file system the config expects
   (so its NFS mount line is skipped: `mountpoint -q /mnt/shared` is true);
 * the network is the host's (same ports), so every port the config names is rendered free.
@@ -217,14 +219,17 @@ class SSHCluster:
             script = textwrap.dedent(f"""\
                 set -e
                 mount -t tmpfs tmpfs /mnt
-                mkdir /mnt/t /mnt/shared
+                mkdir /mnt/t /mnt/shared /mnt/venv
                 mount --bind {self.root} /mnt/t
                 mount --bind {self.shared} /mnt/shared
+                mount --bind {sys.prefix} /mnt/venv
                 mount -t tmpfs tmpfs /home
                 mkdir /home/ubuntu
                 mount --bind {m.home} /home/ubuntu
                 mount --bind {m.root / "passwd"} /etc/passwd
                 mount --bind {m.tmp} /tmp
+                mkdir -p {sys.prefix}
+                mount --bind /mnt/venv {sys.prefix}
                 mount -t tmpfs tmpfs /dev/shm
                 exec {_which("sshd")} -D -e -f /mnt/t/sshd_{m.name}.conf
                 """)

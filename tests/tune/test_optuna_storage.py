@@ -16,7 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from ray_helpers import kill_driver_when, run_to_end, terminated
+from ray_helpers import kill_driver_when, run_to_end
 from servers import optuna_dashboard, postgres_server
 
 from raytrain.config.load import validate
@@ -66,7 +66,7 @@ dataset:
   augmentation: none
   sample: {{num_train: 64, num_val: 32, num_test: 16, image_size: 32}}
 model: {{architecture: coefficient_optimizer, hidden_dims: [8, 4], dropout: 0.0}}
-training_params: {{num_epochs: 2}}
+training_params: {{num_epochs: 6}}
 logging: {{visualizations: false, analysis: false, tensorboard: false}}
 search: {{method: tpe, num_trials: {n}, startup_trials: 2}}
 search_space:
@@ -82,11 +82,20 @@ def _get(url: str) -> dict:
         return json.loads(r.read())
 
 
+def _one_complete(db: str) -> bool:
+    try:
+        study = optuna.load_study(study_name="pgkilled", storage=open_storage(db))
+    except KeyError:  # not created yet
+        return False
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
 @pytest.mark.slow
 def test_killed_search_resumes_its_study_from_postgresql(tmp_path: Path) -> None:
-    # 6 tiny trials, 2 at once: the kill lands while several are still to run (with 3, the
-    # last could end within the second between Tune's state saves, and the driver finished
-    # before the first saved TERMINATED was seen: a CI run of 2026-12-06)
+    # Killed as soon as PostgreSQL holds a finished trial, 6 trials of 6 epochs: the kill
+    # lands while most are still to run. (Waiting for Tune's saved state to show a TERMINATED
+    # trial, with 3 trials of 2 epochs, lost the race in CI on 2026-12-06: all trials ended
+    # within a second, between two of Tune's state saves, and the search was over.)
     n = 6
     env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONUNBUFFERED": "1"}
     with postgres_server() as db:
@@ -94,7 +103,7 @@ def test_killed_search_resumes_its_study_from_postgresql(tmp_path: Path) -> None
         cfg.write_text(CONFIG.format(out=tmp_path / "results", n=n, db=db))
         exp = tmp_path / "results" / "pgkilled"
         first = [*RAYTRAIN, "tune", str(cfg)]
-        kill_driver_when(first, env, tmp_path / "first.log", lambda: terminated(exp / "tune"), 300)
+        kill_driver_when(first, env, tmp_path / "first.log", lambda: _one_complete(db), 300)
         assert not (exp / "optuna.db").exists()  # the study is in PostgreSQL, not a file
         before = optuna.load_study(study_name="pgkilled", storage=open_storage(db)).get_trials()
         told = {t.number: t.values for t in before if t.state.name == "COMPLETE"}

@@ -552,10 +552,12 @@ def tune_method(
 def _pauses_of(name: str) -> str:
     """`simulate_tune`'s `pauses` for a promotion policy: `-pr` running, `-pt` seen, `-pbN`
     BOHB's rung model with N trials a rung (`-pb`: 10), else hidden."""
-    last = name.rsplit("-", 1)[-1]
-    if last.startswith("pb"):
-        return f"rung{last[2:] or 10}"
-    return {"pr": "running", "pt": "seen"}.get(last, "hidden")
+    for part in name.split("-")[1:]:
+        if part.startswith("pb"):
+            return f"rung{part[2:] or 10}"
+        if part in ("pr", "pt"):
+            return {"pr": "running", "pt": "seen"}[part]
+    return "hidden"
 
 
 def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, bool]]:
@@ -565,8 +567,10 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
     trials PRUNED; `p`: promotion-type ASHA (`raytrain.tune.promotion`; trials pause at rungs,
     chk/r/b do not apply; `pe`: knowing the search's epoch budget; a paused trial's Optuna
     record closed and hidden from TPE; `pr`: left RUNNING, raytrain before 2026-12-06 15:00;
-    `pt`: closed and seen by TPE; `pbN`: BOHB's rung model, N a rung). Any part left out: its
-    default (no r: no revisiting)."""
+    `pt`: closed and seen by TPE; `pbN`: BOHB's rung model, N a rung; `last`: a trial ranked
+    at a rung by its value there, not its best so far, as raytrain's promotion kind did before
+    2026-12-06 16:40, so the `-p` policies recorded before then measured `-p-last`). Any part
+    left out: its default (no r: no revisiting)."""
     import optuna
     from ray.tune.schedulers import ASHAScheduler
 
@@ -590,7 +594,11 @@ def _composed(name: str, seed: int, max_t: int) -> Callable[[], tuple[Any, Any, 
             seed=seed, n_startup_trials=startup, n_ei_candidates=candidates
         )
         if parts.keys() & {"p", "pr", "pt", "pb", "pe"}:  # tune.asha_mode: promote (trials pause)
-            return sampler, PromotionASHA(max_t=max_t, grace_period=g, reduction_factor=rf), True
+            score = "last" if "last" in parts else "best"
+            promo = PromotionASHA(
+                max_t=max_t, grace_period=g, reduction_factor=rf, rung_score=score
+            )
+            return sampler, promo, True
         kw = dict(max_t=max_t, grace_period=g, reduction_factor=rf, brackets=b)
         if chk in ("", "0"):
             return sampler, (RevisitingASHA if revisit else ASHAScheduler)(**kw), True

@@ -78,6 +78,13 @@ class TuneSection(Section):
         "auto = promote where trials run in-process, else stop (measured on LCBench: 5.0x "
         "random search's speed against 2.8x, BENCHMARKS.md)",
     )
+    rung_score: Literal["best", "last"] = Field(
+        "best",
+        description="ASHA (promote mode): rank a trial at a rung by its best epoch so far "
+        "(best: how the search scores a trial, robust to a one-epoch dip of a noisy metric) "
+        "or by its value at the rung's epoch (last: Li et al., Ray's and Optuna's rule); "
+        "measured on the sample U-Net's curves and LCBench, BENCHMARKS.md",
+    )
     revisit_early_promotions: bool = Field(
         True,
         description="ASHA (stop mode): judge again a trial that passed a rung before the rung had "

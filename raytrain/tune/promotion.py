@@ -47,6 +47,12 @@ def milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[i
     return [*out, int(max_t)]
 
 
+#: what a trial is ranked by at a rung: "best", its best value at any epoch so far (how the
+#: search scores a trial: by its best epoch, whose checkpoint it keeps); "last", its value at
+#: the rung's epoch (Li et al.; Ray's and Optuna's schedulers)
+RUNG_SCORES = {"best", "last"}
+
+
 class PromotionASHA(FIFOScheduler):
     """Promotion-type ASHA (module docstring). Rung k's trials pause at `milestones[k]`; one
     is promoted (resumed to rung k+1) while it is among the best `len(rung) // rf` of its
@@ -62,10 +68,13 @@ class PromotionASHA(FIFOScheduler):
         metric: str | None = None,
         mode: str | None = None,
         epoch_budget: int | None = None,
+        rung_score: str = "best",
     ) -> None:
         super().__init__()
         if grace_period < 1 or max_t < grace_period or reduction_factor <= 1:
             raise ValueError("PromotionASHA: needs 1 <= grace_period <= max_t, reduction > 1")
+        if rung_score not in RUNG_SCORES:
+            raise ValueError(f"PromotionASHA: rung_score must be one of {sorted(RUNG_SCORES)}")
         self._time_attr = time_attr
         self._max_t = int(max_t)
         self._rf = float(reduction_factor)
@@ -80,6 +89,9 @@ class PromotionASHA(FIFOScheduler):
         self.epoch_budget = epoch_budget
         self._spent = 0  # results seen (each one epoch), as tune.epoch_budget counts them
         self._at: dict[str, int] = {}  # trial id -> its last result's epoch
+        #: what a trial is ranked by at a rung (RUNG_SCORES)
+        self.rung_score = rung_score
+        self._best: dict[str, float] = {}  # trial id -> its best value so far (sign applied)
 
     # ------------------------------------------------------------------ Tune's hooks
 
@@ -98,12 +110,14 @@ class PromotionASHA(FIFOScheduler):
         tid = trial.trial_id
         self._spent += 1
         self._at[tid] = t
+        value = self._value(result)
+        self._best[tid] = max(value, self._best.get(tid, -math.inf))
         if t >= self._max_t:
             return TrialScheduler.STOP  # on_trial_complete counts it
         k = self._goal.setdefault(tid, 0)
         if k >= len(self._rungs) or t < self._milestones[k]:
             return TrialScheduler.CONTINUE
-        self._rungs[k][tid] = self._value(result)
+        self._rungs[k][tid] = self._best[tid] if self.rung_score == "best" else value
         if tid in self._candidates(k):  # promoted on arrival: no pause, no restore
             self._promote(k, tid)
             return TrialScheduler.CONTINUE
@@ -114,6 +128,7 @@ class PromotionASHA(FIFOScheduler):
             self._full += 1
         self._goal.pop(trial.trial_id, None)
         self._at.pop(trial.trial_id, None)
+        self._best.pop(trial.trial_id, None)
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
         self._goal.pop(trial.trial_id, None)
@@ -183,7 +198,12 @@ class PromotionASHA(FIFOScheduler):
         if not reached:
             return
         k = reached[-1]
-        self._rungs[k][tid] = self._value(result)
+        value = self._value(result)
+        if self.rung_score == "best":  # Tune keeps each metric's max and min of a trial
+            kept = (getattr(trial, "metric_analysis", None) or {}).get(self._metric) or {}
+            value = max(value, self._value({self._metric: kept.get(self._mode, math.nan)}))
+        self._rungs[k][tid] = value
+        self._best[tid] = value
         self._goal[tid] = k
 
     def _best_waiting(self, paused: dict[str, Trial]) -> str | None:

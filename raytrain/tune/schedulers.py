@@ -93,7 +93,8 @@ def _asha_describe(ctx: SearchContext) -> str:
         return (
             f"ASHA, promotion kind (grace {_grace(ctx, PROMOTION_GRACE)} epoch(s), reduction "
             f"{t.reduction_factor:g}, max {_max_t(ctx)}; trials pause at each rung and go on "
-            f"once among its best 1/{t.reduction_factor:g})"
+            f"once among its best 1/{t.reduction_factor:g}, ranked by their "
+            f"{'best epoch so far' if t.rung_score == 'best' else 'value at the rung'})"
         )
     check = (
         f"; a rung stops trials while its rank correlation with the next level is >= "
@@ -127,6 +128,7 @@ def _asha(ctx: SearchContext) -> Any:
             grace_period=_grace(ctx, PROMOTION_GRACE),
             reduction_factor=t.reduction_factor,
             epoch_budget=t.epoch_budget,
+            rung_score=t.rung_score,
         )
     common = dict(
         time_attr=TIME_ATTR,

@@ -106,7 +106,8 @@ def test_scheduler_settings_come_from_yaml(tmp_path: Path) -> None:
     # the default for in-process trials: ASHA of the promotion kind, first rung at epoch 2
     promo = build("{scheduler: asha}")
     assert isinstance(promo, PromotionASHA)
-    assert promo._milestones == [2, 6] and promo._rf == 3
+    assert promo._milestones == [2, 6] and promo._rf == 3 and promo.rung_score == "best"
+    assert build("{rung_score: last}").rung_score == "last"
     assert build("{reduction_factor: 2, grace_period: 1}")._milestones == [1, 2, 4, 6]
     S = "asha_mode: stop, "
     asha = build(f"{{{S}scheduler: asha, grace_period: 2, reduction_factor: 4, brackets: 2}}")

@@ -136,14 +136,35 @@ def test_no_end_game_while_the_searcher_has_trials_to_give() -> None:
     assert s.choose_trial_to_run(ctl) is trials[1]  # no full trial yet: the best goes on
 
 
-def test_adopts_paused_trials_of_a_resumed_search() -> None:
+@pytest.mark.parametrize("rung_score, promoted", [("best", "t0"), ("last", "t1")])
+def test_a_rung_ranks_a_trial_by_its_best_epoch_so_far(rung_score: str, promoted: str) -> None:
+    """A noisy validation metric dips for one epoch: ranked by its best epoch (the default,
+    how the search scores a trial) a trial that dipped exactly at the rung still goes on;
+    ranked by the rung's epoch alone ("last", Ray's and Optuna's rule) it waits."""
+    s = PromotionASHA(max_t=9, grace_period=3, reduction_factor=3, rung_score=rung_score)
+    s.set_search_properties("score", "max")
+    trials = [_Trial(f"t{i}") for i in range(3)]
+    for t in trials:
+        s.on_trial_add(None, t)
+    for epoch, scores in ((1, (0.80, 0.50, 0.1)), (2, (0.90, 0.60, 0.1)), (3, (0.3, 0.7, 0.1))):
+        for t, v in zip(trials, scores, strict=True):
+            assert _report(s, t, epoch, v) == (PAUSE if epoch == 3 else CONTINUE)
+    assert s.choose_trial_to_run(_Controller(trials)).trial_id == promoted
+    with pytest.raises(ValueError, match="rung_score"):
+        PromotionASHA(max_t=9, rung_score="mean")
+
+
+@pytest.mark.parametrize("rung_score, promoted", [("best", 0), ("last", 1)])
+def test_adopts_paused_trials_of_a_resumed_search(rung_score: str, promoted: int) -> None:
     """Tune restores trials, not the scheduler: a paused trial it never saw is ranked at the
-    rung its last result reached."""
-    s, _ = _scheduler(0)
+    rung its last result reached, by its best value so far (Tune's `metric_analysis`)."""
+    s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3, rung_score=rung_score)
+    s.set_search_properties("score", "max")
     trials = [_Trial(f"t{i}", "PAUSED") for i in range(3)]
-    for t, v in zip(trials, (0.2, 0.8, 0.5), strict=True):
-        t.last_result = {"training_iteration": 1, "score": v}
-    assert s.choose_trial_to_run(_Controller(trials)) is trials[1]
+    for t, (v, best) in zip(trials, ((0.2, 0.9), (0.8, 0.8), (0.5, 0.6)), strict=True):
+        t.last_result = {"training_iteration": 3, "score": v}
+        t.metric_analysis = {"score": {"max": best, "min": v, "last": v}}
+    assert s.choose_trial_to_run(_Controller(trials)) is trials[promoted]
 
 
 def test_with_an_epoch_budget_it_finishes_the_best_instead_of_starting_new_ones() -> None:

@@ -194,3 +194,19 @@ def test_the_rung_model_takes_the_highest_rung_with_enough_configurations() -> N
     assert sorted(t.value for t in at6) == [36, 46, 56]
     assert {t.state.name for t in at6} == {"COMPLETE"}
     assert [t.value for t in hpo_sim.rung_trials(done, 1)] == [99.0]
+
+
+def test_rung_score_compares_the_two_scores_against_the_final_best() -> None:
+    """`bench/rung_score.py`: curves whose value dips at the rung's epoch rank right by their
+    best so far and wrong by the value there; the recorded U-Net curves load."""
+    from bench import rung_score
+
+    rng = np.random.default_rng(0)
+    quality = rng.uniform(0.5, 0.9, 30)
+    curves = quality[:, None] * np.array([0.5, *[1.0] * 8])[None, :]  # level from epoch 2
+    curves[::2, 3] *= 0.3  # every other trial dips at epoch 4
+    ((m, rho_at, rho_best, top_at, top_best),) = rung_score.compare(curves, [4])
+    assert m == 4 and rho_best == pytest.approx(1.0) and top_best == 1.0
+    assert rho_at < 0.5 and top_at < 1.0
+    unet = rung_score.unet_curves()
+    assert unet.ndim == 2 and unet.shape[1] == 27 and len(unet) >= 40

@@ -9,16 +9,18 @@ trial at each rung instead, and a free worker resumes a paused trial only once i
 top 1/reduction_factor of everything its rung has seen; otherwise the worker starts a new
 configuration. Measured on the LCBench surrogate, 10 tasks x 20 seeds, 4 trials at once
 (bench/hpo_sim.py, BENCHMARKS.md): with grace 2, 5.0x random search's speed to its target
-(95% CI 4.4-5.8), where the stopping kind with raytrain's rung check and revisiting gave 2.8x;
-on Hartmann-6 "terrible" its regret at the budget is 0.83x random search's.
+(95% CI 4.4-5.8; 4.98x, 4.33-5.74, ranking by the best epoch below), where the stopping kind
+with raytrain's rung check and revisiting gave 2.8x; on Hartmann-6 "terrible" its regret at
+the budget is 0.83x random search's (0.87x).
 
 A rung ranks trials by their best epoch so far (`rung_score="best"`, `tune.rung_score`), not
 by the value at the rung's epoch as the paper does: the search scores a trial by its best epoch
 (its best checkpoint), and a small model's validation metric dips for single epochs. On the
 sample U-Net's training curves the best so far predicts the final best better from the second
-rung on (rank correlation 0.984 against 0.923 at epoch 18); on LCBench's smooth surrogate
-curves the two are the same (4.98x against 5.06x random, within each other's CI; Hartmann
-0.87x against 0.83x): bench/rung_score.py, BENCHMARKS.md.
+rung on (rank correlation with the final best 0.984 against 0.923 at epoch 18, and the same
+with the best of the epochs after the rung); on LCBench's smooth surrogate curves the two rank
+alike (searches: 4.98x against 5.06x random, within each other's CI; Hartmann 0.87x against
+0.83x): bench/rung_score.py, BENCHMARKS.md.
 
 Pausing needs Tune checkpoints (a paused trial is resumed from the checkpoint it reported at
 the rung), so it applies to in-process trials (`resources.num_workers: 1`); `tune.asha_mode`
@@ -112,6 +114,8 @@ class PromotionASHA(FIFOScheduler):
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         self._goal.setdefault(trial.trial_id, 0)
+        if trial.last_result:  # a trial of a resumed search (Tune restores trials as PENDING)
+            self._adopt(trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         t = int(result.get(self._time_attr, 0))
@@ -119,7 +123,9 @@ class PromotionASHA(FIFOScheduler):
         self._spent += 1
         self._at[tid] = t
         value = self._value(result)
-        self._best[tid] = max(value, self._best.get(tid, -math.inf))
+        if tid not in self._best:  # its first result here: a resumed trial has a past
+            self._best[tid] = self._best_before(trial)
+        self._best[tid] = max(value, self._best[tid])
         if t >= self._max_t:
             return TrialScheduler.STOP  # on_trial_complete counts it
         k = self._goal.setdefault(tid, 0)
@@ -139,7 +145,8 @@ class PromotionASHA(FIFOScheduler):
         self._best.pop(trial.trial_id, None)
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
-        self._goal.pop(trial.trial_id, None)
+        for kept in (self._goal, self._at, self._best):
+            kept.pop(trial.trial_id, None)
 
     def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         self._goal.pop(trial.trial_id, None)
@@ -194,9 +201,18 @@ class PromotionASHA(FIFOScheduler):
         self._promoted[k].add(tid)
         self._goal[tid] = k + 1
 
+    def _best_before(self, trial: Trial) -> float:
+        """The best value a trial reported before this scheduler saw it (a resumed search):
+        Tune keeps each metric's max and min of a trial and restores them with it."""
+        kept = (getattr(trial, "metric_analysis", None) or {}).get(self._metric) or {}
+        return self._value({self._metric: kept.get(self._mode, math.nan)})
+
     def _adopt(self, trial: Trial) -> None:
-        """A paused trial this scheduler has not seen pause (a resumed search: Tune restores
-        trials, not the scheduler): recorded at the highest rung its last result reached."""
+        """A trial with results this scheduler did not see (a resumed search: Tune restores
+        trials, not the scheduler): recorded at the highest rung its last result reached, where
+        it waits to be ranked. Tune restores paused trials as PENDING and starts them whatever
+        a scheduler says, so such a trial trains one epoch, then is judged at that rung: it
+        goes on if among the rung's best, else pauses again."""
         tid = trial.trial_id
         if any(tid in r for r in self._rungs):
             return
@@ -206,12 +222,9 @@ class PromotionASHA(FIFOScheduler):
         if not reached:
             return
         k = reached[-1]
-        value = self._value(result)
-        if self.rung_score == "best":  # Tune keeps each metric's max and min of a trial
-            kept = (getattr(trial, "metric_analysis", None) or {}).get(self._metric) or {}
-            value = max(value, self._value({self._metric: kept.get(self._mode, math.nan)}))
-        self._rungs[k][tid] = value
-        self._best[tid] = value
+        last = self._value(result)
+        self._best[tid] = max(last, self._best_before(trial))
+        self._rungs[k][tid] = self._best[tid] if self.rung_score == "best" else last
         self._goal[tid] = k
 
     def _best_waiting(self, paused: dict[str, Trial]) -> str | None:

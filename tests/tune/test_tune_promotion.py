@@ -136,35 +136,48 @@ def test_no_end_game_while_the_searcher_has_trials_to_give() -> None:
     assert s.choose_trial_to_run(ctl) is trials[1]  # no full trial yet: the best goes on
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
 @pytest.mark.parametrize("rung_score, promoted", [("best", "t0"), ("last", "t1")])
-def test_a_rung_ranks_a_trial_by_its_best_epoch_so_far(rung_score: str, promoted: str) -> None:
+def test_a_rung_ranks_a_trial_by_its_best_epoch_so_far(
+    rung_score: str, promoted: str, mode: str
+) -> None:
     """A noisy validation metric dips for one epoch: ranked by its best epoch (the default,
     how the search scores a trial) a trial that dipped exactly at the rung still goes on;
     ranked by the rung's epoch alone ("last", Ray's and Optuna's rule) it waits."""
+    sign = 1 if mode == "max" else -1  # min: the same race in losses
     s = PromotionASHA(max_t=9, grace_period=3, reduction_factor=3, rung_score=rung_score)
-    s.set_search_properties("score", "max")
+    s.set_search_properties("score", mode)
     trials = [_Trial(f"t{i}") for i in range(3)]
     for t in trials:
         s.on_trial_add(None, t)
     for epoch, scores in ((1, (0.80, 0.50, 0.1)), (2, (0.90, 0.60, 0.1)), (3, (0.3, 0.7, 0.1))):
         for t, v in zip(trials, scores, strict=True):
-            assert _report(s, t, epoch, v) == (PAUSE if epoch == 3 else CONTINUE)
+            assert _report(s, t, epoch, sign * v) == (PAUSE if epoch == 3 else CONTINUE)
     assert s.choose_trial_to_run(_Controller(trials)).trial_id == promoted
     with pytest.raises(ValueError, match="rung_score"):
         PromotionASHA(max_t=9, rung_score="mean")
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
 @pytest.mark.parametrize("rung_score, promoted", [("best", 0), ("last", 1)])
-def test_adopts_paused_trials_of_a_resumed_search(rung_score: str, promoted: int) -> None:
-    """Tune restores trials, not the scheduler: a paused trial it never saw is ranked at the
-    rung its last result reached, by its best value so far (Tune's `metric_analysis`)."""
+def test_adopts_the_trials_of_a_resumed_search(rung_score: str, promoted: int, mode: str) -> None:
+    """Tune restores trials, not the scheduler, and restores paused ones as PENDING (and
+    starts them): a trial with results is ranked at the rung its last result reached, by its
+    best value so far (Tune's `metric_analysis`); after one more epoch it goes on if among
+    that rung's best, else it pauses again."""
+    sign, other = (1, "min") if mode == "max" else (-1, "max")
     s = PromotionASHA(max_t=9, grace_period=1, reduction_factor=3, rung_score=rung_score)
-    s.set_search_properties("score", "max")
-    trials = [_Trial(f"t{i}", "PAUSED") for i in range(3)]
-    for t, (v, best) in zip(trials, ((0.2, 0.9), (0.8, 0.8), (0.5, 0.6)), strict=True):
-        t.last_result = {"training_iteration": 3, "score": v}
-        t.metric_analysis = {"score": {"max": best, "min": v, "last": v}}
-    assert s.choose_trial_to_run(_Controller(trials)) is trials[promoted]
+    s.set_search_properties("score", mode)
+    trials = [_Trial(f"t{i}", "PENDING") for i in range(3)]
+    values = ((0.2, 0.9), (0.8, 0.8), (0.5, 0.6))  # (last, best) of each, rung at epoch 3
+    for t, (last, best) in zip(trials, values, strict=True):
+        t.last_result = {"training_iteration": 3, "score": sign * last}
+        t.metric_analysis = {"score": {mode: sign * best, other: sign * last}}
+        s.on_trial_add(None, t)
+    assert [len(r) for r in s._rungs] == [0, 3]  # all three wait at the rung of epoch 3
+    for i, (t, (last, _)) in enumerate(zip(trials, values, strict=True)):
+        t.status = "RUNNING"
+        assert _report(s, t, 4, sign * last) == (CONTINUE if i == promoted else PAUSE)
 
 
 def test_with_an_epoch_budget_it_finishes_the_best_instead_of_starting_new_ones() -> None:
@@ -214,7 +227,7 @@ def test_tells_the_searcher_which_trials_are_paused() -> None:
 
 
 FUNCTION = '''
-import json, os
+import json, os, time
 
 from raytrain.tune import last_state, report
 
@@ -226,6 +239,7 @@ def train_fn(config):
         with open(config["log"], "a") as f:
             f.write(json.dumps([round(config["q"], 9), epoch]) + "\\n")
         report(epoch=epoch, score=config["q"] * (1 - 1 / (epoch + 1)), state=epoch)
+        time.sleep(config.get("sleep", 0))
 '''
 
 
@@ -290,3 +304,63 @@ def test_a_search_pauses_promotes_and_resumes(
         round(q, 9) for q in ranked[6:]
     }
     assert len({t.user_attrs["tune_trial_id"] for t in records}) == 12
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_module) -> None:
+    """SIGKILL the driver once Tune's saved state holds paused trials, then `--resume`: Tune
+    restores the paused trials as PENDING and starts them, the scheduler (not restored) ranks
+    each at the rung it had reached; none starts over, every trial is there once, and the best
+    configuration trains all epochs."""
+    import os
+    import sys
+
+    from ray_helpers import kill_driver_when, run_to_end
+
+    from raytrain.tune.experiment import saved_trial_states
+
+    module = make_module("promo_resume", FUNCTION)
+    log = tmp_path / "epochs.jsonl"
+    cfg = tmp_path / "space.yaml"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""
+            training: {{name: promo, output_dir: {tmp_path / "out"}, seed: 3}}
+            objective: {module}:train_fn
+            objective_params: {{log: {log}, sleep: 0.3}}
+            training_params: {{num_epochs: 4}}
+            search: {{method: random, num_trials: 10, metric: score, direction: maximize}}
+            search_space:
+              q: {{type: uniform, low: 0.0, high: 1.0}}
+            resources: {{cpus_per_worker: 0.25, max_concurrent_trials: 2}}
+            tune: {{scheduler: asha, grace_period: 1, reduction_factor: 2}}
+            logging: {{visualizations: false, analysis: false}}
+            """
+        )
+    )
+    env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": str(tmp_path)}
+    first = [sys.executable, "-m", "raytrain", "tune", str(cfg)]
+    tune_dir = tmp_path / "out" / "promo" / "tune"
+
+    def two_paused() -> bool:
+        try:
+            states = saved_trial_states(tune_dir)
+        except (OSError, ValueError):  # caught mid-write
+            return False
+        return list(states.values()).count("PAUSED") >= 2
+
+    kill_driver_when(first, env, tmp_path / "first.log", two_paused, 300)
+    run_to_end([*first, "--resume"], env)
+
+    trained = [tuple(json.loads(x)) for x in log.read_text().splitlines()]
+    epochs: dict[float, list[int]] = {}
+    for q, e in trained:
+        epochs.setdefault(q, []).append(e)
+    assert len(epochs) == 10
+    for q, got in epochs.items():  # resumed from checkpoints: no trial started over
+        assert got.count(1) == 1, (q, got)
+        assert sorted(set(got)) == list(range(1, max(got) + 1)), (q, got)
+    assert max(epochs[max(epochs)]) == 4  # the best configuration trained all epochs
+    with (tmp_path / "out" / "promo" / "trials.csv").open() as f:
+        ids = [r["trial"] for r in csv.DictReader(f)]
+    assert len(ids) == len(set(ids)) == 10

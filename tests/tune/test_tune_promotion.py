@@ -310,8 +310,9 @@ def test_a_search_pauses_promotes_and_resumes(
 def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_module) -> None:
     """SIGKILL the driver once Tune's saved state holds paused trials, then `--resume`: Tune
     restores the paused trials as PENDING and starts them, the scheduler (not restored) ranks
-    each at the rung it had reached; none starts over, every trial is there once, and the best
-    configuration trains all epochs."""
+    each at the rung it had reached; none of them starts over, every trial is there once, and
+    the best configuration trains all epochs. (A trial running at the kill may start over:
+    Tune's saved state can predate its first checkpoint, as in a CI run of 2026-12-06.)"""
     import os
     import sys
 
@@ -350,6 +351,7 @@ def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_mod
         return list(states.values()).count("PAUSED") >= 2
 
     kill_driver_when(first, env, tmp_path / "first.log", two_paused, 300)
+    paused = {t for t, status in saved_trial_states(tune_dir).items() if status == "PAUSED"}
     run_to_end([*first, "--resume"], env)
 
     trained = [tuple(json.loads(x)) for x in log.read_text().splitlines()]
@@ -357,10 +359,14 @@ def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_mod
     for q, e in trained:
         epochs.setdefault(q, []).append(e)
     assert len(epochs) == 10
-    for q, got in epochs.items():  # resumed from checkpoints: no trial started over
-        assert got.count(1) == 1, (q, got)
+    with (tmp_path / "out" / "promo" / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["trial"] for r in rows}) == len(rows) == 10
+    q_of = {r["trial"]: round(float(r["q"]), 9) for r in rows}
+    assert len(paused) >= 2
+    for tid in paused:  # resumed from the checkpoint of their pause: none started over
+        got = epochs[q_of[tid]]
+        assert got.count(1) == 1, (tid, got)
+    for q, got in epochs.items():  # no epoch skipped
         assert sorted(set(got)) == list(range(1, max(got) + 1)), (q, got)
     assert max(epochs[max(epochs)]) == 4  # the best configuration trained all epochs
-    with (tmp_path / "out" / "promo" / "trials.csv").open() as f:
-        ids = [r["trial"] for r in csv.DictReader(f)]
-    assert len(ids) == len(set(ids)) == 10

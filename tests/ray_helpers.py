@@ -87,16 +87,21 @@ def stop_node(proc: subprocess.Popen) -> None:
 
 
 # -- a driver killed with SIGKILL, then resumed ------------------------------------------------
-def terminated(tune_dir: Path | str) -> set[str]:
+def saved_with_status(tune_dir: Path | str, status: str) -> set[str]:
     """Ids of the trials Tune's newest saved state in `tune_dir` (a folder or a bucket URI)
-    records as TERMINATED; none while it is caught mid-write (read again next time)."""
+    records with `status`; none while it is caught mid-write (read again next time)."""
     from raytrain.tune.experiment import saved_trial_states
 
     try:
         states = saved_trial_states(tune_dir)
     except (OSError, ValueError):
         return set()
-    return {t for t, status in states.items() if status == "TERMINATED"}
+    return {t for t, s in states.items() if s == status}
+
+
+def terminated(tune_dir: Path | str) -> set[str]:
+    """`saved_with_status(tune_dir, "TERMINATED")`: the trials Tune's saved state has ended."""
+    return saved_with_status(tune_dir, "TERMINATED")
 
 
 def kill_driver_when(

@@ -316,9 +316,7 @@ def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_mod
     import os
     import sys
 
-    from ray_helpers import kill_driver_when, run_to_end
-
-    from raytrain.tune.experiment import saved_trial_states
+    from ray_helpers import kill_driver_when, run_to_end, saved_with_status
 
     module = make_module("promo_resume", FUNCTION)
     log = tmp_path / "epochs.jsonl"
@@ -344,14 +342,10 @@ def test_a_killed_search_resumes_with_its_paused_trials(tmp_path: Path, make_mod
     tune_dir = tmp_path / "out" / "promo" / "tune"
 
     def two_paused() -> bool:
-        try:
-            states = saved_trial_states(tune_dir)
-        except (OSError, ValueError):  # caught mid-write
-            return False
-        return list(states.values()).count("PAUSED") >= 2
+        return len(saved_with_status(tune_dir, "PAUSED")) >= 2
 
     kill_driver_when(first, env, tmp_path / "first.log", two_paused, 300)
-    paused = {t for t, status in saved_trial_states(tune_dir).items() if status == "PAUSED"}
+    paused = saved_with_status(tune_dir, "PAUSED")  # Tune's last saved state
     run_to_end([*first, "--resume"], env)
 
     trained = [tuple(json.loads(x)) for x in log.read_text().splitlines()]

@@ -552,11 +552,12 @@ def tune_method(
 def _pauses_of(name: str) -> str:
     """`simulate_tune`'s `pauses` for a promotion policy: `-pr` running, `-pt` seen, `-pbN`
     BOHB's rung model with N trials a rung (`-pb`: 10), else hidden."""
+    modes = {"pr": "running", "pt": "seen"}
     for part in name.split("-")[1:]:
         if part.startswith("pb"):
             return f"rung{part[2:] or 10}"
-        if part in ("pr", "pt"):
-            return {"pr": "running", "pt": "seen"}[part]
+        if part in modes:
+            return modes[part]
     return "hidden"
 
 

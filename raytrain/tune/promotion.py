@@ -131,7 +131,7 @@ class PromotionASHA(FIFOScheduler):
         k = self._goal.setdefault(tid, 0)
         if k >= len(self._rungs) or t < self._milestones[k]:
             return TrialScheduler.CONTINUE
-        self._rungs[k][tid] = self._best[tid] if self.rung_score == "best" else value
+        self._record(k, tid, value)
         if tid in self._candidates(k):  # promoted on arrival: no pause, no restore
             self._promote(k, tid)
             return TrialScheduler.CONTINUE
@@ -155,8 +155,6 @@ class PromotionASHA(FIFOScheduler):
         trials = tune_controller.get_trials()
         paused = {t.trial_id: t for t in trials if t.status == Trial.PAUSED}
         _tell_searcher(tune_controller, set(paused))
-        for trial in paused.values():
-            self._adopt(trial)
         for k in reversed(range(len(self._rungs))):  # the highest rung first
             for tid in self._candidates(k):
                 if tid in paused:
@@ -191,6 +189,10 @@ class PromotionASHA(FIFOScheduler):
             return -math.inf
         return -v if self._mode == "min" else v
 
+    def _record(self, k: int, tid: str, last: float) -> None:
+        """Rung k ranks the trial by `rung_score`: its best so far, or `last` (its value now)."""
+        self._rungs[k][tid] = self._best[tid] if self.rung_score == "best" else last
+
     def _candidates(self, k: int) -> list[str]:
         """Rung k's trials among its best `len // rf`, not promoted yet, best first."""
         rung = self._rungs[k]
@@ -224,7 +226,7 @@ class PromotionASHA(FIFOScheduler):
         k = reached[-1]
         last = self._value(result)
         self._best[tid] = max(last, self._best_before(trial))
-        self._rungs[k][tid] = self._best[tid] if self.rung_score == "best" else last
+        self._record(k, tid, last)
         self._goal[tid] = k
 
     def _best_waiting(self, paused: dict[str, Trial]) -> str | None:
